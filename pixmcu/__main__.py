@@ -1,0 +1,5 @@
+import sys
+
+from pixmcu.cli import main
+
+sys.exit(main())

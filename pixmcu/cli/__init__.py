@@ -1,0 +1,48 @@
+"""The `pixmcu` command: one module per subcommand, each with `add_parser(sub)` and `run(args)`."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from pixmcu import __version__
+from pixmcu.errors import PixmcuError
+
+# Order here is the order `pixmcu --help` lists them.
+SUBCOMMANDS = [
+    "inspect",
+    "infer",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pixmcu",
+        description="Deploy fully integer CNNs (with pixel embedding) to Arm Cortex-M microcontrollers.",
+    )
+    parser.add_argument("--version", action="version", version=f"pixmcu {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in SUBCOMMANDS:
+        module = importlib.import_module(f"pixmcu.cli.cmd_{name.replace('-', '_')}")
+        p = module.add_parser(sub)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except PixmcuError as exc:
+        print(f"pixmcu {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"pixmcu {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,176 @@
+"""Read a .tflite flatbuffer into plain Python records, with clear errors for bad files.
+
+This layer knows the file format only; what pixmcu can run is decided in `tflite_to_ir`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tflite
+
+from pixmcu.errors import PixmcuError
+
+_TYPES = {
+    tflite.TensorType.FLOAT32: "float32",
+    tflite.TensorType.FLOAT16: "float16",
+    tflite.TensorType.INT32: "int32",
+    tflite.TensorType.UINT8: "uint8",
+    tflite.TensorType.INT64: "int64",
+    tflite.TensorType.INT16: "int16",
+    tflite.TensorType.INT8: "int8",
+    tflite.TensorType.BOOL: "bool",
+}
+OPCODE_NAMES = {v: k for k, v in vars(tflite.BuiltinOperator).items() if not k.startswith("_")}
+
+
+@dataclass
+class RawTensor:
+    index: int
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    scale: tuple[float, ...] = ()
+    zero_point: tuple[int, ...] = ()
+    axis: int = 0
+    data: np.ndarray | None = None
+
+
+@dataclass
+class RawOperator:
+    index: int
+    opcode: str
+    inputs: tuple[int, ...]
+    outputs: tuple[int, ...]
+    options: Any = None
+    custom_code: str = ""
+
+
+@dataclass
+class RawModel:
+    path: Path
+    sha256: str
+    tensors: list[RawTensor]
+    operators: list[RawOperator]
+    inputs: tuple[int, ...]
+    outputs: tuple[int, ...]
+    description: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _fail(path: Path, msg: str) -> PixmcuError:
+    return PixmcuError(f"{path}: {msg}")
+
+
+def read_tflite(path: str | Path) -> RawModel:
+    path = Path(path)
+    try:
+        buf = path.read_bytes()
+    except OSError as exc:
+        raise _fail(path, f"cannot read the model file ({exc.strerror or exc})") from None
+    if len(buf) == 0:
+        raise _fail(path, "the file is empty; expected a TensorFlow Lite flatbuffer (.tflite)")
+    if len(buf) < 16 or buf[4:8] != b"TFL3":
+        raise _fail(path, "not a TensorFlow Lite model: the flatbuffer identifier 'TFL3' is missing at byte 4 "
+                          "(is this a .tflite file, and was it copied completely?)")
+    try:
+        return _parse(path, buf)
+    except PixmcuError:
+        raise
+    except Exception as exc:  # the flatbuffer runtime raises assorted errors on truncated data
+        raise _fail(path, f"the model is malformed or truncated ({len(buf)} bytes): "
+                          f"{type(exc).__name__} while reading the flatbuffer") from None
+
+
+def _parse(path: Path, buf: bytes) -> RawModel:
+    model = tflite.Model.GetRootAsModel(buf, 0)
+    if model.SubgraphsLength() < 1:
+        raise _fail(path, "the model has no subgraph")
+    sg = model.Subgraphs(0)
+    n_buffers = model.BuffersLength()
+
+    tensors = []
+    for i in range(sg.TensorsLength()):
+        t = sg.Tensors(i)
+        ttype = t.Type()
+        dtype = _TYPES.get(ttype, f"type{ttype}")
+        shape = tuple(int(d) for d in t.ShapeAsNumpy()) if t.ShapeLength() else ()
+        rt = RawTensor(index=i, name=(t.Name() or b"").decode("utf-8", "replace") or f"tensor_{i}",
+                       shape=shape, dtype=dtype)
+        q = t.Quantization()
+        if q is not None and q.ScaleLength():
+            rt.scale = tuple(float(s) for s in q.ScaleAsNumpy())
+            rt.zero_point = tuple(int(z) for z in q.ZeroPointAsNumpy()) if q.ZeroPointLength() else (0,)
+            rt.axis = int(q.QuantizedDimension())
+        b = t.Buffer()
+        if b >= n_buffers:
+            raise _fail(path, f"tensor {i} '{rt.name}' refers to buffer {b}, but the model has {n_buffers}")
+        if b > 0:
+            raw = model.Buffers(b).DataAsNumpy()
+            if not isinstance(raw, int) and len(raw):
+                if dtype not in ("float32", "float16", "int32", "uint8", "int64", "int16", "int8", "bool"):
+                    raise _fail(path, f"tensor {i} '{rt.name}' has unsupported type {ttype}")
+                arr = np.frombuffer(raw.tobytes(), dtype=np.dtype(dtype).newbyteorder("<"))
+                expected = int(np.prod(shape)) if shape else 1
+                if arr.size != expected:
+                    raise _fail(path, f"tensor {i} '{rt.name}': buffer holds {arr.size} values, shape {shape} needs {expected}")
+                rt.data = arr.astype(dtype).reshape(shape)
+        tensors.append(rt)
+
+    ops = []
+    for i in range(sg.OperatorsLength()):
+        op = sg.Operators(i)
+        idx = op.OpcodeIndex()
+        if idx >= model.OperatorCodesLength():
+            raise _fail(path, f"operator {i} uses opcode index {idx}, but the model defines {model.OperatorCodesLength()}")
+        oc = model.OperatorCodes(idx)
+        code = max(int(oc.BuiltinCode()), int(oc.DeprecatedBuiltinCode()))
+        name = OPCODE_NAMES.get(code, f"BUILTIN_{code}")
+        custom = (oc.CustomCode() or b"").decode("utf-8", "replace")
+        if code == tflite.BuiltinOperator.CUSTOM:
+            name = f"CUSTOM({custom})"
+        ins = tuple(int(x) for x in op.InputsAsNumpy()) if op.InputsLength() else ()
+        outs = tuple(int(x) for x in op.OutputsAsNumpy()) if op.OutputsLength() else ()
+        for t in ins + outs:
+            if t >= len(tensors):
+                raise _fail(path, f"operator {i} ({name}) refers to tensor {t}, but the model has {len(tensors)}")
+        ops.append(RawOperator(index=i, opcode=name, inputs=ins, outputs=outs,
+                               options=_options(name, op), custom_code=custom))
+    desc = (model.Description() or b"").decode("utf-8", "replace")
+    return RawModel(
+        path=path,
+        sha256=hashlib.sha256(buf).hexdigest(),
+        tensors=tensors,
+        operators=ops,
+        inputs=tuple(int(x) for x in sg.InputsAsNumpy()) if sg.InputsLength() else (),
+        outputs=tuple(int(x) for x in sg.OutputsAsNumpy()) if sg.OutputsLength() else (),
+        description=desc,
+    )
+
+
+_OPTION_CLASSES = {
+    "CONV_2D": "Conv2DOptions",
+    "DEPTHWISE_CONV_2D": "DepthwiseConv2DOptions",
+    "FULLY_CONNECTED": "FullyConnectedOptions",
+    "ADD": "AddOptions",
+    "AVERAGE_POOL_2D": "Pool2DOptions",
+    "MAX_POOL_2D": "Pool2DOptions",
+    "MEAN": "ReducerOptions",
+    "SOFTMAX": "SoftmaxOptions",
+    "CONCATENATION": "ConcatenationOptions",
+    "RESHAPE": "ReshapeOptions",
+}
+
+
+def _options(name: str, op) -> Any:
+    cls_name = _OPTION_CLASSES.get(name)
+    table = op.BuiltinOptions()
+    if cls_name is None or table is None:
+        return None
+    opts = getattr(tflite, cls_name)()
+    opts.Init(table.Bytes, table.Pos)
+    return opts

@@ -1,0 +1,218 @@
+"""The integer graph every frontend produces and every backend consumes.
+
+Tensors are NHWC. A graph is a topologically ordered tuple of operators over named tensors; constants
+carry their data. Everything is frozen and validated on construction, so a Graph that exists is one
+the reference, the planner and the code generator can trust.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Mapping
+
+import numpy as np
+
+from pixmcu.errors import PixmcuError
+
+DTYPES = ("int8", "uint8", "int16", "int32", "float32")
+
+# Operator kinds in the IR, with the attributes each must carry.
+OP_ATTRS: dict[str, tuple[str, ...]] = {
+    "conv2d": ("stride", "dilation", "padding", "activation"),
+    "depthwise_conv2d": ("stride", "dilation", "padding", "activation", "depth_multiplier"),
+    "fully_connected": ("activation",),
+    "add": ("activation",),
+    "avg_pool2d": ("filter", "stride", "padding", "activation"),
+    "max_pool2d": ("filter", "stride", "padding", "activation"),
+    "mean": ("axes", "keep_dims"),
+    "reshape": (),
+    "softmax": ("beta",),
+    "pad": ("paddings",),
+    "concatenation": ("axis", "activation"),
+    "quantize": (),
+}
+ACTIVATIONS = ("none", "relu", "relu6", "relu_n1_to_1")
+PADDINGS = ("same", "valid")
+
+_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class GraphError(PixmcuError):
+    """A graph that violates the IR's invariants."""
+
+
+@dataclass(frozen=True)
+class Quantization:
+    """Affine quantization: real = scale * (q - zero_point); per channel along `axis` when given."""
+
+    scale: tuple[float, ...]
+    zero_point: tuple[int, ...]
+    axis: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "scale", tuple(float(s) for s in self.scale))
+        object.__setattr__(self, "zero_point", tuple(int(z) for z in self.zero_point))
+        if not self.scale:
+            raise GraphError("quantization has no scale")
+        if len(self.zero_point) not in (1, len(self.scale)):
+            raise GraphError(f"quantization has {len(self.scale)} scales but {len(self.zero_point)} zero points")
+        if any(not np.isfinite(s) or s <= 0 for s in self.scale):
+            raise GraphError(f"quantization scale must be finite and positive, got {self.scale[:4]}")
+        if len(self.scale) > 1 and self.axis is None:
+            raise GraphError("per-channel quantization needs an axis")
+
+    @property
+    def per_channel(self) -> bool:
+        return len(self.scale) > 1
+
+    def scales(self, n: int) -> np.ndarray:
+        """Scales as float32 (TFLite stores them as float32), broadcast to n channels."""
+        s = np.asarray(self.scale, dtype=np.float32)
+        return np.broadcast_to(s, (n,)).copy() if s.size == 1 else s
+
+    def zero_points(self, n: int) -> np.ndarray:
+        z = np.asarray(self.zero_point, dtype=np.int64)
+        return np.broadcast_to(z, (n,)).copy() if z.size == 1 else z
+
+    def to_json(self) -> dict[str, Any]:
+        return {"scale": list(self.scale), "zero_point": list(self.zero_point), "axis": self.axis}
+
+
+@dataclass(frozen=True, eq=False)
+class Tensor:
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    quant: Quantization | None = None
+    data: np.ndarray | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "shape", tuple(int(d) for d in self.shape))
+        if not self.name:
+            raise GraphError("tensor without a name")
+        if self.dtype not in DTYPES:
+            raise GraphError(f"tensor '{self.name}': dtype {self.dtype!r} is not one of {', '.join(DTYPES)}")
+        if any(d <= 0 for d in self.shape):
+            raise GraphError(f"tensor '{self.name}': shape {self.shape} has a non-positive dimension")
+        if self.quant is not None and self.quant.per_channel:
+            axis = self.quant.axis
+            if axis is None or not 0 <= axis < len(self.shape) or self.shape[axis] != len(self.quant.scale):
+                raise GraphError(
+                    f"tensor '{self.name}': {len(self.quant.scale)} per-channel scales do not match "
+                    f"axis {axis} of shape {self.shape}"
+                )
+        if self.data is not None:
+            arr = np.array(self.data, dtype=self.dtype, copy=True)
+            if arr.shape != self.shape:
+                raise GraphError(f"tensor '{self.name}': data shape {arr.shape} differs from shape {self.shape}")
+            arr.flags.writeable = False
+            object.__setattr__(self, "data", arr)
+
+    @property
+    def is_constant(self) -> bool:
+        return self.data is not None
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+    @property
+    def nbytes(self) -> int:
+        return self.size * np.dtype(self.dtype).itemsize
+
+
+@dataclass(frozen=True)
+class Operator:
+    name: str
+    kind: str
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    attrs: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "inputs", tuple(self.inputs))
+        object.__setattr__(self, "outputs", tuple(self.outputs))
+        object.__setattr__(self, "attrs", MappingProxyType(dict(self.attrs)))
+        if not _NAME_RE.match(self.name):
+            raise GraphError(f"operator name {self.name!r} is not a valid identifier")
+        if self.kind not in OP_ATTRS:
+            raise GraphError(f"operator '{self.name}': unknown kind {self.kind!r}")
+        missing = [a for a in OP_ATTRS[self.kind] if a not in self.attrs]
+        if missing:
+            raise GraphError(f"operator '{self.name}' ({self.kind}): missing attributes {missing}")
+        act = self.attrs.get("activation")
+        if act is not None and act not in ACTIVATIONS:
+            raise GraphError(f"operator '{self.name}': activation {act!r} is not one of {ACTIVATIONS}")
+        pad = self.attrs.get("padding")
+        if pad is not None and pad not in PADDINGS:
+            raise GraphError(f"operator '{self.name}': padding {pad!r} is not one of {PADDINGS}")
+        if len(self.outputs) != 1:
+            raise GraphError(f"operator '{self.name}': expected one output, got {len(self.outputs)}")
+
+
+@dataclass(frozen=True, eq=False)
+class Graph:
+    tensors: Mapping[str, Tensor]
+    operators: tuple[Operator, ...]
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    name: str = "model"
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tensors", MappingProxyType(dict(self.tensors)))
+        object.__setattr__(self, "operators", tuple(self.operators))
+        object.__setattr__(self, "inputs", tuple(self.inputs))
+        object.__setattr__(self, "outputs", tuple(self.outputs))
+        for key, t in self.tensors.items():
+            if key != t.name:
+                raise GraphError(f"tensor registered as '{key}' is named '{t.name}'")
+        if not self.inputs or not self.outputs:
+            raise GraphError("graph needs at least one input and one output")
+        available = set()
+        for name in self.inputs:
+            self._tensor(name, "graph input")
+            available.add(name)
+        available.update(n for n, t in self.tensors.items() if t.is_constant)
+        seen_ops = set()
+        produced: set[str] = set()
+        from pixmcu.shapes import check_operator
+
+        for op in self.operators:
+            if op.name in seen_ops:
+                raise GraphError(f"two operators are named '{op.name}'")
+            seen_ops.add(op.name)
+            for name in op.inputs:
+                self._tensor(name, f"input of '{op.name}'")
+                if name not in available:
+                    raise GraphError(f"operator '{op.name}' reads '{name}' before it is computed")
+            for name in op.outputs:
+                t = self._tensor(name, f"output of '{op.name}'")
+                if t.is_constant or name in produced or name in self.inputs:
+                    raise GraphError(f"tensor '{name}' is written more than once (by '{op.name}')")
+                produced.add(name)
+                available.add(name)
+            check_operator(self, op)
+        for name in self.outputs:
+            if name not in available:
+                raise GraphError(f"graph output '{name}' is never computed")
+
+    def _tensor(self, name: str, role: str) -> Tensor:
+        try:
+            return self.tensors[name]
+        except KeyError:
+            raise GraphError(f"{role}: tensor '{name}' does not exist") from None
+
+    def tensor(self, name: str) -> Tensor:
+        return self._tensor(name, "lookup")
+
+    def input_tensor(self, index: int = 0) -> Tensor:
+        return self.tensors[self.inputs[index]]
+
+    def output_tensor(self, index: int = 0) -> Tensor:
+        return self.tensors[self.outputs[index]]
+
+    def consumers(self, name: str) -> list[Operator]:
+        return [op for op in self.operators if name in op.inputs]
