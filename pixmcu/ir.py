@@ -32,6 +32,10 @@ OP_ATTRS: dict[str, tuple[str, ...]] = {
     "pad": ("paddings",),
     "concatenation": ("axis", "activation"),
     "quantize": (),
+    # Pixel embedding (issue 5): uint8 pixels [N,H,W,C] + const int8 table [T,256,d] (T = 1 shared
+    # or C per channel) -> int8 [N,H,W,C*d], channel c*d+j = table[c or 0][pixel][j]. Optional attr
+    # "bin_edges": per table, the first pixel value of bins 1..K-1 when the table came from K bins.
+    "pixel_embedding": ("embed_dim",),
 }
 ACTIVATIONS = ("none", "relu", "relu6", "relu_n1_to_1")
 PADDINGS = ("same", "valid")

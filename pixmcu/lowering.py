@@ -123,8 +123,12 @@ def _mean(graph: Graph, op: Operator) -> dict[str, Any]:
     x = graph.tensors[op.inputs[0]]
     out = graph.tensors[op.outputs[0]]
     m, s = quant.quantize_multiplier(float(_scale(x)) / float(_scale(out)))
-    return {"input_zero_point": _zp(x), "output_zero_point": _zp(out), "multiplier": m, "shift": s,
-            "count": x.shape[1] * x.shape[2]}
+    count = x.shape[1] * x.shape[2]
+    # QuantizedMeanOrSum folds 1/count into the multiplier, trading a few bits for no division.
+    extra = min(count.bit_length() - 1, 32, 31 + s)
+    m = (m << extra) // count
+    return {"input_zero_point": _zp(x), "output_zero_point": _zp(out), "multiplier": m, "shift": s - extra,
+            "count": count}
 
 
 def _softmax(graph: Graph, op: Operator) -> dict[str, Any]:
@@ -157,6 +161,13 @@ def _concatenation(graph: Graph, op: Operator) -> dict[str, Any]:
     return {"axis": op.attrs["axis"]}
 
 
+def _pixel_embedding(graph: Graph, op: Operator) -> dict[str, Any]:
+    x, table = graph.tensors[op.inputs[0]], graph.tensors[op.inputs[1]]
+    # A pure table read: no requantization, the table already holds the output's int8 values.
+    return {"channels": x.shape[3], "embed_dim": int(op.attrs["embed_dim"]), "tables": table.shape[0],
+            "shared": table.shape[0] == 1, "pixels": x.shape[1] * x.shape[2]}
+
+
 def _none(graph: Graph, op: Operator) -> dict[str, Any]:
     return {}
 
@@ -172,6 +183,7 @@ _LOWER = {
     "softmax": _softmax,
     "pad": _pad,
     "quantize": _quantize,
+    "pixel_embedding": _pixel_embedding,
     "concatenation": _concatenation,
     "reshape": _none,
 }

@@ -143,6 +143,20 @@ def check_operator(graph: "Graph", op: "Operator") -> None:
             _expect(op, x.quant == out.quant,
                     f"input '{x.name}' has quantization different from the output's (TFLM copies bytes unscaled)")
         _expect(op, sum(x.shape[axis] for x in t) == out.shape[axis], "input sizes do not add up along the axis")
+    elif k == "pixel_embedding":
+        _expect(op, len(t) == 2, "expects pixels and a table")
+        x, table = t
+        d = a["embed_dim"]
+        _expect(op, x.dtype == "uint8" and len(x.shape) == 4, "pixels must be uint8 NHWC")
+        _expect(op, table.dtype == "int8" and table.is_constant and len(table.shape) == 3,
+                "table must be constant int8 [T, 256, d]")
+        tables, entries, td = table.shape
+        c = x.shape[3]
+        _expect(op, entries == 256 and td == d, f"table shape {table.shape} should be [T, 256, {d}]")
+        _expect(op, tables in (1, c), f"table count {tables} must be 1 (shared) or the channel count {c}")
+        _expect(op, out.dtype == "int8" and out.shape == x.shape[:3] + (c * d,),
+                f"output must be int8 {x.shape[:3] + (c * d,)}, got {out.dtype} {out.shape}")
+        _expect(op, table.quant == out.quant, "output quantization must equal the table's (values are copied)")
     elif k == "quantize":
         x = t[0]
         _expect(op, x.dtype in ("int8", "uint8") and out.dtype in ("int8", "uint8"), "requantizes between int8 and uint8 only")

@@ -13,6 +13,12 @@ from pixmcu.errors import PixmcuError
 SUBCOMMANDS = [
     "inspect",
     "infer",
+    "build",
+    "run",
+    "measure",
+    "flash",
+    "boards",
+    "generate",
 ]
 
 

@@ -143,10 +143,8 @@ def max_pool2d(graph: Graph, op: Operator, inputs, p) -> np.ndarray:
 def mean(graph: Graph, op: Operator, inputs, p) -> np.ndarray:
     x = _nhwc(inputs[0]).astype(np.int64)
     out_shape = graph.tensors[op.outputs[0]].shape
-    acc = (x - p["input_zero_point"]).sum(axis=(1, 2))
+    acc = quant.wrap32(x.sum(axis=(1, 2)) - p["input_zero_point"] * p["count"])
     acc = quant.multiply_by_quantized_multiplier(acc, p["multiplier"], p["shift"])
-    n = p["count"]
-    acc = np.where(acc > 0, (acc + n // 2) // n, -((-acc + n // 2) // n))
     return _clamp_s8(acc + p["output_zero_point"]).reshape(inputs[0].shape[:1] + out_shape)
 
 

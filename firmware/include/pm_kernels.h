@@ -1,0 +1,191 @@
+/**
+ * @file pm_kernels.h
+ * @brief pixmcu's integer kernels: parameter structs and entry points.
+ *
+ * Every kernel reproduces TFLM's reference integer kernel bit for bit (see pixmcu/reference) and
+ * takes its constants from a const parameter struct that `pixmcu generate` fills from
+ * pixmcu.lowering. Tensors are NHWC int8 unless stated otherwise. Kernels never allocate; none
+ * needs scratch memory today (the `_scratch_size` companions say how much a kernel wants from the
+ * arena, so the planner can reserve it). Every kernel returns PM_OK or a negative PM_ERR_* code.
+ */
+#ifndef PM_KERNELS_H
+#define PM_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** @name Status codes */
+/**@{*/
+#define PM_OK 0              /**< success */
+#define PM_ERR_ARG (-1)      /**< a NULL pointer or an impossible parameter */
+#define PM_ERR_SHAPE (-2)    /**< shapes that do not fit together */
+/**@}*/
+
+/** @brief A 4-D NHWC shape (lower ranks are padded with leading 1s). */
+typedef struct {
+    int32_t n; /**< batch */
+    int32_t h; /**< height */
+    int32_t w; /**< width */
+    int32_t c; /**< channels */
+} pm_dims_t;
+
+/**
+ * @brief Parameters of a 2-D convolution or depthwise convolution.
+ *
+ * Convolution filters are OHWI ({cout, kh, kw, cin}); depthwise filters are {1, kh, kw, cin*mult},
+ * output channel c*mult+m reading input channel c. Taps that fall into the padding are skipped.
+ */
+typedef struct {
+    pm_dims_t input;            /**< input shape */
+    pm_dims_t filter;           /**< filter shape, see above */
+    pm_dims_t output;           /**< output shape */
+    int32_t stride_h;           /**< vertical stride */
+    int32_t stride_w;           /**< horizontal stride */
+    int32_t dilation_h;         /**< vertical dilation */
+    int32_t dilation_w;         /**< horizontal dilation */
+    int32_t pad_h;              /**< padding before the first row */
+    int32_t pad_w;              /**< padding before the first column */
+    int32_t depth_multiplier;   /**< depthwise only; 1 for convolution */
+    int32_t input_offset;       /**< minus the input zero point */
+    int32_t output_offset;      /**< the output zero point */
+    int32_t act_min;            /**< lower clamp (fused activation) */
+    int32_t act_max;            /**< upper clamp (fused activation) */
+    const int8_t *weights;      /**< filter values */
+    const int32_t *bias;        /**< one per output channel, or NULL */
+    const int32_t *multiplier;  /**< requantization multiplier per output channel */
+    const int32_t *shift;       /**< requantization shift per output channel */
+} pm_conv_params_t;
+
+/** @brief Parameters of a fully connected layer: output[b][u] = W[u] . (input[b] + input_offset). */
+typedef struct {
+    int32_t batches;            /**< rows of the input */
+    int32_t depth;              /**< input values per row */
+    int32_t units;              /**< output values per row */
+    int32_t input_offset;       /**< minus the input zero point */
+    int32_t output_offset;      /**< the output zero point */
+    int32_t act_min;            /**< lower clamp */
+    int32_t act_max;            /**< upper clamp */
+    const int8_t *weights;      /**< [units][depth] */
+    const int32_t *bias;        /**< [units], or NULL */
+    const int32_t *multiplier;  /**< per unit */
+    const int32_t *shift;       /**< per unit */
+} pm_fc_params_t;
+
+/** @brief Parameters of average and max pooling (windows are clipped to the image). */
+typedef struct {
+    pm_dims_t input;   /**< input shape */
+    pm_dims_t output;  /**< output shape (same channels) */
+    int32_t filter_h;  /**< window height */
+    int32_t filter_w;  /**< window width */
+    int32_t stride_h;  /**< vertical stride */
+    int32_t stride_w;  /**< horizontal stride */
+    int32_t pad_h;     /**< padding before the first row */
+    int32_t pad_w;     /**< padding before the first column */
+    int32_t act_min;   /**< lower clamp */
+    int32_t act_max;   /**< upper clamp */
+} pm_pool_params_t;
+
+/** @brief Parameters of the mean over height and width (global average pooling). */
+typedef struct {
+    pm_dims_t input;            /**< input shape; the output is {n, 1, 1, c} */
+    int32_t input_zero_point;   /**< input zero point */
+    int32_t output_zero_point;  /**< output zero point */
+    int32_t multiplier;         /**< input scale / output scale */
+    int32_t shift;              /**< its shift */
+    int32_t count;              /**< h * w */
+} pm_mean_params_t;
+
+/** @brief Parameters of the element-wise addition of two int8 tensors with their own scales. */
+typedef struct {
+    int32_t size;               /**< elements */
+    int32_t input1_offset;      /**< minus the first input's zero point */
+    int32_t input2_offset;      /**< minus the second input's zero point */
+    int32_t output_offset;      /**< the output zero point */
+    int32_t left_shift;         /**< headroom shift applied to both inputs */
+    int32_t input1_multiplier;  /**< first input rescale */
+    int32_t input1_shift;       /**< its shift */
+    int32_t input2_multiplier;  /**< second input rescale */
+    int32_t input2_shift;       /**< its shift */
+    int32_t output_multiplier;  /**< output rescale */
+    int32_t output_shift;       /**< its shift */
+    int32_t act_min;            /**< lower clamp */
+    int32_t act_max;            /**< upper clamp */
+} pm_add_params_t;
+
+/** @brief Parameters of TFLM's int8 softmax (output scale 1/256, zero point -128). */
+typedef struct {
+    int32_t outer;              /**< rows */
+    int32_t depth;              /**< values per row (the softmax axis) */
+    int32_t input_multiplier;   /**< beta * input scale in Q5.26, as a multiplier */
+    int32_t input_left_shift;   /**< its left shift */
+    int32_t diff_min;           /**< differences below this give exp = 0 */
+} pm_softmax_params_t;
+
+/** @brief Parameters of constant padding of a tensor of rank <= 4 (extended with leading 1s). */
+typedef struct {
+    pm_dims_t input;      /**< input shape */
+    pm_dims_t before;     /**< padding before, per dimension */
+    pm_dims_t after;      /**< padding after, per dimension */
+    int32_t pad_value;    /**< the fill value (the output zero point) */
+} pm_pad_params_t;
+
+/** @brief Parameters of concatenation: `outer` repetitions of each input's `copy_bytes[i]` block. */
+typedef struct {
+    int32_t num_inputs;          /**< number of inputs */
+    int32_t outer;               /**< product of the dimensions before the axis */
+    const int32_t *copy_bytes;   /**< per input: its size along the axis times the inner size */
+} pm_concat_params_t;
+
+/** @brief Parameters of requantization between int8 and uint8 (TFLite QUANTIZE). */
+typedef struct {
+    int32_t size;               /**< elements */
+    int32_t input_zero_point;   /**< input zero point */
+    int32_t output_zero_point;  /**< output zero point */
+    int32_t multiplier;         /**< input scale / output scale */
+    int32_t shift;              /**< its shift */
+    int32_t out_min;            /**< output type minimum */
+    int32_t out_max;            /**< output type maximum */
+    int32_t input_unsigned;     /**< 1: input bytes are uint8 */
+    int32_t output_unsigned;    /**< 1: output bytes are uint8 */
+} pm_requant_params_t;
+
+/** @brief General convolution, portable C. */
+int pm_conv2d_s8(const pm_conv_params_t *p, const int8_t *input, int8_t *output);
+/** @brief General convolution with the DSP dual-MAC inner loop (portable stand-ins off-target). */
+int pm_conv2d_dsp_s8(const pm_conv_params_t *p, const int8_t *input, int8_t *output);
+/** @brief Scratch bytes pm_conv2d_dsp_s8 needs (0: it widens operands in registers). */
+int32_t pm_conv2d_dsp_s8_scratch_size(const pm_conv_params_t *p);
+/** @brief 1x1 convolution without padding (any stride); DSP inner loop where available. */
+int pm_conv2d_1x1_s8(const pm_conv_params_t *p, const int8_t *input, int8_t *output);
+/** @brief General depthwise convolution. */
+int pm_depthwise_conv2d_s8(const pm_conv_params_t *p, const int8_t *input, int8_t *output);
+/** @brief Depthwise 3x3 convolution, dilation 1, depth multiplier 1. */
+int pm_depthwise_conv2d_3x3_s8(const pm_conv_params_t *p, const int8_t *input, int8_t *output);
+/** @brief Fully connected layer. */
+int pm_fully_connected_s8(const pm_fc_params_t *p, const int8_t *input, int8_t *output);
+/** @brief Average pooling. */
+int pm_avg_pool2d_s8(const pm_pool_params_t *p, const int8_t *input, int8_t *output);
+/** @brief Max pooling. */
+int pm_max_pool2d_s8(const pm_pool_params_t *p, const int8_t *input, int8_t *output);
+/** @brief Mean over height and width (global average pooling). */
+int pm_mean_s8(const pm_mean_params_t *p, const int8_t *input, int8_t *output);
+/** @brief Element-wise addition; @p output may be the same buffer as either input. */
+int pm_add_s8(const pm_add_params_t *p, const int8_t *input1, const int8_t *input2, int8_t *output);
+/** @brief Softmax over the last axis. */
+int pm_softmax_s8(const pm_softmax_params_t *p, const int8_t *input, int8_t *output);
+/** @brief Constant padding. */
+int pm_pad_s8(const pm_pad_params_t *p, const int8_t *input, int8_t *output);
+/** @brief Concatenation of p->num_inputs tensors. */
+int pm_concatenation_s8(const pm_concat_params_t *p, const int8_t *const *inputs, int8_t *output);
+/** @brief int8 <-> uint8 requantization; @p output may be the same buffer as @p input. */
+int pm_requantize_s8(const pm_requant_params_t *p, const void *input, void *output);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PM_KERNELS_H */

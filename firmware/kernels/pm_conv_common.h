@@ -1,0 +1,30 @@
+/* Private to the kernels: checks and the per-pixel epilogue shared by the convolutions. */
+#ifndef PM_CONV_COMMON_H
+#define PM_CONV_COMMON_H
+
+#include "pm_kernels.h"
+#include "pm_requant.h"
+
+static inline int pm_conv_check(const pm_conv_params_t *p, const int8_t *input, const int8_t *output)
+{
+    if (p == NULL || input == NULL || output == NULL || p->weights == NULL || p->multiplier == NULL ||
+        p->shift == NULL || p->stride_h < 1 || p->stride_w < 1 || p->dilation_h < 1 || p->dilation_w < 1) {
+        return PM_ERR_ARG;
+    }
+    if (p->input.n != p->output.n) {
+        return PM_ERR_SHAPE;
+    }
+    return PM_OK;
+}
+
+/* Bias, requantization, output offset and clamp of one accumulator. */
+static inline int8_t pm_conv_out(const pm_conv_params_t *p, int32_t acc, int32_t ch)
+{
+    if (p->bias != NULL) {
+        acc = pm_add_wrap(acc, p->bias[ch]);
+    }
+    acc = pm_mbqm(acc, p->multiplier[ch], p->shift[ch]) + p->output_offset;
+    return (int8_t)pm_clamp(acc, p->act_min, p->act_max);
+}
+
+#endif /* PM_CONV_COMMON_H */

@@ -1,0 +1,31 @@
+/* Max pooling: TFLM's reference MaxPool (clipped windows). */
+#include "pm_pool_common.h"
+#include "pm_requant.h"
+
+int pm_max_pool2d_s8(const pm_pool_params_t *p, const int8_t *input, int8_t *output)
+{
+    const int status = pm_pool_check(p, input, output);
+    if (status != PM_OK) {
+        return status;
+    }
+    const int32_t in_h = p->input.h, in_w = p->input.w, c = p->input.c;
+    for (int32_t b = 0; b < p->output.n; ++b) {
+        const int8_t *in_b = input + (size_t)b * in_h * in_w * c;
+        for (int32_t oy = 0; oy < p->output.h; ++oy) {
+            for (int32_t ox = 0; ox < p->output.w; ++ox) {
+                const pm_window_t w = pm_pool_window(p, oy, ox);
+                for (int32_t ch = 0; ch < c; ++ch) {
+                    int32_t m = -128;
+                    for (int32_t y = w.y0; y < w.y1; ++y) {
+                        for (int32_t x = w.x0; x < w.x1; ++x) {
+                            const int32_t v = in_b[((size_t)y * in_w + x) * c + ch];
+                            m = v > m ? v : m;
+                        }
+                    }
+                    *output++ = (int8_t)pm_clamp(m, p->act_min, p->act_max);
+                }
+            }
+        }
+    }
+    return PM_OK;
+}

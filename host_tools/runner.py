@@ -1,0 +1,200 @@
+"""The measurement loop shared by `pixmcu run` (QEMU) and `pixmcu measure` (a flashed board).
+
+A source yields (image index, device result) — over the serial protocol or through bulk files —
+and the loop checks each against the host reference, keeps it in the result store at once, and
+builds the report at the end (or, on failure or interruption, from what finished).
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from host_tools.dataset import Inputs
+from host_tools.device import Device, InferenceResult
+from host_tools.expected import Reference
+from host_tools.report import build_report, plot_layers
+from host_tools.results import ResultStore, write_json_atomic
+from pixmcu.boards import Board
+from pixmcu.errors import PixmcuError
+
+REPORT_EVERY_S = 2.0
+
+
+class RunFailed(PixmcuError):
+    """The run stopped early; the message says why and where the finished results are."""
+
+
+class SerialSource:
+    name = "serial"
+
+    def __init__(self, device: Device):
+        self.device = device
+
+    def results(self, todo: list[int], image_bytes) -> Iterator[tuple[int, InferenceResult]]:
+        for i in todo:
+            yield i, self.device.infer(image_bytes(i))
+
+    def close(self) -> None:
+        pass
+
+
+class ExpectedPrefetch:
+    """Computes expected per-layer CRCs a few images ahead in a worker thread, overlapping the device."""
+
+    def __init__(self, reference: Reference | None, inputs: Inputs, order: list[int], ahead: int = 8):
+        self.reference, self.inputs, self.order, self.ahead = reference, inputs, order, ahead
+        self._pool = ThreadPoolExecutor(max_workers=1) if reference else None
+        self._futures: dict[int, Future] = {}
+        self._next = 0
+
+    def _compute(self, i: int) -> tuple[dict[str, int], bytes]:
+        layers, output = self.reference.layer_outputs(self.inputs.x[i])
+        return {name: zlib.crc32(b) & 0xFFFFFFFF for name, b in layers.items()}, output
+
+    def _fill(self, upto: int) -> None:
+        while self._next < min(upto, len(self.order)):
+            i = self.order[self._next]
+            self._futures[i] = self._pool.submit(self._compute, i)
+            self._next += 1
+
+    def start(self) -> None:
+        if self._pool:
+            self._fill(self.ahead)
+
+    def get(self, i: int):
+        if not self._pool:
+            return None
+        if i not in self._futures:
+            self._futures[i] = self._pool.submit(self._compute, i)
+        self._fill(self._next + 1 + self.ahead // 2)
+        return self._futures.pop(i).result()
+
+    def close(self) -> None:
+        if self._pool:
+            for f in self._futures.values():
+                f.cancel()
+            self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def compare(result: InferenceResult, expected, layer_names: list[str]) -> tuple[bool | None, str | None]:
+    """(bit-exact?, first layer that differs) for one image; (None, None) when nothing to compare."""
+    if expected is None:
+        return None, None
+    crcs, output = expected
+    for name, got in zip(layer_names, result.layers):
+        if name in crcs and crcs[name] != got.crc:
+            return False, name
+    if output != result.output:
+        return False, "output"
+    return True, None
+
+
+@dataclass
+class RunSpec:
+    manifest: dict
+    board: Board
+    inputs: Inputs
+    reference: Reference | None
+    reference_note: str | None = None
+    json_path: Path | None = None
+    save_outputs: Path | None = None
+    plot_path: Path | None = None
+    resume: bool = False
+    size: dict | None = None
+    transport: str = "serial"
+    progress: bool = True
+
+
+def _header(spec: RunSpec) -> dict:
+    m = spec.manifest
+    return {"kind": "header", "model_sha256": m.get("model_sha256"), "model": m.get("name"),
+            "board": spec.board.name, "transport": spec.transport, "data": str(Path(spec.inputs.path).resolve()),
+            "input_bytes": int(m["input"]["bytes"]), "layers": [layer.get("name") for layer in m.get("layers", [])]}
+
+
+def _save_outputs(path: Path, records: dict[int, dict], manifest: dict, board: Board) -> None:
+    idx = sorted(records)
+    shape = tuple(manifest["output"]["shape"])
+    per = shape[1:] if shape and shape[0] == 1 else shape
+    dtype = np.dtype(manifest["output"]["dtype"])
+    outs = np.stack([np.frombuffer(bytes.fromhex(records[i]["output"]), dtype=dtype).reshape(per) for i in idx]) \
+        if idx else np.zeros((0,) + tuple(per), dtype)
+    np.savez(path, outputs=outs, image=np.array(idx, dtype=np.int64),
+             total=np.array([board.ticks_to_count(records[i]["total"]) for i in idx], dtype=np.float64),
+             layer_counts=np.array([[board.ticks_to_count(c) for c in records[i]["counts"]] for i in idx],
+                                   dtype=np.float64).reshape(len(idx), -1))
+
+
+def run_measurement(spec: RunSpec, source, link_stats=None) -> dict:
+    """Measure every image not yet in the store; returns the report (also written as JSON)."""
+    from tqdm import tqdm
+
+    manifest, inputs = spec.manifest, spec.inputs
+    layer_names = [layer.get("name") for layer in manifest.get("layers", [])]
+    out_dtype = np.dtype(manifest["output"]["dtype"])
+    store = ResultStore(spec.json_path, _header(spec), resume=spec.resume)
+    todo = [i for i in range(len(inputs)) if i not in store.records]
+    expected = ExpectedPrefetch(spec.reference, inputs, todo)
+    ref_name = spec.reference.description if spec.reference else spec.reference_note
+    started, last_report = time.monotonic(), time.monotonic()
+    error: str | None = None
+    done_now = 0
+
+    def report(complete: bool) -> dict:
+        return build_report(store.records, manifest=manifest, board=spec.board, n_requested=len(inputs),
+                            transport=spec.transport, size=spec.size, reference=ref_name, complete=complete,
+                            elapsed_s=time.monotonic() - started, error=error,
+                            link=link_stats.as_dict() if link_stats else None)
+
+    bar = tqdm(total=len(inputs), initial=len(store.records), unit="img", disable=None if spec.progress else True,
+               desc=f"{spec.board.name} {spec.transport}")
+    expected.start()
+    try:
+        for i, res in source.results(todo, inputs.image_bytes):
+            match, first = compare(res, expected.get(i), layer_names)
+            out = np.frombuffer(res.output, dtype=out_dtype)
+            label = None if inputs.y is None else int(inputs.y[i])
+            store.add({"image": i, "label": label, "pred": int(np.argmax(out)) if out.size else None,
+                       "status": res.status, "total": res.total, "counts": [layer.count for layer in res.layers],
+                       "crcs": [layer.crc for layer in res.layers], "match": match, "first_layer": first,
+                       "output": res.output.hex()})
+            done_now += 1
+            bar.update(1)
+            if spec.json_path and time.monotonic() - last_report > REPORT_EVERY_S:
+                write_json_atomic(spec.json_path, report(False))
+                last_report = time.monotonic()
+    except KeyboardInterrupt:
+        error = "interrupted"
+        _finish(spec, store, report(False))
+        raise
+    except (PixmcuError, OSError, Exception) as exc:  # noqa: BLE001 - every failure keeps the results
+        error = f"{type(exc).__name__}: {exc}"
+        _finish(spec, store, report(False))
+        kept = f"; {len(store.records)} finished results kept in {store.path}, rerun with --resume" \
+            if store.path else f" after {len(store.records)} images (use --json to keep results)"
+        raise RunFailed(f"run stopped at image {todo[done_now] if done_now < len(todo) else '?'}: {exc}{kept}") \
+            from exc
+    finally:
+        bar.close()
+        expected.close()
+        source.close()
+    final = report(len(store.records) == len(inputs))
+    _finish(spec, store, final)
+    return final
+
+
+def _finish(spec: RunSpec, store: ResultStore, report: dict) -> None:
+    store.close()
+    if spec.json_path:
+        write_json_atomic(spec.json_path, report)
+    if spec.save_outputs:
+        _save_outputs(spec.save_outputs, store.records, spec.manifest, spec.board)
+    if spec.plot_path and report["layers"] and report["n"]:
+        plot_layers(report, spec.plot_path)

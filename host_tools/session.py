@@ -1,0 +1,83 @@
+"""Open a serial measurement session: on a URL (a flashed board) or on a QEMU it starts itself."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from pathlib import Path
+from typing import Iterator
+
+from host_tools.device import Device
+from host_tools.link import Link, LinkError
+from host_tools.qemu import Qemu, describe_exit
+from pixmcu.boards import Board
+from pixmcu.errors import PixmcuError
+
+
+def open_port(url: str, baud: int = 115200, connect_timeout: float = 5.0):
+    """A pyserial port for a device path or URL (socket://host:port); retried while it comes up."""
+    import serial
+
+    deadline = time.monotonic() + connect_timeout
+    while True:
+        try:
+            return serial.serial_for_url(url, baudrate=baud, timeout=0.05, write_timeout=10)
+        except (serial.SerialException, OSError, ValueError) as exc:
+            if time.monotonic() > deadline:
+                raise PixmcuError(f"cannot open serial port {url}: {exc}") from None
+            time.sleep(0.05)
+
+
+def device_for(link: Link, manifest: dict) -> Device:
+    return Device(link, model_hash=manifest.get("model_sha256"), input_bytes=int(manifest["input"]["bytes"]),
+                  output_bytes=int(manifest["output"]["bytes"]), num_layers=len(manifest.get("layers", [])))
+
+
+@contextlib.contextmanager
+def serial_session(url: str, manifest: dict, *, baud: int = 115200, timeout: float = 2.0,
+                   retries: int = 4, wrap=None) -> Iterator[tuple[Device, Link]]:
+    """Handshake with an already running device on `url`. `wrap` may wrap the port (fault tests)."""
+    port = open_port(url, baud)
+    try:
+        link = Link(wrap(port) if wrap else port, timeout=timeout, retries=retries)
+        # A board that was just reset may still be sending its BOOT frame; give it a moment.
+        link.wait_boot(0.2)
+        dev = device_for(link, manifest)
+        dev.handshake()
+        yield dev, link
+    finally:
+        port.close()
+
+
+@contextlib.contextmanager
+def qemu_session(board: Board, elf: Path, manifest: dict, *, timeout: float = 2.0, retries: int = 4,
+                 wrap=None) -> Iterator[tuple[Device, Link, Qemu]]:
+    """Start QEMU for `board`, connect to its UART, wait for BOOT and handshake."""
+    qemu = Qemu(board, elf)
+    qemu.start()
+    port = None
+    try:
+        port = open_port(qemu.url)
+        link = Link(wrap(port) if wrap else port, timeout=timeout, retries=retries)
+
+        def liveness(what: str) -> None:
+            if not qemu.alive():
+                raise LinkError(f"QEMU exited ({describe_exit(qemu.returncode)}) while {what}"
+                                + (f"; its output: {qemu.output()}" if qemu.output() else ""))
+
+        link.liveness = liveness
+        if link.wait_boot(10.0) is None:
+            raise LinkError(f"QEMU started but the firmware sent no BOOT frame within 10 s "
+                            f"({describe_exit(qemu.returncode)})")
+        dev = device_for(link, manifest)
+        dev.handshake()
+        yield dev, link, qemu
+        try:
+            dev.bye()
+            qemu.wait(5.0)
+        except LinkError:
+            pass
+    finally:
+        if port is not None:
+            port.close()
+        qemu.stop()

@@ -1,0 +1,210 @@
+"""The boards pixmcu can build for: core, compiler flags, clock, memory map and how to count cost.
+
+One table drives everything board-specific on the host: the build (flags, linker regions, which port
+sources), the QEMU launcher (machine, icount shift) and the report (what a count means).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+from pixmcu.errors import PixmcuError
+
+DEFAULT_BOARD = "qemu-m4"
+
+_COMMON_CFLAGS = ("-mthumb", "-ffunction-sections", "-fdata-sections")
+
+
+@dataclass(frozen=True)
+class Region:
+    """A contiguous memory region of the part."""
+
+    name: str
+    origin: int
+    size: int
+
+    @property
+    def end(self) -> int:
+        return self.origin + self.size
+
+    def contains(self, addr: int, size: int = 0) -> bool:
+        return self.origin <= addr and addr + size <= self.end
+
+
+@dataclass(frozen=True)
+class Board:
+    name: str
+    title: str
+    core: str
+    cpu_flags: tuple[str, ...]
+    clock_hz: int
+    flash: Region
+    ram: Region
+    # Where the model's constant data goes; None means the flash region.
+    weights: Region | None
+    # Port sources: files under firmware/boards/ (common ones and the board's own directory).
+    port_sources: tuple[str, ...]
+    num_irqs: int
+    counter: str  # "cycles" (DWT CYCCNT) or "instructions" (QEMU icount + SysTick)
+    stack_bytes: int = 16 * 1024
+    qemu_machine: str | None = None
+    # QEMU runs with -icount shift=N; 2**N ns per instruction. Chosen so that a SysTick tick is
+    # no longer than one instruction, which makes single instructions resolvable.
+    icount_shift: int | None = None
+    semihosting: bool = False
+    flash_target: str | None = None  # pyOCD target type for real boards
+    uart: str = ""
+    notes: str = ""
+    extra_defines: dict = field(default_factory=dict)
+
+    @property
+    def is_qemu(self) -> bool:
+        return self.qemu_machine is not None
+
+    @property
+    def cflags(self) -> list[str]:
+        return [*self.cpu_flags, *_COMMON_CFLAGS]
+
+    @property
+    def weights_region(self) -> Region:
+        return self.weights or self.flash
+
+    def ticks_to_count(self, ticks: int | float) -> float:
+        """Convert the device's raw counter ticks to the reported unit.
+
+        Under QEMU with -icount the SysTick advances (1e9 / clock) ns per tick while every
+        instruction takes 2**shift ns, so instructions = ticks * (1e9 / clock) / 2**shift.
+        """
+        if self.counter == "cycles":
+            return float(ticks)
+        return ticks * (1e9 / self.clock_hz) / (1 << self.icount_shift)
+
+    def summary(self) -> dict:
+        d = asdict(self)
+        for key in ("flash", "ram", "weights"):
+            if d[key] is not None:
+                d[key] = {"name": d[key]["name"], "origin": hex(d[key]["origin"]), "size": d[key]["size"]}
+        d["cpu_flags"] = list(self.cpu_flags)
+        d["port_sources"] = list(self.port_sources)
+        return d
+
+
+_M4F = ("-mcpu=cortex-m4", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard")
+_M7 = ("-mcpu=cortex-m7", "-mfpu=fpv5-d16", "-mfloat-abi=hard")
+_M55 = ("-mcpu=cortex-m55", "-mfloat-abi=hard")
+
+KiB = 1024
+MiB = 1024 * 1024
+
+BOARDS: dict[str, Board] = {
+    b.name: b
+    for b in (
+        Board(
+            name="qemu-m4",
+            title="QEMU mps2-an386 (Cortex-M4F)",
+            core="cortex-m4",
+            cpu_flags=_M4F,
+            clock_hz=25_000_000,
+            flash=Region("FLASH", 0x00000000, 4 * MiB),
+            ram=Region("RAM", 0x20000000, 4 * MiB),
+            weights=None,
+            port_sources=("common/startup.c", "common/cmsdk_uart.c", "common/systick_counter.c",
+                          "common/semihost.c", "qemu-mps/board.c"),
+            num_irqs=32,
+            counter="instructions",
+            qemu_machine="mps2-an386",
+            icount_shift=6,
+            semihosting=True,
+            uart="CMSDK UART0 @ 0x40004000",
+            extra_defines={"PM_UART_BASE": "0x40004000u"},
+        ),
+        Board(
+            name="qemu-m7",
+            title="QEMU mps2-an500 (Cortex-M7)",
+            core="cortex-m7",
+            cpu_flags=_M7,
+            clock_hz=25_000_000,
+            flash=Region("FLASH", 0x00000000, 4 * MiB),
+            ram=Region("RAM", 0x20000000, 4 * MiB),
+            weights=None,
+            port_sources=("common/startup.c", "common/cmsdk_uart.c", "common/systick_counter.c",
+                          "common/semihost.c", "qemu-mps/board.c"),
+            num_irqs=32,
+            counter="instructions",
+            qemu_machine="mps2-an500",
+            icount_shift=6,
+            semihosting=True,
+            uart="CMSDK UART0 @ 0x40004000",
+            extra_defines={"PM_UART_BASE": "0x40004000u"},
+        ),
+        Board(
+            name="qemu-m55",
+            title="QEMU mps3-an547 (Cortex-M55, boots Secure)",
+            core="cortex-m55",
+            cpu_flags=_M55,
+            clock_hz=32_000_000,
+            flash=Region("ITCM", 0x00000000, 512 * KiB),
+            ram=Region("DTCM", 0x20000000, 512 * KiB),
+            # The ITCM is small; the 8 MiB QSPI holds the weights of any model that fits the board.
+            weights=Region("QSPI", 0x28000000, 8 * MiB),
+            port_sources=("common/startup.c", "common/cmsdk_uart.c", "common/systick_counter.c",
+                          "common/semihost.c", "qemu-mps/board.c"),
+            num_irqs=96,
+            counter="instructions",
+            qemu_machine="mps3-an547",
+            icount_shift=5,
+            semihosting=True,
+            uart="CMSDK UART0 @ 0x59303000 (Secure alias)",
+            extra_defines={"PM_UART_BASE": "0x59303000u"},
+        ),
+        Board(
+            name="nucleo-f446re",
+            title="ST NUCLEO-F446RE (STM32F446RE, Cortex-M4F)",
+            core="cortex-m4",
+            cpu_flags=_M4F,
+            clock_hz=180_000_000,
+            flash=Region("FLASH", 0x08000000, 512 * KiB),
+            ram=Region("SRAM", 0x20000000, 128 * KiB),
+            weights=None,
+            port_sources=("common/startup.c", "common/dwt_counter.c", "nucleo-f446re/board.c"),
+            num_irqs=97,
+            counter="cycles",
+            flash_target="stm32f446retx",  # from the CMSIS pack: pyocd pack install stm32f446re
+            uart="USART2 PA2/PA3 (ST-LINK virtual COM port), 115200 8N1",
+            notes="HSI 16 MHz -> PLL 180 MHz with over-drive; APB1 45 MHz",
+            extra_defines={"PM_UART_BAUD": "115200u"},
+        ),
+        Board(
+            name="nucleo-h743zi2",
+            title="ST NUCLEO-H743ZI2 (STM32H743ZI, Cortex-M7)",
+            core="cortex-m7",
+            cpu_flags=("-mcpu=cortex-m7", "-mfpu=fpv5-d16", "-mfloat-abi=hard"),
+            clock_hz=400_000_000,
+            flash=Region("FLASH", 0x08000000, 2 * MiB),
+            # AXI SRAM: the largest block the core reaches without crossing into D2/D3 domains.
+            ram=Region("AXI_SRAM", 0x24000000, 512 * KiB),
+            weights=None,
+            port_sources=("common/startup.c", "common/dwt_counter.c", "nucleo-h743zi2/board.c"),
+            num_irqs=150,
+            counter="cycles",
+            flash_target="stm32h743xx",
+            uart="USART3 PD8/PD9 (ST-LINK virtual COM port), 115200 8N1",
+            notes="HSI 64 MHz -> PLL1 400 MHz at VOS1; APB1 100 MHz; I/D caches on",
+            extra_defines={"PM_UART_BAUD": "115200u", "PM_DWT_NEEDS_UNLOCK": "1"},
+        ),
+    )
+}
+
+
+def get_board(name: str | None) -> Board:
+    """Look a board up by name; None gives the default board."""
+    key = (name or DEFAULT_BOARD).lower()
+    try:
+        return BOARDS[key]
+    except KeyError:
+        raise PixmcuError(f"unknown board '{name}'; known boards: {', '.join(BOARDS)}") from None
+
+
+def boards_json() -> str:
+    return json.dumps([b.summary() for b in BOARDS.values()], indent=2)

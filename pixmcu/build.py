@@ -1,0 +1,274 @@
+"""Toolchain driver: compile a generated model with the kernels, the harness and a board port.
+
+`build(outdir)` renders the protocol header, board configuration and linker script into
+OUTDIR/build, compiles every source with arm-none-eabi-gcc (argument lists, never a shell string;
+objects are rebuilt only when a source, header or flag changed), links OUTDIR/firmware.elf and
+.bin, and measures flash and RAM by section. A failing step raises BuildError naming the command.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from pixmcu import __version__
+from pixmcu.boards import Board, get_board
+from pixmcu.errors import PixmcuError
+from pixmcu.resources import firmware_dir
+
+TOOL_PREFIX = "arm-none-eabi-"
+OPT_FLAGS = ["-O2", "-g", "-std=gnu11", "-Wall", "-Wextra", "-Werror"]
+LINK_FLAGS = ["-nostartfiles", "--specs=nano.specs", "--specs=nosys.specs", "-Wl,--gc-sections",
+              "-Wl,--no-warn-rwx-segments"]
+MODEL_OBJ_PREFIX = "pm_model__"
+DEFAULT_RX_IDLE_POLLS = 1 << 22
+BUILD_INFO = "build.json"
+
+
+class BuildError(PixmcuError):
+    """A compile, link or conversion step failed; the message holds the command and its output."""
+
+
+@dataclass
+class BuildResult:
+    elf: Path
+    bin: Path
+    map: Path
+    board: Board
+    size: dict
+    max_payload: int
+    compiled: int  # objects actually recompiled (0 when everything was up to date)
+
+
+def tool(name: str) -> str:
+    path = shutil.which(TOOL_PREFIX + name)
+    if path is None:
+        raise BuildError(f"{TOOL_PREFIX}{name} not found on PATH; install the Arm GNU toolchain "
+                         "(Debian: apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi)")
+    return path
+
+
+def _run(cmd: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess:
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        out = (proc.stderr + proc.stdout).strip()
+        raise BuildError(f"command failed (exit {proc.returncode}):\n  {shlex.join(cmd)}\n{out}")
+    return proc
+
+
+def load_manifest(outdir: Path) -> dict:
+    path = Path(outdir) / "manifest.json"
+    if not path.is_file():
+        raise PixmcuError(f"{path} not found: is {outdir} the output of `pixmcu generate`?")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise PixmcuError(f"{path}: not valid JSON ({exc})") from None
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+
+
+def _render_generated(gen: Path, board: Board, max_payload: int, rx_idle_polls: int) -> None:
+    from host_tools.protocol import render_c_header
+    from host_tools.render import render_template
+
+    gen.mkdir(parents=True, exist_ok=True)
+    _write_if_changed(gen / "pm_protocol.h", render_c_header())
+    defines = sorted(board.extra_defines.items())
+    _write_if_changed(gen / "pm_board_config.h", render_template("board_config.h.j2", {
+        "board": board, "firmware_version": f"pixmcu-{__version__}"[:15], "max_payload": max_payload,
+        "rx_idle_polls": rx_idle_polls, "defines": defines,
+    }))
+
+
+def _render_linker_script(path: Path, board: Board) -> None:
+    from host_tools.render import render_template
+
+    regions = [{"name": board.flash.name, "attrs": "rx", "origin": board.flash.origin, "size": board.flash.size},
+               {"name": board.ram.name, "attrs": "rwx", "origin": board.ram.origin, "size": board.ram.size}]
+    w = board.weights_region
+    if w.name not in (board.flash.name, board.ram.name):
+        regions.append({"name": w.name, "attrs": "r", "origin": w.origin, "size": w.size})
+    _write_if_changed(path, render_template("linker.ld.j2", {
+        "board": board, "regions": regions, "flash": board.flash.name, "ram": board.ram.name,
+        "weights": w.name, "model_pattern": f"*{MODEL_OBJ_PREFIX}*.o", "stack_bytes": board.stack_bytes,
+    }))
+
+
+def _sources(outdir: Path, manifest: dict, board: Board, include_kernels: bool) -> list[tuple[Path, str]]:
+    """(source, object name) pairs; model objects carry a prefix the linker script matches."""
+    fw = firmware_dir()
+    pairs: list[tuple[Path, str]] = []
+    for i, rel in enumerate(manifest.get("sources", [])):
+        src = outdir / rel
+        if not src.is_file():
+            raise PixmcuError(f"model source {src} listed in manifest.json does not exist")
+        pairs.append((src, f"{MODEL_OBJ_PREFIX}{i}_{src.stem}.o"))
+    if include_kernels:
+        pairs += [(p, f"kernel__{p.stem}.o") for p in sorted((fw / "kernels").glob("*.c"))]
+    pairs += [(p, f"harness__{p.stem}.o") for p in sorted((fw / "harness").glob("*.c"))]
+    for rel in board.port_sources:
+        p = fw / "boards" / rel
+        pairs.append((p, f"port__{p.parent.name}_{p.stem}.o"))
+    return pairs
+
+
+def _up_to_date(obj: Path, cmd: list[str]) -> bool:
+    cmd_file, dep_file = obj.with_suffix(".cmd"), obj.with_suffix(".d")
+    if not (obj.exists() and cmd_file.exists() and dep_file.exists()):
+        return False
+    if cmd_file.read_text() != "\n".join(cmd):
+        return False
+    mtime = obj.stat().st_mtime
+    deps = dep_file.read_text().replace("\\\n", " ").split(":", 1)[-1].split()
+    for dep in deps:
+        try:
+            if Path(dep).stat().st_mtime > mtime:
+                return False
+        except FileNotFoundError:
+            return False
+    return True
+
+
+def _compile(cc: str, src: Path, obj: Path, flags: list[str]) -> bool:
+    cmd = [cc, *flags, "-MMD", "-MF", str(obj.with_suffix(".d")), "-c", str(src), "-o", str(obj)]
+    if _up_to_date(obj, cmd):
+        return False
+    obj.with_suffix(".cmd").unlink(missing_ok=True)
+    _run(cmd)
+    obj.with_suffix(".cmd").write_text("\n".join(cmd))
+    return True
+
+
+def build(outdir: str | Path, board: str | None = None, *, max_payload: int | None = None,
+          include_kernels: bool = True, jobs: int | None = None,
+          rx_idle_polls: int = DEFAULT_RX_IDLE_POLLS) -> BuildResult:
+    """Build OUTDIR's model into OUTDIR/firmware.elf and .bin for `board` (default: the manifest's)."""
+    from host_tools.protocol import DEFAULT_MAX_PAYLOAD, MIN_MAX_PAYLOAD
+
+    outdir = Path(outdir).resolve()
+    manifest = load_manifest(outdir)
+    b = get_board(board or manifest.get("board"))
+    max_payload = max_payload or DEFAULT_MAX_PAYLOAD
+    if not MIN_MAX_PAYLOAD <= max_payload <= 0xFFFF:
+        raise PixmcuError(f"max payload must be between {MIN_MAX_PAYLOAD} and 65535 bytes")
+    cc, objcopy = tool("gcc"), tool("objcopy")
+
+    bdir = outdir / "build"
+    gen, objdir = bdir / "gen", bdir / "obj"
+    objdir.mkdir(parents=True, exist_ok=True)
+    _render_generated(gen, b, max_payload, rx_idle_polls)
+    ld_script = bdir / "linker.ld"
+    _render_linker_script(ld_script, b)
+
+    fw = firmware_dir()
+    pairs = _sources(outdir, manifest, b, include_kernels)
+    port_dirs = sorted({str((fw / "boards" / rel).parent) for rel in b.port_sources})
+    includes = [outdir, gen, fw / "include", fw / "harness", *map(Path, port_dirs)]
+    flags = [*b.cflags, *OPT_FLAGS, *(f"-I{p}" for p in includes)]
+
+    workers = jobs or min(2, os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(_compile, cc, src, objdir / name, flags) for src, name in pairs]
+        # Surface the first failure in source order, after every compile has finished.
+        results = [f.exception() or f.result() for f in futures]
+    for r in results:
+        if isinstance(r, BaseException):
+            raise r
+    compiled = sum(1 for r in results if r is True)
+
+    elf, binf, mapf = outdir / "firmware.elf", outdir / "firmware.bin", bdir / "firmware.map"
+    objs = [str(objdir / name) for _, name in pairs]
+    _run([cc, *b.cflags, "-T", str(ld_script), *LINK_FLAGS, f"-Wl,-Map={mapf}", *objs, "-lm", "-o", str(elf)])
+    separate_weights = b.weights_region.name != b.flash.name
+    if separate_weights:
+        # A single image would span the gap between the code and weights regions.
+        _run([objcopy, "-O", "binary", "-R", ".weights", str(elf), str(binf)])
+        _run([objcopy, "-O", "binary", "-j", ".weights", str(elf), str(outdir / "firmware.weights.bin")])
+    else:
+        _run([objcopy, "-O", "binary", str(elf), str(binf)])
+
+    size = size_report(elf, b, manifest)
+    info = {"board": b.name, "max_payload": max_payload, "model_sha256": manifest.get("model_sha256"),
+            "elf": elf.name, "bin": binf.name, "size": size}
+    (bdir / BUILD_INFO).write_text(json.dumps(info, indent=2) + "\n")
+    return BuildResult(elf, binf, mapf, b, size, max_payload, compiled)
+
+
+def read_build_info(outdir: str | Path) -> dict | None:
+    path = Path(outdir) / "build" / BUILD_INFO
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def elf_sections(elf: Path) -> dict[str, tuple[int, int]]:
+    """{section: (size, address)} of the allocated sections, from `size -A`."""
+    proc = _run([tool("size"), "-A", "-d", str(elf)])
+    out = {}
+    for line in proc.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[0].startswith(".") and parts[1].isdigit() \
+                and not parts[0].startswith(_NOT_LOADED):
+            out[parts[0]] = (int(parts[1]), int(parts[2]))
+    return out
+
+
+_NOT_LOADED = (".debug", ".comment", ".ARM.attributes", ".stab")
+_CODE = (".vectors", ".text", ".rodata", ".ARM.extab", ".ARM.exidx")
+
+
+def size_report(elf: Path, board: Board, manifest: dict | None = None) -> dict:
+    secs = elf_sections(elf)
+
+    def sz(name: str) -> int:
+        return secs.get(name, (0, 0))[0]
+
+    code = sum(sz(s) for s in _CODE)
+    weights, data = sz(".weights"), sz(".data")
+    w_in_flash = board.weights_region.name == board.flash.name
+    flash_used = code + data + (weights if w_in_flash else 0)
+    ram = {"data": data, "bss": sz(".bss"), "arena": sz(".arena"), "stack": sz(".stack")}
+    ram_used = sum(ram.values())
+    report = {
+        "board": board.name,
+        "flash": {"code": code, "weights": weights if w_in_flash else 0, "data_init": data,
+                  "used": flash_used, "size": board.flash.size, "region": board.flash.name},
+        "ram": {**ram, "used": ram_used, "size": board.ram.size, "region": board.ram.name},
+        "sections": {k: {"size": v[0], "addr": v[1]} for k, v in secs.items()},
+    }
+    if not w_in_flash:
+        report["weights"] = {"weights": weights, "used": weights, "size": board.weights_region.size,
+                             "region": board.weights_region.name}
+    if manifest and manifest.get("arena_bytes") is not None:
+        report["ram"]["arena_planned"] = manifest["arena_bytes"]
+    return report
+
+
+def format_size_report(size: dict) -> str:
+    def pct(used, total):
+        return f"{100.0 * used / total:5.1f}%" if total else "  n/a"
+
+    f, r = size["flash"], size["ram"]
+    lines = [
+        f"flash ({f['region']}): {f['used']:>9,} of {f['size']:,} bytes ({pct(f['used'], f['size'])})",
+        f"  code {f['code']:,}  weights {f['weights']:,}  data init {f['data_init']:,}",
+    ]
+    if "weights" in size:
+        w = size["weights"]
+        lines.append(f"weights ({w['region']}): {w['used']:>9,} of {w['size']:,} bytes ({pct(w['used'], w['size'])})")
+    lines += [
+        f"RAM ({r['region']}):   {r['used']:>9,} of {r['size']:,} bytes ({pct(r['used'], r['size'])})",
+        f"  arena {r['arena']:,}  stack {r['stack']:,}  data {r['data']:,}  bss {r['bss']:,}",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,27 @@
+"""`pixmcu build OUTDIR`: compile a generated model into firmware for its board."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pixmcu.build import build, format_size_report
+
+
+def add_parser(sub):
+    p = sub.add_parser("build", help="build firmware.elf/.bin for a generated model, with a size report")
+    p.add_argument("outdir", type=Path, help="output directory of `pixmcu generate`")
+    p.add_argument("--board", help="build for this board instead of the manifest's")
+    p.add_argument("--max-payload", type=int, help="protocol frame payload in bytes (default 1024)")
+    p.add_argument("--json", action="store_true", help="print the size report as JSON")
+    return p
+
+
+def run(args) -> int:
+    res = build(args.outdir, args.board, max_payload=args.max_payload)
+    if args.json:
+        print(json.dumps(res.size, indent=2))
+    else:
+        print(f"built {res.elf} and {res.bin.name} for {res.board.name}")
+        print(format_size_report(res.size))
+    return 0

@@ -1,0 +1,40 @@
+"""pixmcu generate MODEL -o OUTDIR: C sources, data arrays, arena plan and manifest for a board."""
+
+from __future__ import annotations
+
+import json
+
+
+def add_parser(sub):
+    p = sub.add_parser("generate", help="generate C sources for a model (kernels, data, static arena)",
+                       description="Generate the model's C sources, constant data and a static memory plan "
+                                   "into OUTDIR, with manifest.json (docs/contracts.md).")
+    p.add_argument("model", help="a .tflite file")
+    p.add_argument("-o", "--out", required=True, dest="out_dir", metavar="OUTDIR", help="output directory")
+    p.add_argument("--board", default=None, help="target board (default qemu-m4); picks the kernel variants")
+    p.add_argument("--name", default=None,
+                   help="C identifier prefixing the model's symbols (default: from the file name)")
+    p.add_argument("--pixel-scale", type=float, default=1.0, help="pixel mapping recorded in the manifest: "
+                   "real = pixel * scale + offset (default 1)")
+    p.add_argument("--pixel-offset", type=float, default=0.0, help="see --pixel-scale (default 0)")
+    p.add_argument("--no-overlap", action="store_true",
+                   help="do not let a convolution's output overlap its dying input (larger arena)")
+    p.add_argument("--json", action="store_true", help="print the manifest summary as JSON")
+    return p
+
+
+def run(args) -> int:
+    from pixmcu.codegen import generate
+
+    gen = generate(args.model, args.out_dir, board=args.board, name=args.name,
+                   pixel_mapping={"scale": args.pixel_scale, "offset": args.pixel_offset},
+                   overlap=not args.no_overlap)
+    m = gen.manifest
+    summary = {"out_dir": str(gen.out_dir), "name": m["name"], "board": m["board"], "layers": len(m["layers"]),
+               "arena_bytes": m["arena_bytes"], "weight_bytes": m["weight_bytes"], "sources": m["sources"]}
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"generated '{m['name']}' for {m['board']} in {gen.out_dir}: {len(m['layers'])} layers, "
+              f"arena {m['arena_bytes']} bytes, constant data {m['weight_bytes']} bytes")
+    return 0

@@ -1,0 +1,66 @@
+"""pixmcu infer MODEL --data DATA.npz --out OUT.npz: run a model on the host, bit-exact."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from pixmcu import reference
+from pixmcu.data import PixelMapping, load_dataset, to_model_input
+from pixmcu.errors import PixmcuError
+from pixmcu.frontend import load_model
+
+ENGINES = ("reference", "host-c")
+
+
+def add_parser(sub):
+    p = sub.add_parser("infer", help="run a model on the host (numpy reference or generated C)",
+                       description="Run a model over a data file on the host. Uint8 images are mapped to "
+                                   "real values as pixel*scale+offset and quantized with the model input's "
+                                   "scale and zero point (default: real = pixel).")
+    p.add_argument("model", help="a .tflite file")
+    p.add_argument("--data", required=True, help=".npz with x (N,H,W,C) and optional y labels")
+    p.add_argument("--out", required=True, help="output .npz (array 'outputs')")
+    p.add_argument("--engine", choices=ENGINES, default="reference",
+                   help="reference: numpy; host-c: generated C compiled with the host gcc")
+    p.add_argument("--limit", type=int, help="use only the first N images")
+    p.add_argument("--pixel-scale", type=float, default=1.0, help="real = pixel * scale + offset (default 1)")
+    p.add_argument("--pixel-offset", type=float, default=0.0, help="see --pixel-scale (default 0)")
+    p.add_argument("--batch", type=int, default=250, help="images per reference batch")
+    p.add_argument("--json", action="store_true", help="print a JSON summary")
+    return p
+
+
+def run(args) -> int:
+    graph = load_model(args.model)
+    ds = load_dataset(args.data, limit=args.limit)
+    x = to_model_input(ds.x, graph.input_tensor(), PixelMapping(args.pixel_scale, args.pixel_offset), str(ds.path))
+    if args.engine == "reference":
+        outs = []
+        for i in tqdm(range(0, len(x), args.batch), desc="reference", unit="batch", disable=args.json):
+            outs.append(reference.run(graph, x[i:i + args.batch])[graph.outputs[0]])
+        outputs = np.concatenate(outs)
+    else:
+        from pixmcu.engines.host_c import run_host_c
+
+        outputs = run_host_c(Path(args.model), x)
+    out_path = Path(args.out)
+    try:
+        np.savez(out_path, outputs=outputs)
+    except OSError as exc:
+        raise PixmcuError(f"{out_path}: cannot write outputs ({exc.strerror or exc})") from None
+    summary = {"model": args.model, "engine": args.engine, "n": int(len(x)), "out": str(out_path), "accuracy": None}
+    if ds.y is not None:
+        flat = outputs.reshape(len(outputs), -1)
+        summary["accuracy"] = float((flat.argmax(axis=1) == ds.y).mean())
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        msg = f"{summary['n']} inputs -> {out_path} ({args.engine})"
+        if summary["accuracy"] is not None:
+            msg += f"; top-1 accuracy {100 * summary['accuracy']:.2f}%"
+        print(msg)
+    return 0

@@ -1,0 +1,62 @@
+"""pixmcu inspect MODEL: what is in a model and whether pixmcu can run it."""
+
+from __future__ import annotations
+
+import json
+
+from pixmcu.frontend.tflite_reader import read_tflite
+from pixmcu.frontend.tflite_to_ir import SUPPORTED_OPS, tflite_to_ir, unsupported_operators
+from pixmcu.model_info import layer_table, tensor_summary
+from pixmcu.table import format_table
+
+
+def add_parser(sub):
+    p = sub.add_parser("inspect", help="list a model's layers, MACs, parameters and quantization",
+                       description="List a .tflite model's layers (op, shapes, MACs, parameter bytes, "
+                                   "quantization); name every unsupported operator.")
+    p.add_argument("model", help="a .tflite file")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    return p
+
+
+def run(args) -> int:
+    raw = read_tflite(args.model)
+    bad = unsupported_operators(raw)
+    if bad:
+        report = {
+            "model": str(raw.path), "sha256": raw.sha256, "supported": False,
+            "operators": [{"index": op.index, "op": op.opcode, "supported": op not in bad} for op in raw.operators],
+            "unsupported": [{"index": op.index, "op": op.opcode} for op in bad],
+            "supported_operators": list(SUPPORTED_OPS),
+        }
+        if args.json:
+            print(json.dumps(report, indent=2))
+        else:
+            print(format_table(["#", "operator", "status"],
+                               [[o["index"], o["op"], "ok" if o["supported"] else "UNSUPPORTED"] for o in report["operators"]]))
+            print(f"\n{len(bad)} unsupported operator(s): " + ", ".join(f"{o['op']} (#{o['index']})" for o in report["unsupported"]))
+            print("pixmcu supports: " + ", ".join(SUPPORTED_OPS))
+        return 1
+    graph = tflite_to_ir(raw)
+    layers = layer_table(graph)
+    report = {
+        "model": str(raw.path), "sha256": raw.sha256, "supported": True,
+        "input": tensor_summary(graph.input_tensor()), "output": tensor_summary(graph.output_tensor()),
+        "layers": layers,
+        "total_macs": sum(r["macs"] for r in layers),
+        "param_bytes": sum(r["param_bytes"] for r in layers),
+    }
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    inp, out = report["input"], report["output"]
+    print(f"{raw.path}  sha256 {raw.sha256[:16]}…")
+    print(f"input  {inp['name']} {inp['shape']} {inp['dtype']} scale={inp['scale']} zp={inp['zero_point']}")
+    print(f"output {out['name']} {out['shape']} {out['dtype']} scale={out['scale']} zp={out['zero_point']}\n")
+    rows = [[r["index"], r["name"], " ".join("x".join(map(str, s)) for s in r["input_shapes"]),
+             "x".join(map(str, r["output_shape"])), f"{r['macs']:,}", f"{r['param_bytes']:,}",
+             r["activation"], r["weights_quant"], r["output_quant"]] for r in layers]
+    print(format_table(["#", "layer", "input", "output", "MACs", "params B", "act", "weights", "output quant"],
+                       rows, right=(0, 4, 5)))
+    print(f"\ntotal: {report['total_macs']:,} MACs, {report['param_bytes']:,} parameter bytes, {len(layers)} layers")
+    return 0

@@ -1,0 +1,45 @@
+"""`pixmcu run OUTDIR --data DATA.npz`: build, start QEMU for the board, stream the data, report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from host_tools.cli_support import add_measure_options, make_spec, print_report
+from host_tools.runner import SerialSource, run_measurement
+from pixmcu.boards import get_board
+from pixmcu.build import build, load_manifest, read_build_info
+from pixmcu.errors import PixmcuError
+
+
+def add_parser(sub):
+    p = sub.add_parser("run", help="run a generated model on a QEMU board and measure it")
+    p.add_argument("outdir", type=Path, help="output directory of `pixmcu generate`")
+    p.add_argument("--board", help="QEMU board (default: the last build's, else the manifest's)")
+    p.add_argument("--transport", choices=("serial", "semihost"), default="serial",
+                   help="serial: the emulated UART (default); semihost: bulk files, for whole test sets")
+    add_measure_options(p)
+    return p
+
+
+def run(args) -> int:
+    outdir = args.outdir
+    manifest = load_manifest(outdir)
+    info = read_build_info(outdir) or {}
+    board = get_board(args.board or info.get("board") or manifest.get("board"))
+    if not board.is_qemu:
+        raise PixmcuError(f"{board.name} is a real board: `pixmcu flash` it, then `pixmcu measure --port ...`")
+    res = build(outdir, board.name, max_payload=info.get("max_payload") if info.get("board") == board.name else None)
+    spec = make_spec(args, outdir, manifest, board, args.transport, res.size)
+    if args.transport == "semihost":
+        from host_tools.bulk import BulkSource
+
+        source = BulkSource(board, res.elf, int(manifest["input"]["bytes"]), manifest.get("model_sha256"),
+                            timeout_per_image=args.timeout * 5)
+        report = run_measurement(spec, source)
+    else:
+        from host_tools.session import qemu_session
+
+        with qemu_session(board, res.elf, manifest, timeout=args.timeout, retries=args.retries) as (dev, link, _):
+            report = run_measurement(spec, SerialSource(dev), link.stats)
+    print_report(report, spec)
+    return 0 if report["complete"] else 1

@@ -1,0 +1,233 @@
+"""`pixmcu generate`: IR -> C sources, data arrays, static arena plan and manifest.json.
+
+All arithmetic happens here (or in lowering/planner); templates only place pre-formatted text.
+Output is a pure function of (model bytes, board, name, pixel mapping): no dates, no paths.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import numpy as np
+
+from pixmcu import __version__
+from pixmcu.codegen.cformat import c_int, c_type, check_identifier, default_name, format_array
+from pixmcu.codegen.kernels import DSP_CORES, STRUCT_FIELDS, KernelCall, kernel_call
+from pixmcu.codegen.planner import Plan, plan
+from pixmcu.errors import PixmcuError, UnsupportedOperatorError
+from pixmcu.ir import Graph
+from pixmcu.lowering import macs
+from pixmcu.resources import templates_dir
+
+KNOWN_BOARDS = {  # used when pixmcu.boards is unavailable
+    "qemu-m4": "cortex-m4", "qemu-m7": "cortex-m7", "qemu-m55": "cortex-m55",
+    "nucleo-f446re": "cortex-m4", "nucleo-h743zi2": "cortex-m7",
+}
+DEFAULT_BOARD = "qemu-m4"
+
+
+@dataclass
+class Generated:
+    out_dir: Path
+    manifest: dict[str, Any]
+    plan: Plan
+
+
+def board_core(board: str | None) -> tuple[str, str]:
+    """(board name, core) from pixmcu.boards when present, else the built-in table."""
+    try:
+        from pixmcu.boards import get_board
+    except ImportError:
+        name = board or DEFAULT_BOARD
+        if name not in KNOWN_BOARDS:
+            raise PixmcuError(f"unknown board '{name}'; known boards: {', '.join(KNOWN_BOARDS)}") from None
+        return name, KNOWN_BOARDS[name]
+    b = get_board(board)
+    return b.name, b.core
+
+
+def _env() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir())),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _struct_init(struct: str, var: str, fields: dict, array_syms: dict[str, str]) -> str:
+    lines = [f"static const {struct} {var} = {{"]
+    for fname, kind in STRUCT_FIELDS[struct]:
+        v = fields[fname]
+        if kind == "dims":
+            text = "{" + ", ".join(c_int(x) for x in v) + "}"
+        elif kind.endswith("*"):
+            text = "NULL" if v is None else array_syms[v]
+        else:
+            text = c_int(v)
+        lines.append(f"    .{fname} = {text},")
+    lines.append("};")
+    return "\n".join(lines)
+
+
+class _Emitter:
+    """Collects the constant arrays of the model, named NAME_<layer>_<role>."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.arrays: list[dict[str, str]] = []
+        self.declarations: list[str] = []
+        self.bytes = 0
+
+    def add(self, layer: str, role: str, values: np.ndarray, comment: str) -> str:
+        sym = f"{self.name}_{layer}_{role}"
+        values = np.asarray(values)
+        ctype = c_type(str(values.dtype))
+        decl = f"{ctype} {sym}[{max(values.size, 1)}]"
+        body = format_array(values) if values.size else "    0,"
+        self.arrays.append({"declaration": decl, "body": body, "comment": comment})
+        self.declarations.append(decl)
+        self.bytes += values.nbytes
+        return sym
+
+
+def _tensor_expr(graph: Graph, p: Plan, name: str, const_syms: dict[str, str]) -> str:
+    if name in const_syms:
+        return const_syms[name]
+    pl = p.tensors[name]
+    if pl.where == "arena":
+        return f"(arena + {pl.offset})"
+    if pl.where == "input":
+        return "input" if pl.offset == 0 else f"(input + {pl.offset})"
+    return "output"
+
+
+def _io_json(graph: Graph, name: str) -> dict[str, Any]:
+    t = graph.tensors[name]
+    q = t.quant
+    return {"name": t.name, "shape": list(t.shape), "dtype": t.dtype,
+            "scale": float(np.float32(q.scale[0])) if q else None,
+            "zero_point": int(q.zero_point[0]) if q else None, "bytes": t.nbytes}
+
+
+def generate(model: str | Path | Graph, out_dir: str | Path, board: str | None = None, name: str | None = None,
+             pixel_mapping: dict[str, float] | None = None, overlap: bool = True) -> Generated:
+    """Write the generated model into out_dir and return its manifest."""
+    from pixmcu.frontend import load_model
+
+    if isinstance(model, Graph):
+        graph = model
+        src = Path(graph.source) if graph.source and Path(graph.source).is_file() else None
+    else:
+        src = Path(model)
+        graph = load_model(src)
+    board_name, core = board_core(board)
+    name = check_identifier(name if name is not None else default_name(src.stem if src else graph.name), "model name")
+    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
+        raise UnsupportedOperatorError(
+            f"model has {len(graph.inputs)} inputs and {len(graph.outputs)} outputs; generated code supports one of each")
+    for n in (graph.inputs[0], graph.outputs[0]):
+        if graph.tensors[n].dtype not in ("int8", "uint8"):
+            raise UnsupportedOperatorError(f"model input/output '{n}' is {graph.tensors[n].dtype}; only int8/uint8 are supported")
+
+    dsp = core in DSP_CORES
+    calls: list[KernelCall] = [kernel_call(graph, op, dsp=dsp) for op in graph.operators]
+    mem = plan(graph, calls, overlap=overlap)
+
+    model_sha = _sha256(src) if src else hashlib.sha256(b"").hexdigest()
+    source_file = f"model{src.suffix}" if src else None
+    provenance = (f"Generated by pixmcu {__version__} from {source_file or 'an in-memory graph'} "
+                  f"(sha256 {model_sha}), board {board_name}. Do not edit.")
+
+    emit = _Emitter(name)
+    const_syms: dict[str, str] = {}
+    params: list[str] = []
+    layers_ctx: list[dict[str, Any]] = []
+    layers_json: list[dict[str, Any]] = []
+    for i, (op, call) in enumerate(zip(graph.operators, calls)):
+        out = graph.tensors[op.outputs[0]]
+        out_expr = _tensor_expr(graph, mem, out.name, const_syms)
+        statements: list[str] = []
+        if call.kernel is not None:
+            array_syms = {role: emit.add(op.name, role, arr, f"{op.name}: {role}") for role, arr in call.arrays.items()}
+            for k, tname in enumerate(call.inputs):
+                t = graph.tensors[tname]
+                if t.is_constant and tname not in const_syms:
+                    const_syms[tname] = emit.add(op.name, f"in{k}", t.data, f"{op.name}: constant input '{tname}'")
+            var = f"{name}_{op.name}_params"
+            params.append(_struct_init(call.struct, var, call.fields, array_syms))
+            ins = [_tensor_expr(graph, mem, n, const_syms) for n in call.inputs]
+            if call.kernel == "pm_concatenation_s8":
+                statements.append("{")
+                statements.append(f"    const int8_t *const ins[{len(ins)}] = {{{', '.join(ins)}}};")
+                statements.append(f"    status = {call.kernel}(&{var}, ins, {out_expr});")
+                statements.append("}")
+            else:
+                statements.append(f"status = {call.kernel}(&{var}, {', '.join(ins)}, {out_expr});")
+            statements += ["if (status != PM_OK) {", "    return status;", "}"]
+        pl = mem.tensors[out.name]
+        layers_ctx.append({"index": i, "name": op.name, "op": op.kind, "statements": statements,
+                           "output": out_expr, "output_bytes": out.nbytes,
+                           "placement": f"arena[{pl.offset}:{pl.offset + out.nbytes}]" if pl.where == "arena"
+                           else f"caller's {pl.where} buffer"})
+        layers_json.append({
+            "index": i, "name": op.name, "op": op.kind,
+            "input_shapes": [list(graph.tensors[n].shape) for n in op.inputs if not graph.tensors[n].is_constant],
+            "output_shape": list(out.shape), "output_dtype": out.dtype, "macs": int(macs(graph, op)),
+            "kernel": call.kernel or "view",
+            "buffer": pl.where,
+            "arena_offset": pl.offset if pl.where == "arena" else None,
+            "arena_bytes": out.nbytes if pl.where == "arena" else 0,
+            "output_bytes": out.nbytes,
+        })
+
+    out_name = graph.outputs[0]
+    copy_output = _tensor_expr(graph, mem, out_name, const_syms) if mem.copy_output else ""
+    in_t, out_t = graph.input_tensor(), graph.output_tensor()
+    common = {"provenance": provenance, "name": name, "upper": name.upper(), "model_sha256": model_sha,
+              "input_bytes": in_t.nbytes, "output_bytes": out_t.nbytes, "arena_bytes": mem.arena_bytes,
+              "num_layers": len(graph.operators), "weight_bytes": emit.bytes}
+    files = {
+        f"{name}_data.h": ("model_data.h.j2", {**common, "guard": f"{name.upper()}_DATA_H",
+                                               "declarations": emit.declarations}),
+        f"{name}_data.c": ("model_data.c.j2", {**common, "arrays": emit.arrays}),
+        f"{name}.h": ("model.h.j2", {**common, "guard": f"{name.upper()}_H", "input_ctype": c_type(in_t.dtype),
+                                     "output_ctype": c_type(out_t.dtype)}),
+        f"{name}.c": ("model.c.j2", {**common, "arena_alloc": max(mem.arena_bytes, 16), "param_definitions": params,
+                                     "layers": layers_ctx, "copy_output": copy_output}),
+        "pm_model.h": ("pm_model.h.j2", common),
+    }
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    env = _env()
+    for fname, (template, ctx) in files.items():
+        (out_dir / fname).write_text(env.get_template(template).render(**ctx))
+    if src is not None:
+        shutil.copyfile(src, out_dir / source_file)
+
+    mapping = {"scale": 1.0, "offset": 0.0}
+    if pixel_mapping:
+        mapping.update({k: float(v) for k, v in pixel_mapping.items()})
+    manifest = {
+        "pixmcu_version": __version__, "name": name, "board": board_name, "core": core,
+        "model_sha256": model_sha, "source_file": source_file,
+        "input": _io_json(graph, graph.inputs[0]), "output": _io_json(graph, out_name),
+        "layers": layers_json, "weight_bytes": emit.bytes, "arena_bytes": mem.arena_bytes,
+        "sources": [f"{name}.c", f"{name}_data.c"], "headers": [f"{name}.h", f"{name}_data.h", "pm_model.h"],
+        "pixel_mapping": mapping,
+        "provenance": provenance,
+    }
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return Generated(out_dir, manifest, mem)

@@ -1,0 +1,249 @@
+"""Which C kernel runs each operator, and the fields of its parameter struct.
+
+Every number comes from `pixmcu.lowering.lower`; this module only renames and reshapes them into
+the structs of `firmware/include/pm_kernels.h`. The same description feeds the code generator (as
+C initializers) and the kernel tests (as ctypes structs), so both exercise one mapping.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from pixmcu import quant
+from pixmcu.errors import UnsupportedOperatorError
+from pixmcu.ir import Graph, Operator
+from pixmcu.lowering import lower
+
+# Cores whose generated code calls the SMLAD convolution (Armv7E-M with the DSP extension).
+DSP_CORES = ("cortex-m4", "cortex-m7")
+
+# Struct fields per C struct type, in declaration order (the ctypes mirror in the tests reads this).
+STRUCT_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
+    "pm_conv_params_t": (
+        ("input", "dims"), ("filter", "dims"), ("output", "dims"),
+        ("stride_h", "i32"), ("stride_w", "i32"), ("dilation_h", "i32"), ("dilation_w", "i32"),
+        ("pad_h", "i32"), ("pad_w", "i32"), ("depth_multiplier", "i32"),
+        ("input_offset", "i32"), ("output_offset", "i32"), ("act_min", "i32"), ("act_max", "i32"),
+        ("weights", "int8_t*"), ("bias", "int32_t*"), ("multiplier", "int32_t*"), ("shift", "int32_t*"),
+    ),
+    "pm_fc_params_t": (
+        ("batches", "i32"), ("depth", "i32"), ("units", "i32"), ("input_offset", "i32"),
+        ("output_offset", "i32"), ("act_min", "i32"), ("act_max", "i32"),
+        ("weights", "int8_t*"), ("bias", "int32_t*"), ("multiplier", "int32_t*"), ("shift", "int32_t*"),
+    ),
+    "pm_pool_params_t": (
+        ("input", "dims"), ("output", "dims"), ("filter_h", "i32"), ("filter_w", "i32"),
+        ("stride_h", "i32"), ("stride_w", "i32"), ("pad_h", "i32"), ("pad_w", "i32"),
+        ("act_min", "i32"), ("act_max", "i32"),
+    ),
+    "pm_mean_params_t": (
+        ("input", "dims"), ("input_zero_point", "i32"), ("output_zero_point", "i32"),
+        ("multiplier", "i32"), ("shift", "i32"), ("count", "i32"),
+    ),
+    "pm_add_params_t": tuple((n, "i32") for n in (
+        "size", "input1_offset", "input2_offset", "output_offset", "left_shift", "input1_multiplier",
+        "input1_shift", "input2_multiplier", "input2_shift", "output_multiplier", "output_shift",
+        "act_min", "act_max")),
+    "pm_softmax_params_t": tuple((n, "i32") for n in (
+        "outer", "depth", "input_multiplier", "input_left_shift", "diff_min")),
+    "pm_pad_params_t": (("input", "dims"), ("before", "dims"), ("after", "dims"), ("pad_value", "i32")),
+    "pm_concat_params_t": (("num_inputs", "i32"), ("outer", "i32"), ("copy_bytes", "int32_t*")),
+    "pm_requant_params_t": tuple((n, "i32") for n in (
+        "size", "input_zero_point", "output_zero_point", "multiplier", "shift", "out_min", "out_max",
+        "input_unsigned", "output_unsigned")),
+}
+
+
+@dataclass
+class KernelCall:
+    """One layer's kernel: its C function, struct type and field values.
+
+    Field values are ints, 4-tuples (pm_dims_t), None (NULL) or the key of an entry in `arrays`
+    (a pointer to a const array the generator emits). `inputs` are the arena tensors the kernel
+    reads, in argument order; a kernel of None is a view (RESHAPE) that runs no code.
+    """
+
+    kernel: str | None
+    struct: str | None
+    fields: dict[str, Any] = field(default_factory=dict)
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    inputs: tuple[str, ...] = ()
+    in_place_ok: bool = False  # element-wise: the output may reuse the buffer of an input that dies here
+    scratch_bytes: int = 0
+
+
+def _dims(shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    if len(shape) > 4:
+        raise ValueError(f"rank {len(shape)} > 4")
+    return (1,) * (4 - len(shape)) + tuple(int(d) for d in shape)
+
+
+def _i32(a) -> np.ndarray:
+    arr = np.asarray(a, dtype=np.int64)
+    if arr.size and (arr.min() < quant.INT32_MIN or arr.max() > quant.INT32_MAX):
+        raise ValueError("constant outside int32")
+    return arr.astype(np.int32)
+
+
+def _unsupported(op: Operator, msg: str) -> UnsupportedOperatorError:
+    return UnsupportedOperatorError(f"layer '{op.name}' ({op.kind}): {msg}")
+
+
+def _conv(graph: Graph, op: Operator, p: dict, dsp: bool) -> KernelCall:
+    x = graph.tensors[op.inputs[0]]
+    w = graph.tensors[op.inputs[1]]
+    out = graph.tensors[op.outputs[0]]
+    kh, kw = w.shape[1], w.shape[2]
+    offset = p["input_offset"]
+    if not -255 <= offset <= 255:
+        raise _unsupported(op, f"input offset {offset} does not fit the kernels' int16 lanes")
+    if op.kind == "conv2d":
+        mult = 1
+        if kh == kw == 1 and p["pad"] == (0, 0):
+            kernel = "pm_conv2d_1x1_s8"
+        else:
+            kernel = "pm_conv2d_dsp_s8" if dsp else "pm_conv2d_s8"
+    else:
+        mult = int(op.attrs["depth_multiplier"])
+        if kh == kw == 3 and tuple(p["dilation"]) == (1, 1) and mult == 1:
+            kernel = "pm_depthwise_conv2d_3x3_s8"
+        else:
+            kernel = "pm_depthwise_conv2d_s8"
+    has_bias = len(op.inputs) > 2
+    fields = {
+        "input": _dims(x.shape), "filter": _dims(w.shape), "output": _dims(out.shape),
+        "stride_h": p["stride"][0], "stride_w": p["stride"][1],
+        "dilation_h": p["dilation"][0], "dilation_w": p["dilation"][1],
+        "pad_h": p["pad"][0], "pad_w": p["pad"][1], "depth_multiplier": mult,
+        "input_offset": offset, "output_offset": p["output_offset"],
+        "act_min": p["act_min"], "act_max": p["act_max"],
+        "weights": "weights", "bias": "bias" if has_bias else None,
+        "multiplier": "multiplier", "shift": "shift",
+    }
+    arrays = {"weights": np.asarray(w.data, np.int8), "multiplier": _i32(p["multiplier"]), "shift": _i32(p["shift"])}
+    if has_bias:
+        arrays["bias"] = _i32(p["bias"])
+    return KernelCall(kernel, "pm_conv_params_t", fields, arrays, (op.inputs[0],))
+
+
+def _fc(graph: Graph, op: Operator, p: dict, dsp: bool) -> KernelCall:
+    x = graph.tensors[op.inputs[0]]
+    w = graph.tensors[op.inputs[1]]
+    units, depth = w.shape
+    has_bias = len(op.inputs) > 2
+    fields = {
+        "batches": x.size // depth, "depth": depth, "units": units,
+        "input_offset": p["input_offset"], "output_offset": p["output_offset"],
+        "act_min": p["act_min"], "act_max": p["act_max"],
+        "weights": "weights", "bias": "bias" if has_bias else None,
+        "multiplier": "multiplier", "shift": "shift",
+    }
+    arrays = {"weights": np.asarray(w.data, np.int8), "multiplier": _i32(p["multiplier"]), "shift": _i32(p["shift"])}
+    if has_bias:
+        arrays["bias"] = _i32(p["bias"])
+    return KernelCall("pm_fully_connected_s8", "pm_fc_params_t", fields, arrays, (op.inputs[0],))
+
+
+def _pool(graph: Graph, op: Operator, p: dict, dsp: bool) -> KernelCall:
+    x = graph.tensors[op.inputs[0]]
+    out = graph.tensors[op.outputs[0]]
+    fh, fw = p["filter"]
+    sh, sw = p["stride"]
+    ph, pw = p["pad"]
+    if ph >= fh or pw >= fw:
+        raise _unsupported(op, "a pooling window lies wholly in the padding")
+    fields = {
+        "input": _dims(x.shape), "output": _dims(out.shape), "filter_h": fh, "filter_w": fw,
+        "stride_h": sh, "stride_w": sw, "pad_h": ph, "pad_w": pw,
+        "act_min": p["act_min"], "act_max": p["act_max"],
+    }
+    kernel = "pm_avg_pool2d_s8" if op.kind == "avg_pool2d" else "pm_max_pool2d_s8"
+    return KernelCall(kernel, "pm_pool_params_t", fields, {}, (op.inputs[0],))
+
+
+def _mean(graph: Graph, op: Operator, p: dict, dsp: bool) -> KernelCall:
+    x = graph.tensors[op.inputs[0]]
+    fields = {"input": _dims(x.shape), "input_zero_point": p["input_zero_point"],
+              "output_zero_point": p["output_zero_point"], "multiplier": p["multiplier"],
+              "shift": p["shift"], "count": p["count"]}
+    return KernelCall("pm_mean_s8", "pm_mean_params_t", fields, {}, (op.inputs[0],))
+
+
+def _add(graph: Graph, op: Operator, p: dict, dsp: bool) -> KernelCall:
+    out = graph.tensors[op.outputs[0]]
+    names = [n for n, _ in STRUCT_FIELDS["pm_add_params_t"] if n != "size"]
+    fields = {"size": out.size, **{n: p[n] for n in names}}
+    return KernelCall("pm_add_s8", "pm_add_params_t", fields, {}, (op.inputs[0], op.inputs[1]), in_place_ok=True)
+
+
+def _softmax(graph: Graph, op: Operator, p: dict, dsp: bool) -> KernelCall:
+    x = graph.tensors[op.inputs[0]]
+    if not 0 <= p["input_left_shift"] <= 31:
+        raise _unsupported(op, f"input left shift {p['input_left_shift']} is out of range (beta * scale too large)")
+    fields = {"outer": x.size // p["depth"], "depth": p["depth"], "input_multiplier": p["input_multiplier"],
+              "input_left_shift": p["input_left_shift"], "diff_min": p["diff_min"]}
+    return KernelCall("pm_softmax_s8", "pm_softmax_params_t", fields, {}, (op.inputs[0],))
+
+
+def _pad(graph: Graph, op: Operator, p: dict, dsp: bool) -> KernelCall:
+    x = graph.tensors[op.inputs[0]]
+    if len(x.shape) > 4:
+        raise _unsupported(op, f"padding a rank-{len(x.shape)} tensor (at most 4 is supported)")
+    pads = p["paddings"]
+    lead = (0,) * (4 - len(x.shape))  # the leading dims _dims adds are unpadded
+    fields = {"input": _dims(x.shape), "before": lead + tuple(int(a) for a, _ in pads),
+              "after": lead + tuple(int(b) for _, b in pads), "pad_value": p["pad_value"]}
+    return KernelCall("pm_pad_s8", "pm_pad_params_t", fields, {}, (op.inputs[0],))
+
+
+def _concat(graph: Graph, op: Operator, p: dict, dsp: bool) -> KernelCall:
+    axis = p["axis"]
+    out = graph.tensors[op.outputs[0]]
+    ins = [graph.tensors[n] for n in op.inputs]
+    inner = int(np.prod(out.shape[axis + 1:], dtype=np.int64))
+    outer = int(np.prod(out.shape[:axis], dtype=np.int64))
+    copy = _i32([t.shape[axis] * inner for t in ins])
+    fields = {"num_inputs": len(ins), "outer": outer, "copy_bytes": "copy_bytes"}
+    return KernelCall("pm_concatenation_s8", "pm_concat_params_t", fields, {"copy_bytes": copy}, tuple(op.inputs))
+
+
+def _quantize(graph: Graph, op: Operator, p: dict, dsp: bool) -> KernelCall:
+    x = graph.tensors[op.inputs[0]]
+    out = graph.tensors[op.outputs[0]]
+    fields = {"size": x.size, "input_zero_point": p["input_zero_point"], "output_zero_point": p["output_zero_point"],
+              "multiplier": p["multiplier"], "shift": p["shift"], "out_min": p["out_min"], "out_max": p["out_max"],
+              "input_unsigned": int(x.dtype == "uint8"), "output_unsigned": int(out.dtype == "uint8")}
+    return KernelCall("pm_requantize_s8", "pm_requant_params_t", fields, {}, (op.inputs[0],), in_place_ok=True)
+
+
+def _reshape(graph: Graph, op: Operator, p: dict, dsp: bool) -> KernelCall:
+    return KernelCall(None, None, {}, {}, (op.inputs[0],))
+
+
+_BUILD = {
+    "conv2d": _conv, "depthwise_conv2d": _conv, "fully_connected": _fc, "avg_pool2d": _pool,
+    "max_pool2d": _pool, "mean": _mean, "add": _add, "softmax": _softmax, "pad": _pad,
+    "concatenation": _concat, "quantize": _quantize, "reshape": _reshape,
+}
+
+
+def kernel_call(graph: Graph, op: Operator, dsp: bool = False) -> KernelCall:
+    """The kernel and parameters of `op`; raises UnsupportedOperatorError naming the layer."""
+    build = _BUILD.get(op.kind)
+    if build is None:
+        raise _unsupported(op, "the code generator has no kernel for this operator")
+    for name in op.inputs + op.outputs:
+        t = graph.tensors[name]
+        if t.dtype not in ("int8", "uint8", "int32") or (t.dtype == "int32" and not t.is_constant):
+            raise _unsupported(op, f"tensor '{name}' has dtype {t.dtype}; generated code runs int8/uint8 only")
+    try:
+        call = build(graph, op, lower(graph, op), dsp)
+    except ValueError as exc:
+        raise _unsupported(op, str(exc)) from None
+    for key, val in call.fields.items():
+        if isinstance(val, (int, np.integer)) and not quant.INT32_MIN <= int(val) <= quant.INT32_MAX:
+            raise _unsupported(op, f"parameter {key}={val} does not fit int32")
+    return call

@@ -1,0 +1,45 @@
+"""Per-layer facts about a model (shapes, MACs, parameter bytes, quantization) for inspect and reports."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pixmcu.ir import Graph
+from pixmcu.lowering import macs
+
+
+def _quant_summary(t) -> str:
+    if t.quant is None:
+        return "-"
+    q = t.quant
+    if q.per_channel:
+        return f"per-channel x{len(q.scale)} (axis {q.axis})"
+    return f"s={q.scale[0]:.6g} zp={q.zero_point[0]}"
+
+
+def layer_table(graph: Graph) -> list[dict[str, Any]]:
+    rows = []
+    for i, op in enumerate(graph.operators):
+        acts = [graph.tensors[n] for n in op.inputs if not graph.tensors[n].is_constant]
+        consts = [graph.tensors[n] for n in op.inputs if graph.tensors[n].is_constant]
+        out = graph.tensors[op.outputs[0]]
+        rows.append({
+            "index": i,
+            "name": op.name,
+            "op": op.kind,
+            "input_shapes": [list(t.shape) for t in acts],
+            "output_shape": list(out.shape),
+            "macs": macs(graph, op),
+            "param_bytes": sum(t.nbytes for t in consts),
+            "activation": op.attrs.get("activation", "none"),
+            "weights_quant": _quant_summary(consts[0]) if consts else "-",
+            "output_quant": _quant_summary(out),
+        })
+    return rows
+
+
+def tensor_summary(t) -> dict[str, Any]:
+    return {"name": t.name, "shape": list(t.shape), "dtype": t.dtype,
+            "scale": list(t.quant.scale) if t.quant else None,
+            "zero_point": list(t.quant.zero_point) if t.quant else None,
+            "bytes": t.nbytes}

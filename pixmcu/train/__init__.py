@@ -1,0 +1,1 @@
+"""Training: datasets, the loop with checkpoints and resume, evaluation."""

@@ -1,0 +1,197 @@
+"""The training loop: AdamW with a cosine schedule, BN frozen for the last part so the final steps
+train exactly the folded, quantized network that gets exported; a checkpoint after every epoch."""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from pixmcu.nn.models import ModelConfig, build_model, freeze_bn
+from pixmcu.train.data import Dataset, Split
+
+CHECKPOINT_FORMAT = "pixmcu-checkpoint"
+CHECKPOINT_VERSION = 1
+
+
+@dataclass
+class TrainArgs:
+    epochs: float = 2.0
+    batch_size: int = 128
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    freeze_bn_at: float = 0.8  # fraction of all steps after which BN statistics are frozen
+    augment: str = "auto"  # auto | none | crop-flip | flip
+    seed: int = 0
+    device: str = "auto"
+    threads: int | None = None
+    progress: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class TrainResult:
+    test_accuracy: float
+    train_seconds: float
+    epochs: float
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def seed_all(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def to_nchw(x: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+
+
+def augment_batch(x: torch.Tensor, mode: str, gen: torch.Generator) -> torch.Tensor:
+    """Random 4-pixel-shift crops (zero padded) and horizontal flips on a uint8 NCHW batch."""
+    n = x.shape[0]
+    if mode in ("crop-flip", "flip"):
+        flip = torch.rand(n, generator=gen) < 0.5
+        x = torch.where(flip.view(n, 1, 1, 1), x.flip(3), x)
+    if mode == "crop-flip":
+        h, w = x.shape[2:]
+        padded = F.pad(x, (4, 4, 4, 4))
+        dy = torch.randint(0, 9, (n,), generator=gen)
+        dx = torch.randint(0, 9, (n,), generator=gen)
+        x = torch.stack([padded[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w] for i in range(n)])
+    return x
+
+
+def resolve_augment(mode: str, dataset_name: str) -> str:
+    if mode != "auto":
+        return mode
+    return "crop-flip" if dataset_name.startswith("cifar") else "none"
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, x: np.ndarray, device: torch.device, batch: int = 500) -> np.ndarray:
+    model.eval()
+    out = []
+    for i in range(0, len(x), batch):
+        out.append(model(to_nchw(x[i:i + batch]).to(device)).argmax(1).cpu().numpy())
+    return np.concatenate(out) if out else np.zeros(0, np.int64)
+
+
+def evaluate(model: torch.nn.Module, split: Split, device: torch.device) -> float:
+    return float((predict(model, split.x, device) == split.y).mean())
+
+
+def _param_groups(model: torch.nn.Module, wd: float):
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        # The LUT, BN and biases are not decayed: shrinking the table pulls codes toward zero.
+        (decay if p.dim() > 1 and "embedding" not in name else no_decay).append(p)
+    return [{"params": decay, "weight_decay": wd}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def save_checkpoint(path: Path, **state: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save({"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **state}, tmp)
+    tmp.replace(path)  # an interrupted save never leaves a truncated checkpoint behind
+
+
+def train(cfg: ModelConfig, data: Dataset, args: TrainArgs, checkpoint: Path | None = None,
+          resume: bool = False) -> tuple[torch.nn.Module, TrainResult]:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = pick_device(args.device)
+    seed_all(args.seed)
+    model = build_model(cfg).to(device)
+    opt = torch.optim.AdamW(_param_groups(model, args.weight_decay), lr=args.lr)
+    n = len(data.train.x)
+    steps_per_epoch = math.ceil(n / args.batch_size)
+    total_steps = max(1, int(round(args.epochs * steps_per_epoch)))
+    warmup = max(1, total_steps // 50)
+
+    def lr_at(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total_steps - warmup)))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
+    step, epoch, history, elapsed = 0, 0, [], 0.0
+    if resume and checkpoint is not None and checkpoint.exists():
+        st = torch.load(checkpoint, map_location=device, weights_only=False)
+        if ModelConfig.from_dict(st["config"]) != cfg:
+            from pixmcu.errors import PixmcuError
+            raise PixmcuError(f"{checkpoint}: checkpoint was trained with a different model configuration")
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["optimizer"])
+        sched.load_state_dict(st["scheduler"])
+        step, epoch, history, elapsed = st["step"], st["epoch"], st["history"], st["train_seconds"]
+        torch.set_rng_state(st["rng"])
+    aug = resolve_augment(args.augment, data.name)
+    x_all, y_all = to_nchw(data.train.x), torch.from_numpy(data.train.y)
+    while step < total_steps:
+        gen = torch.Generator().manual_seed(args.seed * 1000 + epoch)
+        order = torch.randperm(n, generator=gen)
+        model.train()
+        t0 = time.time()
+        todo = min(steps_per_epoch, total_steps - step)
+        bar = tqdm(range(todo), desc=f"{cfg.label()} ep{epoch + 1}", disable=not args.progress, leave=False)
+        seen, correct, loss_sum = 0, 0, 0.0
+        for i in bar:
+            if step >= args.freeze_bn_at * total_steps:
+                freeze_bn(model)
+            idx = order[i * args.batch_size:(i + 1) * args.batch_size]
+            xb = augment_batch(x_all[idx], aug, gen).to(device)
+            yb = y_all[idx].to(device)
+            out = model(xb)
+            loss = F.cross_entropy(out, yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            step += 1
+            seen += len(yb)
+            correct += int((out.argmax(1) == yb).sum())
+            loss_sum += float(loss.detach()) * len(yb)
+            if i % 20 == 0:
+                bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
+        elapsed += time.time() - t0
+        epoch += 1
+        acc = evaluate(model, data.test, device)
+        history.append({"epoch": epoch, "step": step, "train_loss": loss_sum / max(seen, 1),
+                        "train_accuracy": correct / max(seen, 1), "test_accuracy": acc, "seconds": elapsed})
+        if checkpoint is not None:
+            save_checkpoint(checkpoint, config=cfg.to_dict(), model=model.state_dict(), optimizer=opt.state_dict(),
+                            scheduler=sched.state_dict(), step=step, epoch=epoch, history=history,
+                            train_seconds=elapsed, dataset=data.name, train_args=args.to_dict(),
+                            test_accuracy=acc, rng=torch.get_rng_state())
+    freeze_bn(model)
+    acc = history[-1]["test_accuracy"] if history else evaluate(model, data.test, device)
+    return model, TrainResult(acc, elapsed, args.epochs, history)
+
+
+def load_trained(path: Path, device: str = "cpu") -> tuple[torch.nn.Module, dict[str, Any]]:
+    st = torch.load(path, map_location=device, weights_only=False)
+    if st.get("format") != CHECKPOINT_FORMAT:
+        from pixmcu.errors import PixmcuError
+        raise PixmcuError(f"{path}: not a pixmcu training checkpoint")
+    model = build_model(ModelConfig.from_dict(st["config"]))
+    model.load_state_dict(st["model"])
+    freeze_bn(model)
+    model.eval()
+    return model, st

@@ -1,0 +1,189 @@
+"""The code generator end to end: generated C on the host (ASan + UBSan) is bit-identical with the
+numpy reference; the sources cross-compile for Cortex-M4F/M7/M55; output is deterministic."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pixmcu import reference
+from pixmcu.codegen import generate
+from pixmcu.engines.host_c import run_host_c
+from pixmcu.errors import PixmcuError, UnsupportedOperatorError
+from pixmcu.frontend import load_model
+from pixmcu.ir import Graph, Operator, Quantization, Tensor
+from pixmcu.resources import firmware_dir
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+RESNET = SHARED / "models" / "mlperf_tiny" / "pretrainedResnet_quant.tflite"
+CIFAR = SHARED / "datasets" / "cifar10_test_jpeg.npz"
+FIXTURES = sorted((Path(__file__).resolve().parent / "fixtures" / "models").glob("*.tflite"))
+N_IMAGES = 200
+
+# Cortex-M flags from PLATFORM.md (kept here so the test does not depend on the board table).
+CORES = {
+    "qemu-m4": ["-mcpu=cortex-m4", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard"],
+    "qemu-m7": ["-mcpu=cortex-m7", "-mfpu=fpv5-d16", "-mfloat-abi=hard"],
+    "qemu-m55": ["-mcpu=cortex-m55", "-mfloat-abi=hard"],
+}
+
+needs_resnet = pytest.mark.skipif(not RESNET.exists(), reason="MLPerf Tiny ResNet not available")
+
+
+def cifar_int8(n: int) -> np.ndarray:
+    from PIL import Image
+
+    d = np.load(CIFAR)
+    jpeg, off = d["jpeg"], d["offsets"]
+    imgs = [np.asarray(Image.open(io.BytesIO(jpeg[off[i]:off[i + 1]].tobytes())).convert("RGB")) for i in range(n)]
+    return (np.stack(imgs).astype(np.int16) - 128).astype(np.int8)
+
+
+@pytest.fixture(scope="module")
+def resnet():
+    return load_model(RESNET)
+
+
+@needs_resnet
+def test_resnet_bit_exact_on_cifar10(resnet):
+    """200 real CIFAR-10 test images (JPEG re-encoded): outputs identical to the reference."""
+    x = cifar_int8(N_IMAGES)
+    want = reference.invoke(resnet, x)
+    got = run_host_c(resnet, x, board="qemu-m4")
+    assert got.shape == want.shape
+    mismatched = int((got != want).any(axis=1).sum())
+    assert mismatched == 0, f"{mismatched} of {N_IMAGES} images differ"
+
+
+@needs_resnet
+def test_resnet_every_layer_portable_path(resnet):
+    """Per-layer outputs through the hooks, with the portable kernels (Cortex-M55 selection)."""
+    x = cifar_int8(6)
+    want = reference.run(resnet, x)
+    y, layers = run_host_c(resnet, x, board="qemu-m55", layers=True)
+    for op in resnet.operators:
+        np.testing.assert_array_equal(layers[op.name], want[op.name], err_msg=op.name)
+    np.testing.assert_array_equal(y, want[resnet.outputs[0]])
+
+
+@pytest.mark.parametrize("path", FIXTURES, ids=lambda p: p.stem)
+def test_fixture_models_bit_exact(path):
+    graph = load_model(path)
+    board = "qemu-m55" if FIXTURES.index(path) % 2 else "qemu-m4"
+    t = graph.input_tensor()
+    rng = np.random.default_rng(len(path.stem))
+    info = np.iinfo(t.dtype)
+    x = rng.integers(info.min, info.max + 1, size=(16,) + t.shape[1:], dtype=np.int64).astype(t.dtype)
+    want = reference.run(graph, x)
+    y, layers = run_host_c(path, x, board=board, layers=True)
+    for op in graph.operators:
+        np.testing.assert_array_equal(layers[op.name], want[op.name], err_msg=f"{path.name}: {op.name}")
+    np.testing.assert_array_equal(y, want[graph.outputs[0]])
+
+
+def _cross_compile_targets():
+    models = ([RESNET] if RESNET.exists() else []) + FIXTURES[:1]
+    return [(m, b) for m in models for b in CORES]
+
+
+@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="arm-none-eabi-gcc not installed")
+@pytest.mark.parametrize("model,board", _cross_compile_targets(), ids=lambda v: getattr(v, "stem", v))
+def test_cross_compiles_for_cortex_m(tmp_path, model, board):
+    out = tmp_path / "gen"
+    gen = generate(model, out, board=board, name="net")
+    fw = firmware_dir()
+    sources = [out / s for s in gen.manifest["sources"]] + sorted((fw / "kernels").glob("*.c"))
+    cmd = ["arm-none-eabi-gcc", *CORES[board], "-mthumb", "-ffunction-sections", "-fdata-sections", "-std=c11",
+           "-O2", "-Wall", "-Wextra", "-Werror", f"-I{fw / 'include'}", f"-I{out}", "-c", *map(str, sources)]
+    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    if board in ("qemu-m4", "qemu-m7"):
+        dis = subprocess.run(["arm-none-eabi-objdump", "-d", str(tmp_path / "pm_conv2d_dsp_s8.o")],
+                             capture_output=True, text=True, check=True).stdout
+        assert "smlad" in dis, "the DSP convolution should use SMLAD on this core"
+
+
+def _files(d: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(d.iterdir())}
+
+
+@pytest.mark.skipif(not FIXTURES, reason="no fixture models")
+def test_deterministic_output(tmp_path):
+    model = FIXTURES[0]
+    generate(model, tmp_path / "a", board="qemu-m4", name="det")
+    generate(model, tmp_path / "elsewhere" / "b", board="qemu-m4", name="det")
+    a, b = _files(tmp_path / "a"), _files(tmp_path / "elsewhere" / "b")
+    assert a == b
+    for fname, data in a.items():
+        if fname.endswith((".c", ".h")):
+            assert data.startswith(b"/* Generated by pixmcu "), fname
+            assert json.loads(a["manifest.json"])["model_sha256"].encode() in data.split(b"\n", 1)[0], fname
+
+
+@needs_resnet
+def test_manifest_follows_the_contract(tmp_path, resnet):
+    gen = generate(RESNET, tmp_path, board="qemu-m7", name="resnet")
+    m = json.loads((tmp_path / "manifest.json").read_text())
+    for key in ("pixmcu_version", "name", "board", "model_sha256", "source_file", "input", "output", "layers",
+                "weight_bytes", "arena_bytes", "sources", "pixel_mapping"):
+        assert key in m, key
+    assert m["board"] == "qemu-m7" and m["name"] == "resnet"
+    assert (tmp_path / m["source_file"]).read_bytes() == RESNET.read_bytes()
+    assert m["input"] == {"name": resnet.inputs[0], "shape": [1, 32, 32, 3], "dtype": "int8", "scale": 1.0,
+                          "zero_point": -128, "bytes": 3072}
+    assert [layer["name"] for layer in m["layers"]] == [op.name for op in resnet.operators]
+    for layer in m["layers"]:
+        for key in ("index", "name", "op", "input_shapes", "output_shape", "macs", "kernel", "arena_offset",
+                    "arena_bytes"):
+            assert key in layer
+    assert m["layers"][0]["kernel"] == "pm_conv2d_dsp_s8" and m["layers"][13]["kernel"] == "view"
+    assert sum(layer["macs"] for layer in m["layers"]) > 12_000_000
+    header = (tmp_path / "pm_model.h").read_text()
+    assert f'#define PM_MODEL_HASH "{m["model_sha256"]}"' in header
+    assert f"#define PM_MODEL_ARENA_BYTES {gen.manifest['arena_bytes']}" in header
+    assert "int resnet_invoke(const int8_t *input, int8_t *output);" in header
+    data_h = (tmp_path / "resnet_data.h").read_text()
+    assert "extern const int8_t resnet_conv2d_0_weights[432];" in data_h
+    assert "__attribute__((aligned(16)))" in (tmp_path / "resnet_data.c").read_text()
+
+
+@pytest.mark.parametrize("bad", ["1net", "my-net", "int", "_Reserved", "", "a b", "static"])
+def test_model_name_must_be_a_c_identifier(tmp_path, bad):
+    model = FIXTURES[0] if FIXTURES else RESNET
+    with pytest.raises(PixmcuError):
+        generate(model, tmp_path, name=bad)
+
+
+def test_unknown_board_is_a_user_error(tmp_path):
+    model = FIXTURES[0] if FIXTURES else RESNET
+    with pytest.raises(PixmcuError):
+        generate(model, tmp_path, board="nonexistent-board")
+
+
+def test_unsupported_operator_names_the_layer(tmp_path):
+    q = Quantization((0.1,), (0,))
+    tensors = {"x": Tensor("x", (1, 4), "int8", q), "y": Tensor("y", (1, 4), "int8", q),
+               "z": Tensor("z", (1, 4), "float32")}
+    ops = (Operator("relu_like", "reshape", ("x",), ("y",), {}),
+           Operator("to_float_7", "dequantize", ("y",), ("z",), {}))
+    graph = Graph(tensors, ops, ("x",), ("z",))
+    with pytest.raises(UnsupportedOperatorError, match="to_float_7"):
+        generate(graph, tmp_path, name="bad")
+    assert not (tmp_path / "bad.c").exists()
+
+
+def test_cli_generate(tmp_path, capsys):
+    from pixmcu.cli import main
+
+    model = FIXTURES[0] if FIXTURES else RESNET
+    assert main(["generate", str(model), "-o", str(tmp_path / "g"), "--name", "cli_net", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["name"] == "cli_net" and (tmp_path / "g" / "cli_net.c").exists()
+    assert main(["generate", str(model), "-o", str(tmp_path / "h"), "--name", "9bad"]) == 2
+    assert "not a C identifier" in capsys.readouterr().err
