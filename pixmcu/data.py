@@ -52,7 +52,8 @@ def _decode_jpegs(path: Path, d: dict) -> np.ndarray:
     return np.stack(images)
 
 
-def load_dataset(path: str | Path, limit: int | None = None) -> Dataset:
+def load_dataset(path: str | Path, limit: int | None = None, indices: np.ndarray | None = None) -> Dataset:
+    """Load a data file; `indices` picks images (decoding only those), `limit` keeps the first N after that."""
     path = Path(path)
     try:
         with np.load(path, allow_pickle=False) as f:
@@ -62,13 +63,21 @@ def load_dataset(path: str | Path, limit: int | None = None) -> Dataset:
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         raise PixmcuError(f"{path}: not a readable .npz data file ({exc})") from None
     if "x" in d:
-        x = d["x"]
+        x = d["x"] if indices is None else d["x"][indices]
         y = d.get("y")
+        if y is not None and indices is not None:
+            y = y[indices]
     elif "jpeg" in d and "offsets" in d:
-        if limit is not None:
-            d["offsets"] = d["offsets"][: limit + 1]
-        x = _decode_jpegs(path, d)
         y = d.get("labels")
+        n = len(d["offsets"]) - 1
+        sel = np.arange(n) if indices is None else np.asarray(indices)
+        if limit is not None:
+            sel = sel[:limit]
+        offsets = d["offsets"]
+        jpeg = np.concatenate([d["jpeg"][offsets[i]:offsets[i + 1]] for i in sel]) if len(sel) else d["jpeg"][:0]
+        sizes = np.array([offsets[i + 1] - offsets[i] for i in sel], dtype=np.int64)
+        x = _decode_jpegs(path, {"jpeg": jpeg, "offsets": np.concatenate([[0], np.cumsum(sizes)])})
+        y = None if y is None else y[sel]
     else:
         raise PixmcuError(f"{path}: expected arrays 'x' (and optionally 'y'), or 'jpeg'/'offsets'/'labels'; "
                           f"found {sorted(d)}")
@@ -103,3 +112,23 @@ def to_model_input(x: np.ndarray, tensor: Tensor, mapping: PixelMapping = PixelM
     q = np.sign(real / scale) * np.floor(np.abs(real / scale) + 0.5) + tensor.quant.zero_point[0]
     info = np.iinfo(tensor.dtype)
     return np.clip(q, info.min, info.max).astype(tensor.dtype)
+
+
+def sample_indices(n_total: int, n: int, seed: int) -> np.ndarray:
+    """A seeded random selection, sorted so files stay in their original order."""
+    if not 0 < n <= n_total:
+        raise PixmcuError(f"cannot sample {n} of {n_total} images")
+    return np.sort(np.random.default_rng(seed).choice(n_total, n, replace=False))
+
+
+def count_images(path: str | Path) -> int:
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            if "x" in f.files:
+                return len(f["x"])
+            if "offsets" in f.files:
+                return len(f["offsets"]) - 1
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise PixmcuError(f"{path}: not a readable .npz data file ({exc})") from None
+    raise PixmcuError(f"{path}: expected arrays 'x' or 'jpeg'/'offsets'")

@@ -166,14 +166,13 @@ def test_unknown_board_is_a_user_error(tmp_path):
         generate(model, tmp_path, board="nonexistent-board")
 
 
-def test_unsupported_operator_names_the_layer(tmp_path):
+def test_unsupported_option_names_the_layer(tmp_path):
+    """A valid graph the kernels cannot run (PAD of a rank-5 tensor) fails at generate time."""
     q = Quantization((0.1,), (0,))
-    tensors = {"x": Tensor("x", (1, 4), "int8", q), "y": Tensor("y", (1, 4), "int8", q),
-               "z": Tensor("z", (1, 4), "float32")}
-    ops = (Operator("relu_like", "reshape", ("x",), ("y",), {}),
-           Operator("to_float_7", "dequantize", ("y",), ("z",), {}))
-    graph = Graph(tensors, ops, ("x",), ("z",))
-    with pytest.raises(UnsupportedOperatorError, match="to_float_7"):
+    tensors = {"x": Tensor("x", (1, 2, 2, 2, 2), "int8", q), "y": Tensor("y", (1, 2, 2, 2, 4), "int8", q)}
+    ops = (Operator("pad_five_d", "pad", ("x",), ("y",), {"paddings": ((0, 0),) * 4 + ((1, 1),)}),)
+    graph = Graph(tensors, ops, ("x",), ("y",))
+    with pytest.raises(UnsupportedOperatorError, match="pad_five_d"):
         generate(graph, tmp_path, name="bad")
     assert not (tmp_path / "bad.c").exists()
 

@@ -13,6 +13,7 @@ from pixmcu.errors import PixmcuError
 SUBCOMMANDS = [
     "inspect",
     "infer",
+    "data",
     "build",
     "run",
     "measure",

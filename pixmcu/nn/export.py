@@ -89,6 +89,12 @@ class _Builder:
         flat = self.tensor(f"{name}_flat", (n, c), "int8", s, zp)
         return self.op(f"{name}_flat", "reshape", (pooled,), flat)
 
+    def flatten(self, name, x) -> str:
+        n, h, w, c = self.shape(x)
+        s, zp = self.qparams(x)
+        out = self.tensor(name, (n, h * w * c), "int8", s, zp)
+        return self.op(name, "reshape", (x,), out)
+
     def add(self, name, a, b, out_q: ActQuant) -> str:
         out = self.tensor(name, self.shape(a), "int8", out_q.scale, out_q.zero_point)
         return self.op(name, "add", (a, b), out, activation="relu6")
@@ -136,7 +142,10 @@ def export_model(model: torch.nn.Module, name: str = "model", source: str = "") 
                 x = _block(b, f"block{i}", x, blk)
         else:
             raise PixmcuError(f"cannot export {type(model).__name__}")
-        x = b.gap("pool", x)
+        if cfg.head == "flatten":
+            x = b.flatten("flatten", x)
+        else:
+            x = b.gap("pool", x)
         x = b.linear("fc", x, model.fc, model.logits)
     return b.graph(x, name, source)
 

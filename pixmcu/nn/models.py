@@ -39,6 +39,7 @@ class ModelConfig:
     first_wbits: int | None = None  # None: same as wbits (the first layer is quantized too)
     last_wbits: int | None = None
     embed: dict[str, Any] = field(default_factory=dict)  # dim, bits, shared, init, bins, learn_bins
+    head: str = "gap"  # gap: global average pool -> FC; flatten: NHWC flatten -> FC
 
     def __post_init__(self) -> None:
         self.widths = tuple(int(w) for w in self.widths)
@@ -149,7 +150,8 @@ class SmallCNN(nn.Module):
         self.conv3 = QConv2d(w1, w2, 3, wbits=cfg.wbits)
         self.act3 = ActQuant(cfg.abits)
         self.pool = GlobalAvgPool()
-        self.fc = QLinear(w2, cfg.num_classes, wbits=_last(cfg))
+        side = cfg.image_size // 4
+        self.fc = QLinear(w2 * (side * side if cfg.head == "flatten" else 1), cfg.num_classes, wbits=_last(cfg))
         self.logits = ActQuant(8 if cfg.abits else None, kind="signed")
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
@@ -157,7 +159,10 @@ class SmallCNN(nn.Module):
         x = max_pool(self.conv1(x, self.input.scale, self.act1))
         x = max_pool(self.conv2(x, self.act1.scale, self.act2))
         x = self.conv3(x, self.act2.scale, self.act3)
-        x = self.pool(x, self.act3.scale)
+        if self.cfg.head == "flatten":
+            x = x.permute(0, 2, 3, 1).flatten(1)  # NHWC order, as the IR's reshape sees it
+        else:
+            x = self.pool(x, self.act3.scale)
         return self.fc(x, self.act3.scale, self.logits)
 
 
