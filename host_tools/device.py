@@ -93,6 +93,7 @@ class Device:
         if info.init_status != 0:
             raise HandshakeError(f"model init failed on the device (status {info.init_status})")
         self.info = info
+        self.link.max_payload = info.max_payload
         return info
 
     def _chunk(self) -> int:

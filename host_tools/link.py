@@ -58,9 +58,11 @@ class Link:
     stats: LinkStats = field(default_factory=LinkStats)
 
     def __post_init__(self):
-        self.decoder = P.FrameDecoder()
+        self.max_payload = 0xFFFF  # lowered to the device's after the handshake
+        self.decoder = P.FrameDecoder(self.max_payload)
         self._seq = 0
         self.boot_seen = False
+        self.port_error: Exception | None = None
 
     def next_seq(self) -> int:
         self._seq = (self._seq + 1) & 0xFF
@@ -72,6 +74,7 @@ class Link:
             self.port.timeout = max(0.0, min(0.05, deadline - time.monotonic()))
             data = self.port.read(max(1, waiting))
         except OSError as exc:  # pyserial's SerialException included: the port or socket went away
+            self.port_error = exc
             self._check_alive("reading from the device")
             raise LinkError(f"serial port failed: {exc}") from exc
         if data:
@@ -115,10 +118,11 @@ class Link:
                     self.port.reset_input_buffer()
                 except OSError as exc:
                     raise LinkError(f"serial port failed: {exc}") from exc
-                self.decoder = P.FrameDecoder()
+                self.decoder = P.FrameDecoder(self.max_payload)
             try:
                 self.port.write(frame)
             except OSError as exc:
+                self.port_error = exc
                 self._check_alive(f"sending {name}")
                 raise LinkError(f"serial port failed while sending {name}: {exc}") from exc
             self.stats.bytes_sent += len(frame)

@@ -28,6 +28,10 @@ def open_port(url: str, baud: int = 115200, connect_timeout: float = 5.0):
             time.sleep(0.05)
 
 
+def port_failed(link: Link) -> bool:
+    return link.port_error is not None
+
+
 def device_for(link: Link, manifest: dict) -> Device:
     return Device(link, model_hash=manifest.get("model_sha256"), input_bytes=int(manifest["input"]["bytes"]),
                   output_bytes=int(manifest["output"]["bytes"]), num_layers=len(manifest.get("layers", [])))
@@ -61,14 +65,17 @@ def qemu_session(board: Board, elf: Path, manifest: dict, *, timeout: float = 2.
         link = Link(wrap(port) if wrap else port, timeout=timeout, retries=retries)
 
         def liveness(what: str) -> None:
+            # A socket error usually means QEMU just died; give the kernel a moment to reap it so
+            # the message names the cause rather than the symptom.
+            if qemu.alive():
+                qemu.wait(0.5 if port_failed(link) else 0.0)
             if not qemu.alive():
                 raise LinkError(f"QEMU exited ({describe_exit(qemu.returncode)}) while {what}"
                                 + (f"; its output: {qemu.output()}" if qemu.output() else ""))
 
         link.liveness = liveness
-        if link.wait_boot(10.0) is None:
-            raise LinkError(f"QEMU started but the firmware sent no BOOT frame within 10 s "
-                            f"({describe_exit(qemu.returncode)})")
+        # The BOOT frame only confirms the start; if it was garbled the handshake still works.
+        link.wait_boot(3.0)
         dev = device_for(link, manifest)
         dev.handshake()
         yield dev, link, qemu

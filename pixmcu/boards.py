@@ -48,9 +48,14 @@ class Board:
     num_irqs: int
     counter: str  # "cycles" (DWT CYCCNT) or "instructions" (QEMU icount + SysTick)
     stack_bytes: int = 16 * 1024
+    # UART polls with no byte after which the harness gives up a half-received frame. Under QEMU a
+    # poll costs ~0.5 us of real time (MMIO exits), so 2**19 is ~0.25 s, well below the host's
+    # reply timeout; on a board at 180-400 MHz 2**21 polls is ~0.1-0.2 s, far above USB-VCP gaps.
+    rx_idle_polls: int = 1 << 21
     qemu_machine: str | None = None
-    # QEMU runs with -icount shift=N; 2**N ns per instruction. Chosen so that a SysTick tick is
-    # no longer than one instruction, which makes single instructions resolvable.
+    # QEMU runs with -icount shift=N: 2**N ns per instruction. N=8 makes a SysTick tick (40 ns at
+    # 25 MHz) a sixth of an instruction or less, so a difference of two reads, off by at most one
+    # tick each, still rounds to the exact instruction count.
     icount_shift: int | None = None
     semihosting: bool = False
     flash_target: str | None = None  # pyOCD target type for real boards
@@ -78,7 +83,7 @@ class Board:
         """
         if self.counter == "cycles":
             return float(ticks)
-        return ticks * (1e9 / self.clock_hz) / (1 << self.icount_shift)
+        return float(round(ticks * (1e9 / self.clock_hz) / (1 << self.icount_shift)))
 
     def summary(self) -> dict:
         d = asdict(self)
@@ -114,8 +119,9 @@ BOARDS: dict[str, Board] = {
             num_irqs=32,
             counter="instructions",
             qemu_machine="mps2-an386",
-            icount_shift=6,
+            icount_shift=8,
             semihosting=True,
+            rx_idle_polls=1 << 19,
             uart="CMSDK UART0 @ 0x40004000",
             extra_defines={"PM_UART_BASE": "0x40004000u"},
         ),
@@ -133,8 +139,9 @@ BOARDS: dict[str, Board] = {
             num_irqs=32,
             counter="instructions",
             qemu_machine="mps2-an500",
-            icount_shift=6,
+            icount_shift=8,
             semihosting=True,
+            rx_idle_polls=1 << 19,
             uart="CMSDK UART0 @ 0x40004000",
             extra_defines={"PM_UART_BASE": "0x40004000u"},
         ),
@@ -153,8 +160,9 @@ BOARDS: dict[str, Board] = {
             num_irqs=96,
             counter="instructions",
             qemu_machine="mps3-an547",
-            icount_shift=5,
+            icount_shift=8,
             semihosting=True,
+            rx_idle_polls=1 << 19,
             uart="CMSDK UART0 @ 0x59303000 (Secure alias)",
             extra_defines={"PM_UART_BASE": "0x59303000u"},
         ),

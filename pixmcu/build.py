@@ -27,7 +27,6 @@ OPT_FLAGS = ["-O2", "-g", "-std=gnu11", "-Wall", "-Wextra", "-Werror"]
 LINK_FLAGS = ["-nostartfiles", "--specs=nano.specs", "--specs=nosys.specs", "-Wl,--gc-sections",
               "-Wl,--no-warn-rwx-segments"]
 MODEL_OBJ_PREFIX = "pm_model__"
-DEFAULT_RX_IDLE_POLLS = 1 << 22
 BUILD_INFO = "build.json"
 
 
@@ -150,8 +149,7 @@ def _compile(cc: str, src: Path, obj: Path, flags: list[str]) -> bool:
 
 
 def build(outdir: str | Path, board: str | None = None, *, max_payload: int | None = None,
-          include_kernels: bool = True, jobs: int | None = None,
-          rx_idle_polls: int = DEFAULT_RX_IDLE_POLLS) -> BuildResult:
+          include_kernels: bool = True, jobs: int | None = None) -> BuildResult:
     """Build OUTDIR's model into OUTDIR/firmware.elf and .bin for `board` (default: the manifest's)."""
     from host_tools.protocol import DEFAULT_MAX_PAYLOAD, MIN_MAX_PAYLOAD
 
@@ -166,7 +164,7 @@ def build(outdir: str | Path, board: str | None = None, *, max_payload: int | No
     bdir = outdir / "build"
     gen, objdir = bdir / "gen", bdir / "obj"
     objdir.mkdir(parents=True, exist_ok=True)
-    _render_generated(gen, b, max_payload, rx_idle_polls)
+    _render_generated(gen, b, max_payload, b.rx_idle_polls)
     ld_script = bdir / "linker.ld"
     _render_linker_script(ld_script, b)
 

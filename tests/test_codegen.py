@@ -72,6 +72,24 @@ def test_resnet_every_layer_portable_path(resnet):
     np.testing.assert_array_equal(y, want[resnet.outputs[0]])
 
 
+@needs_resnet
+def test_resnet_fused_residual_adds(resnet, tmp_path):
+    """--fuse-residual-add: arena at the two-largest-live-tensors yardstick, outputs unchanged."""
+    x = cifar_int8(24)
+    want = reference.run(resnet, x)
+    y, layers = run_host_c(resnet, x, board="qemu-m7", layers=True, fuse=True)
+    np.testing.assert_array_equal(y, want[resnet.outputs[0]])
+    assert sorted(set(op.name for op in resnet.operators) - set(layers)) == ["conv2d_10", "conv2d_2", "conv2d_6"]
+    for name, got in layers.items():
+        np.testing.assert_array_equal(got, want[name], err_msg=name)
+    m = generate(RESNET, tmp_path, name="fused", fuse=True).manifest
+    assert m["arena_bytes"] == 32768
+    fused = [layer for layer in m["layers"] if "fused_into" in layer]
+    assert [(f["name"], f["fused_into"], f["output_bytes"]) for f in fused] == [
+        ("conv2d_2", 3, 0), ("conv2d_6", 7, 0), ("conv2d_10", 11, 0)]
+    assert all(m["layers"][f["fused_into"]]["computed_by"] == f["index"] for f in fused)
+
+
 @pytest.mark.parametrize("path", FIXTURES, ids=lambda p: p.stem)
 def test_fixture_models_bit_exact(path):
     graph = load_model(path)
@@ -87,26 +105,62 @@ def test_fixture_models_bit_exact(path):
     np.testing.assert_array_equal(y, want[graph.outputs[0]])
 
 
-def _cross_compile_targets():
-    models = ([RESNET] if RESNET.exists() else []) + FIXTURES[:1]
-    return [(m, b) for m in models for b in CORES]
+def _embedding_graph() -> Graph:
+    """uint8 pixels -> pixel embedding (per-channel tables) -> 3x3 conv -> mean: the issue-5 first layer."""
+    rng = np.random.default_rng(5)
+    q = lambda s, z: Quantization((s,), (z,))  # noqa: E731
+    d = 2
+    tensors = {
+        "pixels": Tensor("pixels", (1, 8, 8, 3), "uint8", q(1 / 255, 0)),
+        "table": Tensor("table", (3, 256, d), "int8", q(0.05, -3), rng.integers(-128, 128, (3, 256, d))),
+        "emb": Tensor("emb", (1, 8, 8, 6), "int8", q(0.05, -3)),
+        "w": Tensor("w", (4, 3, 3, 6), "int8", q(0.01, 0), rng.integers(-128, 128, (4, 3, 3, 6))),
+        "b": Tensor("b", (4,), "int32", q(0.0005, 0), rng.integers(-500, 500, 4)),
+        "conv": Tensor("conv", (1, 8, 8, 4), "int8", q(0.1, 5)),
+        "out": Tensor("out", (1, 4), "int8", q(0.05, -1)),
+    }
+    ops = (Operator("embed", "pixel_embedding", ("pixels", "table"), ("emb",), {"embed_dim": d}),
+           Operator("conv", "conv2d", ("emb", "w", "b"), ("conv",),
+                    {"stride": (1, 1), "dilation": (1, 1), "padding": "same", "activation": "relu"}),
+           Operator("gap", "mean", ("conv",), ("out",), {"axes": (1, 2), "keep_dims": False}))
+    return Graph(tensors, ops, ("pixels",), ("out",), name="embedded")
+
+
+def test_pixel_embedding_model_bit_exact():
+    import pixmcu.reference.ops_embedding  # noqa: F401  (registers the embedding's reference)
+
+    graph = _embedding_graph()
+    x = np.random.default_rng(6).integers(0, 256, (12, 8, 8, 3)).astype(np.uint8)
+    want = reference.run(graph, x)
+    y, layers = run_host_c(graph, x, board="qemu-m4", layers=True)
+    for op in graph.operators:
+        np.testing.assert_array_equal(layers[op.name], want[op.name], err_msg=op.name)
+    np.testing.assert_array_equal(y, want["out"])
 
 
 @pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="arm-none-eabi-gcc not installed")
-@pytest.mark.parametrize("model,board", _cross_compile_targets(), ids=lambda v: getattr(v, "stem", v))
-def test_cross_compiles_for_cortex_m(tmp_path, model, board):
-    out = tmp_path / "gen"
-    gen = generate(model, out, board=board, name="net")
+@pytest.mark.parametrize("board", sorted(CORES))
+def test_cross_compiles_for_cortex_m(tmp_path, board):
+    """Kernels and generated sources compile (not link) with -Wall -Wextra -Werror for each core."""
     fw = firmware_dir()
-    sources = [out / s for s in gen.manifest["sources"]] + sorted((fw / "kernels").glob("*.c"))
-    cmd = ["arm-none-eabi-gcc", *CORES[board], "-mthumb", "-ffunction-sections", "-fdata-sections", "-std=c11",
-           "-O2", "-Wall", "-Wextra", "-Werror", f"-I{fw / 'include'}", f"-I{out}", "-c", *map(str, sources)]
-    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
+    base = ["arm-none-eabi-gcc", *CORES[board], "-mthumb", "-ffunction-sections", "-fdata-sections", "-std=c11",
+            "-O2", "-Wall", "-Wextra", "-Werror", f"-I{fw / 'include'}", "-c"]
+    kdir = tmp_path / "kernels"
+    kdir.mkdir()
+    proc = subprocess.run([*base, *map(str, sorted((fw / "kernels").glob("*.c")))], cwd=kdir,
+                          capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     if board in ("qemu-m4", "qemu-m7"):
-        dis = subprocess.run(["arm-none-eabi-objdump", "-d", str(tmp_path / "pm_conv2d_dsp_s8.o")],
+        dis = subprocess.run(["arm-none-eabi-objdump", "-d", str(kdir / "pm_conv2d_dsp_s8.o")],
                              capture_output=True, text=True, check=True).stdout
         assert "smlad" in dis, "the DSP convolution should use SMLAD on this core"
+    models = ([RESNET] if RESNET.exists() else []) + FIXTURES + [_embedding_graph()]
+    for k, model in enumerate(models):
+        out = tmp_path / f"m{k}"
+        gen = generate(model, out, board=board, name="net", fuse=(k == 0))
+        proc = subprocess.run([*base, f"-I{out}", *(str(out / src) for src in gen.manifest["sources"])], cwd=out,
+                              capture_output=True, text=True)
+        assert proc.returncode == 0, f"{getattr(model, 'name', model)}: {proc.stderr[-3000:]}"
 
 
 def _files(d: Path) -> dict[str, bytes]:
@@ -186,3 +240,37 @@ def test_cli_generate(tmp_path, capsys):
     assert summary["name"] == "cli_net" and (tmp_path / "g" / "cli_net.c").exists()
     assert main(["generate", str(model), "-o", str(tmp_path / "h"), "--name", "9bad"]) == 2
     assert "not a C identifier" in capsys.readouterr().err
+
+
+def _qemu_cases():
+    cases = []
+    by_stem = {p.stem: p for p in FIXTURES}
+    if "conv_ops" in by_stem:
+        cases.append(("conv_ops-m4", by_stem["conv_ops"], "qemu-m4", False, 4))
+    if "residual" in by_stem:
+        cases.append(("residual-m7", by_stem["residual"], "qemu-m7", False, 4))
+    if RESNET.exists():
+        cases.append(("resnet-fused-m55", RESNET, "qemu-m55", True, 3))
+    return cases
+
+
+@pytest.mark.skipif(shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
+                    reason="QEMU or the Arm toolchain is not installed")
+@pytest.mark.parametrize("case", _qemu_cases(), ids=lambda c: c[0])
+def test_generated_model_bit_exact_under_qemu(tmp_path, case):
+    """The real DSP intrinsics (M4/M7) and the M55 build, run by `pixmcu run`, agree with the reference."""
+    import sys
+
+    _, model, board, fuse, n = case
+    graph = load_model(model)
+    t = graph.input_tensor()
+    x = np.random.default_rng(7).integers(-128, 128, (n,) + t.shape[1:]).astype(t.dtype)
+    np.savez(tmp_path / "data.npz", x=x)
+    out = tmp_path / "gen"
+    generate(model, out, board=board, name="qemu_net", fuse=fuse)
+    proc = subprocess.run([sys.executable, "-m", "pixmcu", "run", str(out), "--data", str(tmp_path / "data.npz"),
+                           "--transport", "semihost", "--quiet", "--json", str(tmp_path / "report.json")],
+                          capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["bitexact"]["compared"] == n and report["bitexact"]["matches"] == n, report["bitexact"]

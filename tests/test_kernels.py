@@ -15,6 +15,7 @@ import pytest
 
 from pixmcu.codegen.kernels import kernel_call
 from pixmcu.lowering import lower
+import pixmcu.reference.ops_embedding  # noqa: F401  (registers the pixel embedding's reference)
 from pixmcu.reference.ops import OPS
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from kernel_support import build_kernel_lib, load, run_kernel  # noqa: E402
@@ -88,7 +89,7 @@ def test_pool(klib, kind):
         _check(klib, G.pool(rng, kind), rng)
 
 
-@pytest.mark.parametrize("make", [G.mean, G.add, G.softmax, G.pad, G.concatenation, G.quantize],
+@pytest.mark.parametrize("make", [G.mean, G.add, G.softmax, G.pad, G.concatenation, G.quantize, G.pixel_embedding],
                          ids=lambda f: f.__name__)
 def test_elementwise_and_data_movement(klib, make):
     rng = np.random.default_rng(6)
@@ -128,3 +129,32 @@ def test_in_place_add_and_requantize(klib):
     assert klib.pm_add_s8(ctypes.byref(params), ctypes.c_void_p(a.ctypes.data), ctypes.c_void_p(buf.ctypes.data),
                           ctypes.c_void_p(buf.ctypes.data)) == 0
     np.testing.assert_array_equal(buf, want)
+
+
+@pytest.mark.parametrize("conv_first", [True, False])
+def test_conv2d_add_fused(klib, conv_first):
+    """The fused residual block equals conv then add, also when writing over the residual."""
+    import ctypes
+
+    from kernel_support import _struct
+
+    rng = np.random.default_rng(9 + conv_first)
+    for case in range(CASES):
+        graph, calls = G.conv_add(rng, conv_first)
+        assert calls[0].kernel == "pm_conv2d_add_s8" and calls[1].done_by == 0
+        conv_op, add_op = graph.operators
+        x, r = G.random_input(rng, graph)
+        c = OPS["conv2d"](graph, conv_op, [x[None]], lower(graph, conv_op))
+        pair = [c, r[None]] if conv_first else [r[None], c]
+        want = OPS["add"](graph, add_op, pair, lower(graph, add_op))[0]
+        keep: list = []
+        params = _struct(calls[0], keep)
+        if case % 2:  # in place over the residual, as the planner arranges
+            buf = np.ascontiguousarray(r.copy())
+            out_ptr = ctypes.c_void_p(buf.ctypes.data)
+        else:
+            buf = np.zeros(r.shape, np.int8)
+            out_ptr = ctypes.c_void_p(buf.ctypes.data)
+        assert klib.pm_conv2d_add_s8(ctypes.byref(params), ctypes.c_void_p(x.ctypes.data),
+                                     ctypes.c_void_p(r.ctypes.data) if case % 2 == 0 else out_ptr, out_ptr) == 0
+        np.testing.assert_array_equal(buf, want)

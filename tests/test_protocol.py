@@ -146,7 +146,7 @@ def test_firmware_parser_never_wedges_on_garbage(host_parser):
     # A truncated header or frame inside garbage can swallow the start of the next frame; the host's
     # retry covers that. The parser must still find the vast majority and end in sync.
     assert set(got) <= set(expected)
-    assert len(got) >= 0.9 * len(expected)
+    assert len(got) >= 0.97 * len(expected)
     assert got[-1] == expected[-1]
 
 

@@ -53,10 +53,26 @@ static int check(pm_frame_rx_t *rx)
     return pm_crc32(0, rx->buf + 2, body - 2) == pm_get_u32(rx->buf + body) ? 1 : -1;
 }
 
-int pm_frame_rx_feed(pm_frame_rx_t *rx, uint8_t byte)
+/* Drop the first byte held and everything up to the next possible sync. */
+static void shift(pm_frame_rx_t *rx)
 {
-    rx->buf[rx->pos++] = byte;
-    for (;;) {
+    if (rx->pos >= PM_PROTO_HEADER_BYTES) {
+        rx->bad_frames++;
+    }
+    uint32_t next = 1;
+    while (next < rx->pos && rx->buf[next] != PM_PROTO_SYNC0) {
+        next++;
+    }
+    memmove(rx->buf, rx->buf + next, rx->pos - next);
+    rx->pos -= next;
+    rx->need = 0;
+}
+
+/* Not a frame: a real one may start inside what was taken for this one (garbage before a retry, a
+ * dropped byte), so rescan from the next sync byte instead of discarding everything. */
+static int settle(pm_frame_rx_t *rx)
+{
+    while (rx->pos != 0) {
         int r = check(rx);
         if (r == 1) {
             pm_frame_rx_reset(rx);
@@ -65,22 +81,24 @@ int pm_frame_rx_feed(pm_frame_rx_t *rx, uint8_t byte)
         if (r == 0) {
             return 0;
         }
-        /* Not a frame: a real one may start inside what was taken for this one (garbage before a
-         * retry, a dropped byte), so rescan from the next sync byte instead of discarding it all. */
-        if (rx->pos >= PM_PROTO_HEADER_BYTES) {
-            rx->bad_frames++;
-        }
-        uint32_t next = 1;
-        while (next < rx->pos && rx->buf[next] != PM_PROTO_SYNC0) {
-            next++;
-        }
-        memmove(rx->buf, rx->buf + next, rx->pos - next);
-        rx->pos -= next;
-        rx->need = 0;
-        if (rx->pos == 0) {
-            return 0;
-        }
+        shift(rx);
     }
+    return 0;
+}
+
+int pm_frame_rx_feed(pm_frame_rx_t *rx, uint8_t byte)
+{
+    rx->buf[rx->pos++] = byte;
+    return settle(rx);
+}
+
+int pm_frame_rx_abandon(pm_frame_rx_t *rx)
+{
+    if (rx->pos == 0) {
+        return 0;
+    }
+    shift(rx);
+    return settle(rx);
 }
 
 size_t pm_frame_finish(uint8_t *frame, uint8_t type, uint8_t seq, uint16_t len)

@@ -26,6 +26,10 @@ void pm_frame_rx_reset(pm_frame_rx_t *rx);
  * (pm_frame_type/seq/len/payload) before feeding the next byte. */
 int pm_frame_rx_feed(pm_frame_rx_t *rx, uint8_t byte);
 
+/* The line went idle inside a frame: give up on it, keeping any frame that starts later in the
+ * bytes already held (a host retry). Returns 1 when that leaves a complete frame in buf. */
+int pm_frame_rx_abandon(pm_frame_rx_t *rx);
+
 static inline uint8_t pm_frame_type(const uint8_t *frame) { return frame[2]; }
 static inline uint8_t pm_frame_seq(const uint8_t *frame) { return frame[3]; }
 static inline uint16_t pm_frame_len(const uint8_t *frame) { return (uint16_t)(frame[4] | frame[5] << 8); }

@@ -34,6 +34,7 @@ int pm_measure_invoke(const int8_t *input, int8_t *output, uint64_t *total)
 {
     memset(layer_table, 0, sizeof layer_table);
     hook_overhead = 0;
+    pm_port_counter_restart();
     uint64_t start = pm_port_counter_read();
     int status = pm_model_invoke(input, output);
     uint64_t end = pm_port_counter_read();

@@ -144,7 +144,10 @@ static uint8_t *receive(void)
         int c = pm_port_getc();
         if (c < 0) {
             if (rx.pos != 0 && ++idle > PM_RX_IDLE_POLLS) {
-                pm_frame_rx_reset(&rx);
+                idle = 0;
+                if (pm_frame_rx_abandon(&rx)) {
+                    return rx.buf;
+                }
             }
             continue;
         }

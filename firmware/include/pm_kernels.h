@@ -153,6 +153,18 @@ typedef struct {
     int32_t output_unsigned;    /**< 1: output bytes are uint8 */
 } pm_requant_params_t;
 
+/**
+ * @brief Parameters of a convolution fused with the residual ADD that consumes it.
+ *
+ * The convolution's int8 result never reaches memory: each value goes straight into the addition
+ * with the residual tensor at the same index, so the sum may be written over the residual.
+ */
+typedef struct {
+    pm_conv_params_t conv;    /**< the convolution */
+    pm_add_params_t add;      /**< the addition (size = the convolution's output size) */
+    int32_t conv_is_input1;   /**< 1: the convolution's output is the addition's first input */
+} pm_conv_add_params_t;
+
 /** @brief General convolution, portable C. */
 int pm_conv2d_s8(const pm_conv_params_t *p, const int8_t *input, int8_t *output);
 /** @brief General convolution with the DSP dual-MAC inner loop (portable stand-ins off-target). */
@@ -161,6 +173,11 @@ int pm_conv2d_dsp_s8(const pm_conv_params_t *p, const int8_t *input, int8_t *out
 int32_t pm_conv2d_dsp_s8_scratch_size(const pm_conv_params_t *p);
 /** @brief 1x1 convolution without padding (any stride); DSP inner loop where available. */
 int pm_conv2d_1x1_s8(const pm_conv_params_t *p, const int8_t *input, int8_t *output);
+/**
+ * @brief Convolution followed by a residual addition, bit-identical to running both layers.
+ * @p output may be the same buffer as @p residual, never overlapping @p input.
+ */
+int pm_conv2d_add_s8(const pm_conv_add_params_t *p, const int8_t *input, const int8_t *residual, int8_t *output);
 /** @brief General depthwise convolution. */
 int pm_depthwise_conv2d_s8(const pm_conv_params_t *p, const int8_t *input, int8_t *output);
 /** @brief Depthwise 3x3 convolution, dilation 1, depth multiplier 1. */

@@ -33,6 +33,13 @@ void pm_port_flush(void);
  */
 uint64_t pm_port_counter_read(void);
 
+/**
+ * @brief Restart the counter from zero. Called before every inference so that counts never depend
+ * on how long the device waited for the host (under QEMU the counter's phase and its wrap points
+ * then fall on the same instructions in every run).
+ */
+void pm_port_counter_restart(void);
+
 /** @brief Which counter pm_port_counter_read reads (a PM_COUNTER_* code of pm_protocol.h). */
 uint8_t pm_port_counter_kind(void);
 

@@ -60,8 +60,12 @@ int pm_conv2d_dsp_s8(const pm_conv_params_t *p, const int8_t *input, int8_t *out
             const int32_t y0 = oy * p->stride_h - p->pad_h;
             for (int32_t ox = 0; ox < p->output.w; ++ox) {
                 const int32_t x0 = ox * p->stride_w - p->pad_w;
-                int32_t oc = 0;
-                for (; oc < out_c; oc += 2) {
+                int32_t kx0, kx1;
+                pm_conv_cols(p, x0, &kx0, &kx1);
+                /* With dilation_w == 1 a kernel row's valid taps are contiguous in input and weights. */
+                const int32_t run = p->dilation_w == 1 ? (kx1 - kx0) * in_c : in_c;
+                const int32_t step = p->dilation_w == 1 ? kx1 - kx0 : 1;
+                for (int32_t oc = 0; oc < out_c; oc += 2) {
                     /* An odd last channel pairs with itself; only the first result is stored. */
                     const int32_t oc1 = oc + 1 < out_c ? oc + 1 : oc;
                     const int8_t *w0 = p->weights + (size_t)oc * filter_size;
@@ -72,14 +76,11 @@ int pm_conv2d_dsp_s8(const pm_conv_params_t *p, const int8_t *input, int8_t *out
                         if (y < 0 || y >= in_h) {
                             continue;
                         }
-                        for (int32_t kx = 0; kx < kw; ++kx) {
-                            const int32_t x = x0 + kx * p->dilation_w;
-                            if (x < 0 || x >= in_w) {
-                                continue;
-                            }
+                        const int8_t *row = in_b + (size_t)y * in_w * in_c;
+                        for (int32_t kx = kx0; kx < kx1; kx += step) {
                             const size_t tap = ((size_t)ky * kw + kx) * in_c;
-                            pm_dot2(in_b + ((size_t)y * in_w + x) * in_c, w0 + tap, w1 + tap, in_c, off2, offset,
-                                    &acc0, &acc1);
+                            pm_dot2(row + (size_t)(x0 + kx * p->dilation_w) * in_c, w0 + tap, w1 + tap, run, off2,
+                                    offset, &acc0, &acc1);
                         }
                     }
                     output[oc] = pm_conv_out(p, acc0, oc);

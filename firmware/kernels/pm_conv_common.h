@@ -27,4 +27,23 @@ static inline int8_t pm_conv_out(const pm_conv_params_t *p, int32_t acc, int32_t
     return (int8_t)pm_clamp(acc, p->act_min, p->act_max);
 }
 
+/* The kernel columns [*kx0, *kx1) whose taps fall inside the image for a window starting at x0. */
+static inline void pm_conv_cols(const pm_conv_params_t *p, int32_t x0, int32_t *kx0, int32_t *kx1)
+{
+    const int32_t d = p->dilation_w;
+    int32_t lo = 0;
+    if (x0 < 0) {
+        lo = (-x0 + d - 1) / d;
+    }
+    int32_t hi = p->filter.w;
+    const int32_t room = p->input.w - x0; /* taps need x0 + kx * d < input.w */
+    if (room <= 0) {
+        hi = 0;
+    } else if ((room - 1) / d + 1 < hi) {
+        hi = (room - 1) / d + 1;
+    }
+    *kx0 = lo;
+    *kx1 = hi > lo ? hi : lo;
+}
+
 #endif /* PM_CONV_COMMON_H */

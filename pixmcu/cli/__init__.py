@@ -20,6 +20,9 @@ SUBCOMMANDS = [
     "flash",
     "boards",
     "generate",
+    "train",
+    "models",
+    "experiment",
 ]
 
 

@@ -19,6 +19,9 @@ def add_parser(sub):
     p.add_argument("--pixel-offset", type=float, default=0.0, help="see --pixel-scale (default 0)")
     p.add_argument("--no-overlap", action="store_true",
                    help="do not let a convolution's output overlap its dying input (larger arena)")
+    p.add_argument("--fuse-residual-add", action="store_true",
+                   help="fold residual ADDs into the convolution before them (smallest arena; that "
+                        "convolution's own output is then never stored and its layer hook reports 0 bytes)")
     p.add_argument("--json", action="store_true", help="print the manifest summary as JSON")
     return p
 
@@ -28,7 +31,7 @@ def run(args) -> int:
 
     gen = generate(args.model, args.out_dir, board=args.board, name=args.name,
                    pixel_mapping={"scale": args.pixel_scale, "offset": args.pixel_offset},
-                   overlap=not args.no_overlap)
+                   overlap=not args.no_overlap, fuse=args.fuse_residual_add)
     m = gen.manifest
     summary = {"out_dir": str(gen.out_dir), "name": m["name"], "board": m["board"], "layers": len(m["layers"]),
                "arena_bytes": m["arena_bytes"], "weight_bytes": m["weight_bytes"], "sources": m["sources"]}

@@ -17,6 +17,8 @@ def add_parser(sub):
     p.add_argument("--board", help="QEMU board (default: the last build's, else the manifest's)")
     p.add_argument("--transport", choices=("serial", "semihost"), default="serial",
                    help="serial: the emulated UART (default); semihost: bulk files, for whole test sets")
+    p.add_argument("--no-build", action="store_true",
+                   help="run OUTDIR/firmware.elf as last built instead of (re)building it first")
     add_measure_options(p)
     return p
 
@@ -28,18 +30,26 @@ def run(args) -> int:
     board = get_board(args.board or info.get("board") or manifest.get("board"))
     if not board.is_qemu:
         raise PixmcuError(f"{board.name} is a real board: `pixmcu flash` it, then `pixmcu measure --port ...`")
-    res = build(outdir, board.name, max_payload=info.get("max_payload") if info.get("board") == board.name else None)
-    spec = make_spec(args, outdir, manifest, board, args.transport, res.size)
+    if args.no_build:
+        elf = Path(outdir) / "firmware.elf"
+        if not elf.is_file() or info.get("board") != board.name:
+            raise PixmcuError(f"--no-build: no firmware built for {board.name} in {outdir}; run `pixmcu build`")
+        size = info.get("size")
+    else:
+        keep = info.get("max_payload") if info.get("board") == board.name else None
+        res = build(outdir, board.name, max_payload=keep)
+        elf, size = res.elf, res.size
+    spec = make_spec(args, outdir, manifest, board, args.transport, size)
     if args.transport == "semihost":
         from host_tools.bulk import BulkSource
 
-        source = BulkSource(board, res.elf, int(manifest["input"]["bytes"]), manifest.get("model_sha256"),
+        source = BulkSource(board, elf, int(manifest["input"]["bytes"]), manifest.get("model_sha256"),
                             timeout_per_image=args.timeout * 5)
         report = run_measurement(spec, source)
     else:
         from host_tools.session import qemu_session
 
-        with qemu_session(board, res.elf, manifest, timeout=args.timeout, retries=args.retries) as (dev, link, _):
+        with qemu_session(board, elf, manifest, timeout=args.timeout, retries=args.retries) as (dev, link, _):
             report = run_measurement(spec, SerialSource(dev), link.stats)
     print_report(report, spec)
     return 0 if report["complete"] else 1

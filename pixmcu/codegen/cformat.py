@@ -42,6 +42,12 @@ def default_name(stem: str) -> str:
     return name
 
 
+def c_comment(text: str) -> str:
+    """Text safe inside a /* */ comment: printable ASCII, no comment terminator."""
+    text = "".join(ch if 32 <= ord(ch) < 127 else "?" for ch in str(text))
+    return text.replace("*/", "*_/").replace("/*", "/_*")
+
+
 def c_int(v: int) -> str:
     v = int(v)
     if v == -(1 << 31):

@@ -54,6 +54,10 @@ STRUCT_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
     "pm_requant_params_t": tuple((n, "i32") for n in (
         "size", "input_zero_point", "output_zero_point", "multiplier", "shift", "out_min", "out_max",
         "input_unsigned", "output_unsigned")),
+    "pm_embedding_params_t": (("pixels", "i32"), ("channels", "i32"), ("embed_dim", "i32"), ("shared", "i32"),
+                              ("table", "int8_t*")),
+    "pm_conv_add_params_t": (("conv", "struct:pm_conv_params_t"), ("add", "struct:pm_add_params_t"),
+                             ("conv_is_input1", "i32")),
 }
 
 
@@ -61,9 +65,10 @@ STRUCT_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
 class KernelCall:
     """One layer's kernel: its C function, struct type and field values.
 
-    Field values are ints, 4-tuples (pm_dims_t), None (NULL) or the key of an entry in `arrays`
-    (a pointer to a const array the generator emits). `inputs` are the arena tensors the kernel
-    reads, in argument order; a kernel of None is a view (RESHAPE) that runs no code.
+    Field values are ints, 4-tuples (pm_dims_t), dicts (nested structs), None (NULL) or the key of
+    an entry in `arrays` (a pointer to a const array the generator emits). `inputs` are the tensors
+    the kernel reads, in argument order; `output` the tensor it writes. A kernel of None runs no
+    code: a view (RESHAPE), or a layer computed by layer `done_by` (fusion).
     """
 
     kernel: str | None
@@ -71,8 +76,16 @@ class KernelCall:
     fields: dict[str, Any] = field(default_factory=dict)
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     inputs: tuple[str, ...] = ()
-    in_place_ok: bool = False  # element-wise: the output may reuse the buffer of an input that dies here
+    output: str = ""
+    # Inputs the output may overwrite when they die at this layer (element-wise kernels).
+    in_place: tuple[str, ...] = ()
     scratch_bytes: int = 0
+    hides: str | None = None  # a tensor this fused kernel never writes to memory
+    done_by: int | None = None  # this layer's output is produced by that (fused) layer
+
+    @property
+    def is_view(self) -> bool:
+        return self.kernel is None and self.done_by is None
 
 
 def _dims(shape: tuple[int, ...]) -> tuple[int, int, int, int]:
@@ -176,7 +189,8 @@ def _add(graph: Graph, op: Operator, p: dict, dsp: bool) -> KernelCall:
     out = graph.tensors[op.outputs[0]]
     names = [n for n, _ in STRUCT_FIELDS["pm_add_params_t"] if n != "size"]
     fields = {"size": out.size, **{n: p[n] for n in names}}
-    return KernelCall("pm_add_s8", "pm_add_params_t", fields, {}, (op.inputs[0], op.inputs[1]), in_place_ok=True)
+    return KernelCall("pm_add_s8", "pm_add_params_t", fields, {}, (op.inputs[0], op.inputs[1]),
+                      in_place=(op.inputs[0], op.inputs[1]))
 
 
 def _softmax(graph: Graph, op: Operator, p: dict, dsp: bool) -> KernelCall:
@@ -216,7 +230,17 @@ def _quantize(graph: Graph, op: Operator, p: dict, dsp: bool) -> KernelCall:
     fields = {"size": x.size, "input_zero_point": p["input_zero_point"], "output_zero_point": p["output_zero_point"],
               "multiplier": p["multiplier"], "shift": p["shift"], "out_min": p["out_min"], "out_max": p["out_max"],
               "input_unsigned": int(x.dtype == "uint8"), "output_unsigned": int(out.dtype == "uint8")}
-    return KernelCall("pm_requantize_s8", "pm_requant_params_t", fields, {}, (op.inputs[0],), in_place_ok=True)
+    return KernelCall("pm_requantize_s8", "pm_requant_params_t", fields, {}, (op.inputs[0],), in_place=(op.inputs[0],))
+
+
+def _pixel_embedding(graph: Graph, op: Operator, p: dict, dsp: bool) -> KernelCall:
+    # The kernel and its struct live in pm_embedding.h (issue 5's first-layer work).
+    x = graph.tensors[op.inputs[0]]
+    table = graph.tensors[op.inputs[1]]
+    fields = {"pixels": x.size // p["channels"], "channels": p["channels"], "embed_dim": p["embed_dim"],
+              "shared": int(bool(p["shared"])), "table": "table"}
+    return KernelCall("pm_pixel_embedding_u8", "pm_embedding_params_t", fields,
+                      {"table": np.asarray(table.data, np.int8)}, (op.inputs[0],))
 
 
 def _reshape(graph: Graph, op: Operator, p: dict, dsp: bool) -> KernelCall:
@@ -227,6 +251,7 @@ _BUILD = {
     "conv2d": _conv, "depthwise_conv2d": _conv, "fully_connected": _fc, "avg_pool2d": _pool,
     "max_pool2d": _pool, "mean": _mean, "add": _add, "softmax": _softmax, "pad": _pad,
     "concatenation": _concat, "quantize": _quantize, "reshape": _reshape,
+    "pixel_embedding": _pixel_embedding,
 }
 
 
@@ -243,7 +268,51 @@ def kernel_call(graph: Graph, op: Operator, dsp: bool = False) -> KernelCall:
         call = build(graph, op, lower(graph, op), dsp)
     except ValueError as exc:
         raise _unsupported(op, str(exc)) from None
+    call.output = op.outputs[0]
     for key, val in call.fields.items():
         if isinstance(val, (int, np.integer)) and not quant.INT32_MIN <= int(val) <= quant.INT32_MAX:
             raise _unsupported(op, f"parameter {key}={val} does not fit int32")
     return call
+
+
+def fuse_residual_adds(graph: Graph, calls: list[KernelCall]) -> list[KernelCall]:
+    """Fold each ADD into the convolution that produces one of its inputs, where that is safe.
+
+    Safe when the convolution's output is read by the ADD alone (and is no graph output), and the
+    other input (the residual) is an activation computed before the convolution, not sharing bytes
+    with the convolution's input. The fused kernel writes the sum where the planner puts it (over the
+    residual when nothing reads it later). The convolution's own output is never materialized, so its
+    per-layer hook reports 0 bytes.
+    """
+    calls = list(calls)
+    producer = {op.outputs[0]: i for i, op in enumerate(graph.operators)}
+    readers: dict[str, list[int]] = {}
+    root: dict[str, str] = {}
+    for i, op in enumerate(graph.operators):
+        for n in op.inputs:
+            readers.setdefault(n, []).append(i)
+        if op.kind == "reshape":
+            root[op.outputs[0]] = root.get(op.inputs[0], op.inputs[0])
+    for j, op in enumerate(graph.operators):
+        if op.kind != "add" or calls[j].kernel != "pm_add_s8":
+            continue
+        for k in (0, 1):
+            x, y = op.inputs[k], op.inputs[1 - k]
+            i = producer.get(x)
+            if i is None or graph.operators[i].kind != "conv2d" or calls[i].struct != "pm_conv_params_t":
+                continue
+            conv_in = graph.operators[i].inputs[0]
+            if x == y or x in graph.outputs or readers.get(x) != [j]:
+                continue
+            if graph.tensors[y].is_constant or producer.get(y, -1) >= i:
+                continue
+            if root.get(y, y) == root.get(conv_in, conv_in):
+                continue
+            conv, add = calls[i], calls[j]
+            calls[i] = KernelCall(
+                "pm_conv2d_add_s8", "pm_conv_add_params_t",
+                {"conv": conv.fields, "add": add.fields, "conv_is_input1": int(k == 0)},
+                dict(conv.arrays), (conv_in, y), output=op.outputs[0], in_place=(y,), hides=x)
+            calls[j] = KernelCall(None, None, inputs=(), output=op.outputs[0], done_by=i)
+            break
+    return calls

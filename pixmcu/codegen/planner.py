@@ -126,17 +126,21 @@ def _window_params(graph: Graph, op, call: KernelCall):
 
 
 def plan(graph: Graph, calls: list[KernelCall], overlap: bool = True) -> Plan:
+    """Arena offsets for every activation the calls write (calls[i] runs layer i)."""
     ops = graph.operators
     n_ops = len(ops)
     nbytes = {name: t.nbytes for name, t in graph.tensors.items()}
     graph_out = set(graph.outputs)
     last_use: dict[str, int] = {}
     producer: dict[str, int] = {name: -1 for name in graph.inputs}
-    for i, op in enumerate(ops):
-        for name in op.inputs:
+    for i, (op, call) in enumerate(zip(ops, calls)):
+        if call.done_by is not None:
+            continue
+        reads = op.inputs if call.is_view else call.inputs
+        for name in reads:
             if not graph.tensors[name].is_constant:
                 last_use[name] = i
-        producer[op.outputs[0]] = i
+        producer[call.output] = i
     for name in graph.outputs:
         last_use[name] = n_ops
     for name in producer:
@@ -158,20 +162,22 @@ def plan(graph: Graph, calls: list[KernelCall], overlap: bool = True) -> Plan:
         join(g, name, 0)
 
     for i, (op, call) in enumerate(zip(ops, calls)):
-        out = op.outputs[0]
+        if call.done_by is not None:
+            continue
+        out = call.output
         placed = False
-        if call.kernel is None:  # a view
+        if call.is_view:
             src = op.inputs[0]
             join(group_of[src], out, group_of[src].members[src])
             placed = True
-        elif out not in graph_out and call.in_place_ok:
-            for src in call.inputs:
+        elif out not in graph_out and call.in_place:
+            for src in call.in_place:
                 g = group_of[src]
                 if nbytes[src] == nbytes[out] and dies_at(g, i):
                     join(g, out, g.members[src])
                     placed = True
                     break
-        elif out not in graph_out and overlap and op.kind in WINDOWED:
+        elif out not in graph_out and overlap and op.kind in WINDOWED and call.hides is None:
             src = call.inputs[0]
             g = group_of[src]
             if dies_at(g, i):

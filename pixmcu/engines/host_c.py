@@ -89,17 +89,18 @@ def _batch(x: np.ndarray, shape: tuple[int, ...], dtype: str) -> np.ndarray:
 
 
 def run_host_c(model: str | Path | Graph, x: np.ndarray, board: str | None = None, layers: bool = False,
-               workdir: str | Path | None = None):
+               workdir: str | Path | None = None, fuse: bool = False, overlap: bool = True):
     """Outputs of the generated C for N inputs (N, ...) in the model input's dtype.
 
-    With layers=True returns (outputs, {layer name: (N, ...) outputs}) from the per-layer hooks.
+    With layers=True returns (outputs, {layer name: (N, ...) outputs}) from the per-layer hooks;
+    layers whose output is never stored (fused, see pixmcu.codegen.generate) are left out.
     """
     from pixmcu.codegen import generate
 
     with tempfile.TemporaryDirectory(prefix="pixmcu-host-c-") as tmp:
         work = Path(workdir) if workdir else Path(tmp)
         gen_dir = work / "model"
-        gen = generate(model, gen_dir, board=board, name="pm_host")
+        gen = generate(model, gen_dir, board=board, name="pm_host", fuse=fuse, overlap=overlap)
         m = gen.manifest
         exe = build_host_runner(gen_dir, m, work / "host_runner")
         xb = _batch(x, tuple(m["input"]["shape"]), m["input"]["dtype"])
@@ -124,6 +125,8 @@ def run_host_c(model: str | Path | Graph, x: np.ndarray, board: str | None = Non
         result = {}
         pos = 0
         for layer, size in zip(m["layers"], sizes):
+            if size == 0:
+                continue
             shape = tuple(layer["output_shape"])
             per = shape[1:] if shape[0] == 1 else shape
             result[layer["name"]] = raw[:, pos:pos + size].copy().view(layer["output_dtype"]).reshape((n, *per))

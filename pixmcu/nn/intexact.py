@@ -17,6 +17,25 @@ from pixmcu import quant
 from pixmcu.lowering import ADD_LEFT_SHIFT
 
 
+_enabled = True
+
+
+class float_fakequant:
+    """Within this context eval uses the float fake-quant path (to measure how close it comes)."""
+
+    def __enter__(self):
+        global _enabled
+        self._prev, _enabled = _enabled, False
+
+    def __exit__(self, *exc):
+        global _enabled
+        _enabled = self._prev
+
+
+def enabled() -> bool:
+    return _enabled
+
+
 def _act_range(out_q) -> tuple[int, int]:
     activation = "relu6" if out_q.kind == "relu6" else "none"
     return quant.activation_range(activation, np.float32(out_q.scale), out_q.zero_point, "int8")

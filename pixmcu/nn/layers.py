@@ -31,7 +31,7 @@ def tflite_pad(x: torch.Tensor, k: int, stride: int, padding: str) -> torch.Tens
 
 
 def _exact(layer: nn.Module, s_in: float | None, out_q) -> bool:
-    return not layer.training and s_in is not None and layer.wbits is not None and out_q.bits is not None
+    return intexact.enabled() and not layer.training and s_in is not None and layer.wbits is not None and out_q.bits is not None
 
 
 class QConv2d(nn.Module):

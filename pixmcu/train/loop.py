@@ -60,7 +60,7 @@ def seed_all(seed: int) -> None:
 
 
 def to_nchw(x: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+    return torch.from_numpy(np.array(x.transpose(0, 3, 1, 2), copy=True))
 
 
 def augment_batch(x: torch.Tensor, mode: str, gen: torch.Generator) -> torch.Tensor:
@@ -113,12 +113,14 @@ def save_checkpoint(path: Path, **state: Any) -> None:
 
 
 def train(cfg: ModelConfig, data: Dataset, args: TrainArgs, checkpoint: Path | None = None,
-          resume: bool = False) -> tuple[torch.nn.Module, TrainResult]:
+          resume: bool = False, freeze_embedding: bool = False) -> tuple[torch.nn.Module, TrainResult]:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = pick_device(args.device)
     seed_all(args.seed)
     model = build_model(cfg).to(device)
+    if freeze_embedding and model.input.embedding is not None:
+        model.input.embedding.freeze()
     opt = torch.optim.AdamW(_param_groups(model, args.weight_decay), lr=args.lr)
     n = len(data.train.x)
     steps_per_epoch = math.ceil(n / args.batch_size)

@@ -33,10 +33,10 @@ _CTYPES = {
     "int32_t*": ctypes.POINTER(ctypes.c_int32),
 }
 
-STRUCTS = {
-    name: type(name, (ctypes.Structure,), {"_fields_": [(f, _CTYPES[t]) for f, t in fields]})
-    for name, fields in STRUCT_FIELDS.items()
-}
+STRUCTS: dict[str, type] = {}
+for _name, _fields in STRUCT_FIELDS.items():  # nested structs are declared before their users
+    STRUCTS[_name] = type(_name, (ctypes.Structure,), {"_fields_": [
+        (f, STRUCTS[t.split(":", 1)[1]] if t.startswith("struct:") else _CTYPES[t]) for f, t in _fields]})
 
 
 def build_kernel_lib(out_dir: Path, portable_dsp: bool = False) -> Path:
@@ -60,16 +60,33 @@ def build_kernel_lib(out_dir: Path, portable_dsp: bool = False) -> Path:
     return lib
 
 
+def build_requant_shim(out_dir: Path) -> Path:
+    """pm_requant.h's inline helpers exported over arrays, for direct comparison with pixmcu.quant."""
+    fw = firmware_dir()
+    src = Path(__file__).with_name("requant_shim.c")
+    header = fw / "include" / "pm_requant.h"
+    h = hashlib.sha256(src.read_bytes() + header.read_bytes()).hexdigest()[:16]
+    lib = Path(out_dir) / f"librequant_{h}.so"
+    if not lib.exists():
+        subprocess.run(["gcc", "-std=c11", "-O1", "-fPIC", "-shared", "-Wall", "-Wextra", "-Werror",
+                        "-fsanitize=undefined", "-fno-sanitize-recover=all", f"-I{fw / 'include'}", str(src),
+                        "-o", str(lib)], check=True)
+    return lib
+
+
 def load(lib_path: Path) -> ctypes.CDLL:
     return ctypes.CDLL(str(lib_path))
 
 
-def _struct(call: KernelCall, keep: list):
-    cls = STRUCTS[call.struct]
-    s = cls()
-    for name, kind in STRUCT_FIELDS[call.struct]:
-        val = call.fields[name]
-        if kind == "dims":
+def _struct(call: KernelCall, keep: list, struct: str | None = None, fields: dict | None = None):
+    struct = struct or call.struct
+    fields = call.fields if fields is None else fields
+    s = STRUCTS[struct]()
+    for name, kind in STRUCT_FIELDS[struct]:
+        val = fields[name]
+        if kind.startswith("struct:"):
+            setattr(s, name, _struct(call, keep, kind.split(":", 1)[1], val))
+        elif kind == "dims":
             setattr(s, name, Dims(*val))
         elif kind.endswith("*"):
             if val is None:

@@ -166,3 +166,31 @@ def quantize(rng):
 
 def random_input(rng, graph):
     return [_data(rng, graph.tensors[n].shape, graph.tensors[n].dtype) for n in graph.inputs]
+
+
+def conv_add(rng, conv_first=True):
+    """conv2d followed by an ADD of its output and a residual graph input: the fusion pattern."""
+    from pixmcu.codegen.kernels import fuse_residual_adds, kernel_call
+
+    g = conv(rng)
+    op = g.operators[0]
+    y = g.tensors[op.outputs[0]]
+    r = Tensor("r", y.shape, "int8", _q(rng))
+    s = Tensor("s", y.shape, "int8", _q(rng))
+    add_in = ("y", "r") if conv_first else ("r", "y")
+    tensors = {**dict(g.tensors), "r": r, "s": s}
+    ops = (op, Operator("op1", "add", add_in, ("s",), {"activation": str(rng.choice(ACTS))}))
+    graph = Graph(tensors, ops, ("x", "r"), ("s",))
+    calls = fuse_residual_adds(graph, [kernel_call(graph, o) for o in graph.operators])
+    return graph, calls
+
+
+def pixel_embedding(rng):
+    n, h, w, c = (int(v) for v in rng.integers(1, [3, 6, 6, 4]))
+    d = int(rng.integers(1, 5))
+    tables = 1 if rng.integers(0, 2) else c
+    q = _q(rng)
+    x = Tensor("x", (n, h, w, c), "uint8", _q(rng, dtype="uint8"))
+    table = Tensor("t", (tables, 256, d), "int8", q, _data(rng, (tables, 256, d)))
+    out = Tensor("y", (n, h, w, c * d), "int8", q)
+    return single("pixel_embedding", [x, table], out, {"embed_dim": d})

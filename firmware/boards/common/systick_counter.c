@@ -16,10 +16,20 @@ static volatile uint32_t wraps;
 
 void SysTick_Handler(void) { wraps++; }
 
+#define ICSR_PENDSTCLR (1u << 25)
+
 void pm_counter_start(void)
 {
     SYST_RVR = RELOAD;
+    pm_port_counter_restart();
+}
+
+void pm_port_counter_restart(void)
+{
+    SYST_CSR = 0;
+    SCB_ICSR = ICSR_PENDSTCLR;
     SYST_CVR = 0;
+    wraps = 0;
     SYST_CSR = 0x7u; /* processor clock, wrap interrupt, enable */
     /* The first reload happens on the next tick; reading before it gives a bogus zero. */
     while (SYST_CVR == 0u) {

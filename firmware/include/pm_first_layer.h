@@ -1,0 +1,126 @@
+/**
+ * @file pm_first_layer.h
+ * @brief First-layer kernels: a conv2d over the raw image, computed several ways.
+ *
+ * Every variant computes the same first layer of a CNN, a 2-D convolution with TFLite SAME/VALID
+ * geometry (padding given explicitly) over an NHWC image of one batch:
+ *  - float32 from uint8 pixels, normalisation included (the floating-point baseline),
+ *  - int8 on raw pixels (pixel - 128, the TFLite user's baseline),
+ *  - pixel embedding (Tokunaga et al., arXiv 2407.16174) then an int8 conv over C*d channels,
+ *  - the embedding folded into the conv: per (tap, channel) a table of the partial sums of all output
+ *    channels for each of the 256 pixel values (no multiplies),
+ *  - the joint-channel folded table for binned embeddings: per tap one table indexed by the joint bin
+ *    of all channels of a pixel.
+ * Integer variants requantize exactly as TFLM does (MultiplyByQuantizedMultiplier, double rounding)
+ * and are bit-exact with pixmcu/first_layer/reference.py. Tables, packed weights and the proofs that
+ * int16 partial sums cannot overflow come from pixmcu/first_layer/tables.py.
+ *
+ * Arrays read with multi-word loads (weights, tables, scratch) must be 8-byte aligned.
+ */
+#ifndef PM_FIRST_LAYER_H
+#define PM_FIRST_LAYER_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** @brief Geometry of the first layer (square or rectangular kernel, explicit padding before). */
+typedef struct {
+    uint16_t in_h;     /**< input height */
+    uint16_t in_w;     /**< input width */
+    uint16_t in_c;     /**< input channels (3 for RGB, 1 for grey) */
+    uint16_t out_h;    /**< output height */
+    uint16_t out_w;    /**< output width */
+    uint16_t out_c;    /**< output channels */
+    uint8_t k_h;       /**< kernel height */
+    uint8_t k_w;       /**< kernel width */
+    uint8_t stride_h;  /**< vertical stride */
+    uint8_t stride_w;  /**< horizontal stride */
+    uint8_t pad_h;     /**< rows of zero padding above (TFLite's padding before) */
+    uint8_t pad_w;     /**< columns of zero padding to the left */
+} pm_first_geom_t;
+
+/** @brief Per-output-channel requantization, as TFLM's conv computes it. */
+typedef struct {
+    const int32_t *bias;        /**< [out_c] int32 bias, added to the accumulator */
+    const int32_t *multiplier;  /**< [out_c] QuantizeMultiplier mantissas */
+    const int32_t *shift;       /**< [out_c] QuantizeMultiplier exponents */
+    int32_t output_offset;      /**< output zero point */
+    int32_t act_min;            /**< fused activation clamp, low */
+    int32_t act_max;            /**< fused activation clamp, high */
+} pm_first_requant_t;
+
+/**
+ * @brief Float32 conv from uint8 pixels with VFMA and register blocking (8 output channels per block).
+ * @param g        geometry
+ * @param pixels   [in_h][in_w][in_c] uint8 image
+ * @param norm_scale, norm_offset [in_c]: normalised value = pixel * scale + offset
+ * @param weights  [k_h][k_w][in_c][out_c] float32
+ * @param bias     [out_c] float32
+ * @param scratch  [in_h * in_w * in_c] float32: the normalised image
+ * @param out      [out_h][out_w][out_c] float32 (no activation)
+ */
+void pm_first_vfma_f32(const pm_first_geom_t *g, const uint8_t *pixels, const float *norm_scale,
+                       const float *norm_offset, const float *weights, const float *bias, float *scratch,
+                       float *out);
+
+/** @brief As pm_first_vfma_f32, with separate VMUL and VADD (no fused multiply-add). */
+void pm_first_vmul_f32(const pm_first_geom_t *g, const uint8_t *pixels, const float *norm_scale,
+                       const float *norm_offset, const float *weights, const float *bias, float *scratch,
+                       float *out);
+
+/**
+ * @brief Int8 conv on raw int8 input: im2col of two output pixels to int16, SMLAD on 2x2 blocks.
+ * @param input        [in_h][in_w][in_c] int8 (pixel - 128 for a TFLite model fed raw pixels)
+ * @param input_offset minus the input zero point, in [-127, 128]
+ * @param weights      [out_c][kp] int16, kp = k_h*k_w*in_c rounded up to a multiple of 4, zero-filled
+ * @param scratch      [2 * kp] int16
+ */
+void pm_first_im2col_s8(const pm_first_geom_t *g, const int8_t *input, int32_t input_offset,
+                        const int16_t *weights, const pm_first_requant_t *rq, int16_t *scratch, int8_t *out);
+
+/**
+ * @brief Pixel embedding then int8 conv over in_c*d channels; the embedding is read straight into
+ *        the int16 im2col buffer, so the embedded image is never stored.
+ * @param lut          [in_c][256][d] int16: the embedding table plus the conv's input offset
+ * @param d            embedding dimension
+ * @param weights      [out_c][kp] int16, kp = k_h*k_w*in_c*d rounded up to a multiple of 4, zero-filled
+ * @param scratch      [2 * kp] int16
+ */
+void pm_first_embedconv_s8(const pm_first_geom_t *g, const uint8_t *pixels, const int16_t *lut, int32_t d,
+                           const int16_t *weights, const pm_first_requant_t *rq, int16_t *scratch,
+                           int8_t *out);
+
+/**
+ * @brief Embedding folded into the conv, int16 tables and int16 SIMD accumulators.
+ * @param tables      [k_h*k_w][in_c][256][out_c] int16 partial sums
+ * @param widen_every lookups after which the int16 lanes are added into int32 (0: only at the end);
+ *                    the generator proves no lane overflows within that many lookups
+ */
+void pm_first_folded_s16(const pm_first_geom_t *g, const uint8_t *pixels, const int16_t *tables,
+                         int32_t widen_every, const pm_first_requant_t *rq, int8_t *out);
+
+/** @brief Embedding folded into the conv with int32 tables, for weights whose sums need 32 bits. */
+void pm_first_folded_s32(const pm_first_geom_t *g, const uint8_t *pixels, const int32_t *tables,
+                         const pm_first_requant_t *rq, int8_t *out);
+
+/**
+ * @brief Joint-channel folded table for binned embeddings: one lookup per tap.
+ * @param bin_offset  [in_c][256] uint16: bin of the value times its channel's place value times out_c
+ *                    (the joint row's element offset is the sum over channels)
+ * @param tables      [k_h*k_w][n_joint][out_c] int16, n_joint = K^in_c
+ * @param n_joint     rows per tap
+ * @param widen_every as for pm_first_folded_s16
+ * @param scratch     [in_h * in_w] uint16: the joint row offset of every pixel
+ */
+void pm_first_joint_s16(const pm_first_geom_t *g, const uint8_t *pixels, const uint16_t *bin_offset,
+                        const int16_t *tables, int32_t n_joint, int32_t widen_every,
+                        const pm_first_requant_t *rq, uint16_t *scratch, int8_t *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PM_FIRST_LAYER_H */

@@ -1,0 +1,141 @@
+"""`pixmcu train`: quantization-aware training of a zoo model, checkpoint every epoch."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+from pixmcu.errors import PixmcuError
+
+DEFAULT_ARCH = {"fashion-mnist": ("cnn28", "flatten"), "cifar10": ("resnet8", "gap")}
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("train", help="train a quantized CNN (optionally with pixel embedding)",
+                       description="Quantization-aware training (PyTorch). Writes a checkpoint after every "
+                                   "epoch that `pixmcu generate` accepts; --export also writes the integer graph (.pmz).")
+    p.add_argument("--dataset", default="fashion-mnist",
+                   help="fashion-mnist, cifar10 (the JPEG archive in ../shared), or an .npz with x/y (uint8 NHWC)")
+    p.add_argument("-o", "--output", type=Path, help="checkpoint path (.pt); default runs/<dataset>_<setting>.pt")
+    p.add_argument("--resume", action="store_true", help="continue from --output if it exists")
+    p.add_argument("--export", type=Path, metavar="PMZ", help="also write the integer graph here (.pmz)")
+    m = p.add_argument_group("model")
+    m.add_argument("--arch", choices=("cnn28", "resnet8"), help="default: cnn28 for 28x28, resnet8 otherwise")
+    m.add_argument("--widths", help="comma-separated channel widths, e.g. 16,32,64")
+    m.add_argument("--head", choices=("gap", "flatten"))
+    m.add_argument("--bits", default="W8A8", help="W<w>A<a> (w in 1,2,4,8; a in 2,4,8) or 'float' (default W8A8)")
+    m.add_argument("--first-wbits", type=int, help="first layer weight bits (default: as --bits)")
+    m.add_argument("--last-wbits", type=int, help="last layer weight bits (default: as --bits)")
+    m.add_argument("--input-stage", choices=("float", "naive", "int8", "embed"), default="embed")
+    e = p.add_argument_group("pixel embedding")
+    e.add_argument("--embed-dim", type=int, default=10, help="d: entries per pixel value (default 10)")
+    e.add_argument("--embed-bits", type=int, default=2, help="Q: bits per entry (default 2)")
+    e.add_argument("--embed-shared", action="store_true", help="one table for all channels")
+    e.add_argument("--embed-init", choices=("ramp", "thermometer", "random"), default="ramp")
+    e.add_argument("--bins", type=int, help="binned embedding: K <= 16 bins per channel")
+    e.add_argument("--learn-bins", action="store_true", help="learn the bin thresholds (default uniform)")
+    e.add_argument("--freeze-embedding", action="store_true", help="keep the initial table fixed")
+    t = p.add_argument_group("training")
+    t.add_argument("--epochs", type=float, default=10.0)
+    t.add_argument("--batch-size", type=int, default=128)
+    t.add_argument("--lr", type=float, default=3e-3)
+    t.add_argument("--weight-decay", type=float, default=1e-4)
+    t.add_argument("--augment", choices=("auto", "none", "flip", "crop-flip"), default="auto",
+                   help="auto: crop+flip for CIFAR-10, none otherwise")
+    t.add_argument("--train-subset", type=int, help="train on this many images")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", default="auto", help="auto (CUDA when present, else CPU), cpu, cuda")
+    t.add_argument("--threads", type=int, help="torch CPU threads")
+    t.add_argument("--cache-dir", type=Path, help="decoded-dataset cache (default ~/.cache/pixmcu)")
+    t.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def parse_bits(s: str) -> tuple[int | None, int | None]:
+    if s.lower() == "float":
+        return None, None
+    m = re.fullmatch(r"[wW](\d)[aA](\d)", s)
+    if not m:
+        raise PixmcuError(f"--bits {s!r}: expected W<w>A<a> such as W4A4, or 'float'")
+    w, a = int(m.group(1)), int(m.group(2))
+    if w not in (1, 2, 4, 8) or a not in (2, 4, 8):
+        raise PixmcuError(f"--bits {s}: weights take 1, 2, 4 or 8 bits, activations 2, 4 or 8")
+    return w, a
+
+
+def build_config(args: argparse.Namespace, data):
+    from pixmcu.nn.models import ModelConfig
+
+    h, w, c = data.shape
+    if h != w:
+        raise PixmcuError(f"images must be square, got {h}x{w}")
+    wbits, abits = parse_bits(args.bits)
+    stage = "float" if wbits is None else args.input_stage
+    arch = args.arch or ("cnn28" if h == 28 else "resnet8")
+    head = args.head or ("flatten" if arch == "cnn28" else "gap")
+    widths = tuple(int(x) for x in args.widths.split(",")) if args.widths else (16, 32, 64)
+    if len(widths) != 3:
+        raise PixmcuError("--widths takes three numbers")
+    if arch == "cnn28" and h % 4:
+        raise PixmcuError("cnn28 needs an image size divisible by 4")
+    if args.bins is not None and not 2 <= args.bins <= 16:
+        raise PixmcuError("--bins must be 2..16")
+    if not 1 <= args.embed_bits <= 8:
+        raise PixmcuError("--embed-bits must be 1..8")
+    embed = {}
+    if stage == "embed":
+        embed = {"dim": args.embed_dim, "bits": args.embed_bits, "shared": args.embed_shared,
+                 "init": args.embed_init, "bins": args.bins, "learn_bins": args.learn_bins}
+    try:
+        return ModelConfig(arch=arch, in_channels=c, image_size=h, num_classes=data.classes, widths=widths,
+                           input_stage=stage, wbits=wbits, abits=abits, first_wbits=args.first_wbits,
+                           last_wbits=args.last_wbits, embed=embed, head=head)
+    except ValueError as exc:
+        raise PixmcuError(str(exc)) from None
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise PixmcuError("pixmcu train needs torch: pip install 'pixmcu[train]'") from None
+    from pixmcu.train.data import load_dataset, subset
+    from pixmcu.train.loop import TrainArgs, train
+
+    data = load_dataset(args.dataset, args.cache_dir)
+    data.train = subset(data.train, args.train_subset, args.seed)
+    cfg = build_config(args, data)
+    out = args.output or Path("runs") / f"{data.name}_{re.sub(r'[^A-Za-z0-9]+', '_', cfg.label()).strip('_')}.pt"
+    if out.suffix != ".pt":
+        raise PixmcuError(f"{out}: checkpoints end in .pt")
+    if out.exists() and not args.resume:
+        raise PixmcuError(f"{out} exists: pass --resume to continue it, or choose another --output")
+    targs = TrainArgs(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
+                      augment=args.augment, seed=args.seed, device=args.device, threads=args.threads,
+                      progress=not args.no_progress)
+    if args.freeze_embedding and cfg.input_stage != "embed":
+        raise PixmcuError("--freeze-embedding needs --input-stage embed")
+    print(f"training {cfg.label()} ({cfg.arch}) on {data.name}: {len(data.train.x)} images, {args.epochs:g} epochs")
+    model, res = train(cfg, data, targs, checkpoint=out, resume=args.resume,
+                       freeze_embedding=args.freeze_embedding)
+    print(f"top-1 {100 * res.test_accuracy:.2f}% on {len(data.test.x)} test images "
+          f"({res.train_seconds:.0f} s training); checkpoint {out}")
+    if args.export:
+        if not cfg.quantized:
+            raise PixmcuError("--export needs a fully quantized model (not --bits float / --input-stage float)")
+        from pixmcu.frontend.checkpoint import save_graph
+        from pixmcu.nn.export import export_model
+
+        graph = export_model(model, name="model", source=str(out))
+        save_graph(graph, args.export, metadata=model_metadata(cfg, data.name, res.test_accuracy))
+        print(f"integer graph {args.export}")
+    return 0
+
+
+def model_metadata(cfg, dataset: str, top1: float) -> dict:
+    from pixmcu.experiments.report import DATASET_TITLES
+
+    return {"dataset": dataset, "dataset_title": DATASET_TITLES.get(dataset, dataset),
+            "input_stage": cfg.input_stage, "wbits": cfg.wbits, "abits": cfg.abits, "embed": cfg.embed,
+            "arch": cfg.arch, "widths": list(cfg.widths), "host_top1": round(100 * top1, 2)}

@@ -1,0 +1,1 @@
+"""Reproducible experiments whose results are committed under docs/results/."""

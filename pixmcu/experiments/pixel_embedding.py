@@ -1,0 +1,214 @@
+"""The pixel-embedding experiment (issue 5): float baseline vs fully quantized networks with each
+input stage, on Fashion-MNIST and CIFAR-10 (JPEG).
+
+Every finished run is appended to the JSON results at once (and the table and plot rewritten), so
+an interrupted experiment loses at most the run in progress; rerunning skips finished runs and
+resumes the interrupted one from its last epoch checkpoint.
+
+    python -m pixmcu.experiments.pixel_embedding --dataset fashion-mnist
+    pixmcu experiment pixel-embedding --dataset cifar10 --epochs 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pixmcu.errors import PixmcuError
+
+RESULTS_DIR = Path(__file__).resolve().parents[2] / "docs" / "results"
+LOW_BITS = (4, 4)  # the low-bit setting: W4A4
+EMBED_SETTINGS = ((10, 2), (4, 4), (20, 1))  # (d, Q)
+BINNED = ((8, 10, 2), (16, 10, 2))  # (K, d, Q), learned thresholds
+
+
+@dataclass
+class DatasetPlan:
+    name: str
+    arch: str
+    widths: tuple[int, ...]
+    head: str
+    epochs: float
+    train_subset: int | None
+    batch_size: int = 128
+    lr: float = 3e-3
+
+
+PLANS = {
+    "fashion-mnist": DatasetPlan("fashion-mnist", "cnn28", (16, 32, 64), "flatten", 1.5, None),
+    # Half the MLPerf Tiny widths (16, 32, 64): what a shared 2-core CPU can train per run here.
+    "cifar10": DatasetPlan("cifar10", "resnet8", (8, 16, 32), "gap", 1.0, None),
+}
+
+
+def run_plan(dataset: str) -> list[tuple[str, dict[str, Any]]]:
+    """(run id, ModelConfig kwargs) in priority order: the comparisons that matter most come first."""
+    runs: list[tuple[str, dict[str, Any]]] = [("float32", dict(input_stage="float", wbits=None, abits=None))]
+    for w, a in (LOW_BITS, (8, 8)):
+        tag = f"w{w}a{a}"
+        if a != 8:  # at A8 naive input quantization *is* the 8-bit input
+            runs.append((f"{tag}_naive", dict(input_stage="naive", wbits=w, abits=a)))
+        runs.append((f"{tag}_int8", dict(input_stage="int8", wbits=w, abits=a)))
+        for d, q in EMBED_SETTINGS:
+            runs.append((f"{tag}_embed_d{d}q{q}", dict(input_stage="embed", wbits=w, abits=a, embed={"dim": d, "bits": q})))
+        for k, d, q in BINNED:
+            runs.append((f"{tag}_embed_d{d}q{q}_k{k}", dict(input_stage="embed", wbits=w, abits=a,
+                                                          embed={"dim": d, "bits": q, "bins": k, "learn_bins": True})))
+    # Order: float, low-bit naive / int8 / d10q2, W8A8 int8 / d10q2, then the rest.
+    first = ["float32", "w4a4_naive", "w4a4_int8", "w4a4_embed_d10q2", "w8a8_int8", "w8a8_embed_d10q2"]
+    return sorted(runs, key=lambda r: first.index(r[0]) if r[0] in first else len(first))
+
+
+def hardware() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores (shared), 1 torch thread, no GPU"
+
+
+def load_results(path: Path) -> dict[str, Any]:
+    if path.exists():
+        return json.loads(path.read_text())
+    return {"experiment": "pixel_embedding", "issue": 5, "runs": []}
+
+
+def save_results(path: Path, results: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(results, indent=1) + "\n")
+    tmp.replace(path)
+
+
+def run_one(dataset: str, run_id: str, kwargs: dict[str, Any], data, plan: DatasetPlan, work: Path,
+            seed: int, threads: int, progress: bool) -> dict[str, Any]:
+    from pixmcu.nn.models import ModelConfig
+    from pixmcu.train.loop import TrainArgs, train
+
+    c, hw = data.shape[2], data.shape[0]
+    cfg = ModelConfig(arch=plan.arch, in_channels=c, image_size=hw, widths=plan.widths, head=plan.head, **kwargs)
+    args = TrainArgs(epochs=plan.epochs, batch_size=plan.batch_size, lr=plan.lr, seed=seed, threads=threads,
+                     progress=progress)
+    ckpt = work / dataset / f"{run_id}.pt"
+    t0 = time.time()
+    _, res = train(cfg, data, args, checkpoint=ckpt, resume=True)
+    e = cfg.embed
+    return {
+        "dataset": dataset, "run": run_id, "label": cfg.label(), "input_stage": cfg.input_stage,
+        "wbits": cfg.wbits, "abits": cfg.abits,
+        "embed_dim": e.get("dim"), "embed_bits": e.get("bits"), "bins": e.get("bins"),
+        "top1": round(100 * res.test_accuracy, 2), "train_seconds": round(res.train_seconds, 1),
+        "wall_seconds": round(time.time() - t0, 1), "epochs": plan.epochs, "train_samples": len(data.train.x),
+        "test_samples": len(data.test.x), "seed": seed, "config": cfg.to_dict(), "checkpoint": str(ckpt),
+        "history": res.history, "hardware": hardware(),
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+class _locked:
+    """An exclusive lock file, so one process per dataset can share the results file."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __enter__(self):
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.f = open(self.path, "w")
+        fcntl.flock(self.f, fcntl.LOCK_EX)
+
+    def __exit__(self, *exc):
+        import fcntl
+
+        fcntl.flock(self.f, fcntl.LOCK_UN)
+        self.f.close()
+
+
+def run_experiment(datasets: list[str], out: Path, work: Path, seed: int = 0, threads: int = 1,
+                   epochs: float | None = None, train_subset: int | None = None, only: list[str] | None = None,
+                   progress: bool = True) -> dict[str, Any]:
+    from pixmcu.train.data import load_dataset, subset
+
+    json_path = out / "pixel_embedding.json"
+    results = load_results(json_path)
+    for ds in datasets:
+        if ds not in PLANS:
+            raise PixmcuError(f"no experiment plan for dataset {ds!r} (have {', '.join(PLANS)})")
+        plan = PLANS[ds]
+        if epochs is not None:
+            plan.epochs = epochs
+        if train_subset is not None:
+            plan.train_subset = train_subset
+        data = load_dataset(ds)
+        data.train = subset(data.train, plan.train_subset, seed)
+        for run_id, kwargs in run_plan(ds):
+            if only and run_id not in only:
+                continue
+            if any(r["dataset"] == ds and r["run"] == run_id for r in results["runs"]):
+                continue
+            print(f"[{ds}] {run_id} ...", flush=True)
+            rec = run_one(ds, run_id, kwargs, data, plan, work, seed, threads, progress)
+            print(f"[{ds}] {run_id}: top-1 {rec['top1']:.2f}% in {rec['train_seconds']:.0f} s", flush=True)
+            with _locked(out / ".pixel_embedding.lock"):
+                results = load_results(json_path)  # another process may have added runs meanwhile
+                results["runs"] = [r for r in results["runs"] if not (r["dataset"] == ds and r["run"] == run_id)]
+                results["runs"].append(rec)
+                save_results(json_path, results)
+                write_report(results, out)
+    return results
+
+
+def write_report(results: dict[str, Any], out: Path) -> None:
+    from pixmcu.experiments.report import write_markdown, write_plot
+
+    write_markdown(results, out / "pixel_embedding.md")
+    try:
+        write_plot(results, out / "pixel_embedding.png")
+    except Exception as exc:  # a plot failure must not lose a finished run
+        print(f"plot not written: {exc}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(p)
+    return run_from_args(p.parse_args(argv))
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", action="append", choices=sorted(PLANS), help="repeatable; default: both")
+    p.add_argument("--out", type=Path, default=RESULTS_DIR, help="results directory (default docs/results)")
+    p.add_argument("--work", type=Path, help="checkpoints directory (default: ~/.cache/pixmcu/runs/pixel_embedding)")
+    p.add_argument("--epochs", type=float, help="override the plan's epochs per run")
+    p.add_argument("--train-subset", type=int, help="train on this many images")
+    p.add_argument("--only", action="append", help="run only these run ids (repeatable)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1: the CPUs are shared)")
+    p.add_argument("--report-only", action="store_true", help="rewrite the table and plot from the JSON")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    if args.report_only:
+        write_report(load_results(args.out / "pixel_embedding.json"), args.out)
+        return 0
+    from pixmcu.train.data import default_cache_dir
+
+    work = args.work or default_cache_dir() / "runs" / "pixel_embedding"
+    run_experiment(args.dataset or ["fashion-mnist", "cifar10"], args.out, work, args.seed, args.threads,
+                   args.epochs, args.train_subset, args.only, not args.no_progress)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
