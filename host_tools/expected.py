@@ -1,7 +1,8 @@
 """Expected outputs for bit-exact checking: which host computation the device must agree with.
 
 A provider has `description` and `layer_outputs(x) -> (per-layer bytes by layer name, output bytes)`
-for one input `x` (the model input's dtype and shape). The default provider rebuilds the model from
+for one input `x` (the model input's dtype and shape), and optionally `layer_outputs_batch(xs)`
+returning a list of those for a batch. The default provider rebuilds the model from
 the manifest's `source_file` with pixmcu's frontend and runs the numpy integer reference. Any other
 provider can be plugged in with a spec `module:factory` or `path/to/file.py:factory`; the factory is
 called with (outdir, manifest).
@@ -43,10 +44,14 @@ class PixmcuReference:
         self.output_name = self.graph.outputs[0]
 
     def layer_outputs(self, x: np.ndarray) -> tuple[dict[str, bytes], bytes]:
-        x = np.asarray(x).reshape((1,) + tuple(self.graph.input_tensor().shape[1:]))
-        res = self._reference.run(self.graph, x)
-        layers = {n: np.ascontiguousarray(res[n]).tobytes() for n in self.layer_names if n in res}
-        return layers, np.ascontiguousarray(res[self.output_name]).tobytes()
+        return self.layer_outputs_batch(np.asarray(x)[None])[0]
+
+    def layer_outputs_batch(self, xs: np.ndarray) -> list[tuple[dict[str, bytes], bytes]]:
+        xs = np.asarray(xs).reshape((len(xs),) + tuple(self.graph.input_tensor().shape[1:]))
+        res = self._reference.run(self.graph, xs)
+        names = [n for n in self.layer_names if n in res]
+        return [({n: np.ascontiguousarray(res[n][k]).tobytes() for n in names},
+                 np.ascontiguousarray(res[self.output_name][k]).tobytes()) for k in range(len(xs))]
 
 
 def _load_factory(spec: str):

@@ -1,7 +1,7 @@
 """Stop-and-wait request/reply over any pyserial-like port (a real UART or QEMU's TCP socket).
 
-One request in flight at a time. A reply that does not come within the timeout, or comes garbled,
-makes the host flush its input and send the same frame again (same seq: the device answers a
+One request in flight at a time. A reply that does not come within the timeout (longer on every
+retry), or comes garbled, makes the host flush its input and send the same frame again (same seq: the device answers a
 repeat from its cache without acting twice). An unsolicited BOOT frame means the device restarted.
 """
 
@@ -11,9 +11,10 @@ import time
 from dataclasses import dataclass, field
 
 from host_tools import protocol as P
+from pixmcu.errors import PixmcuError
 
 
-class LinkError(Exception):
+class LinkError(PixmcuError):
     """The link failed in a way retries did not fix; the message says what was being done."""
 
 
@@ -126,7 +127,9 @@ class Link:
                 self._check_alive(f"sending {name}")
                 raise LinkError(f"serial port failed while sending {name}: {exc}") from exc
             self.stats.bytes_sent += len(frame)
-            deadline = time.monotonic() + self.timeout
+            # Each retry waits longer: a device still swallowing a frame whose header promised more
+            # bytes than came only gives up on it once the line has been quiet for a while.
+            deadline = time.monotonic() + self.timeout * (1 + attempt)
             while time.monotonic() < deadline:
                 data = self._read_some(deadline)
                 for f in self._collect(data):
@@ -154,5 +157,6 @@ class Link:
                     self._check_alive(f"waiting for {reply}")
             if self.decoder.bad_frames:
                 last_problem = "corrupted reply"
+        waited = self.timeout * (self.retries + 1) * (self.retries + 2) / 2
         raise LinkTimeout(f"no valid {reply} for {name} after {self.retries + 1} tries "
-                          f"({self.timeout:g} s each; last problem: {last_problem})")
+                          f"({waited:g} s in all; last problem: {last_problem})")

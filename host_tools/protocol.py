@@ -18,6 +18,8 @@ import struct
 import zlib
 from dataclasses import dataclass, field
 
+from pixmcu.errors import PixmcuError
+
 VERSION = 1
 SYNC = b"\xa5\x5a"
 HEADER_BYTES = 7  # sync(2) type seq len(2) hcrc
@@ -133,7 +135,7 @@ BULK_IN_MAGIC = b"PMBI"
 BULK_OUT_MAGIC = b"PMBO"
 
 
-class ProtocolError(Exception):
+class ProtocolError(PixmcuError):
     """A frame or payload that does not follow the protocol."""
 
 

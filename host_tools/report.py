@@ -102,7 +102,9 @@ def format_report(report: dict) -> str:
         lines.append(f"total: {tot['count']:,.0f} {unit} per inference (min {tot['min']:,.0f}, max {tot['max']:,.0f})")
     if report.get("flash"):
         f, r = report["flash"], report["ram"]
-        lines.append(f"flash {f['used']:,} B (code {f['code']:,}, weights {f['weights']:,}); "
+        w = report.get("weights_region")
+        weights = f"weights {w['used']:,} in {w['region']}" if w else f"weights {f['weights']:,}"
+        lines.append(f"flash {f['used']:,} B (code {f['code']:,}, {weights}); "
                      f"RAM {r['used']:,} B (arena {r['arena']:,}, stack {r['stack']:,})")
     if report.get("counter_note"):
         lines.append(f"note: {report['counter_note']}")

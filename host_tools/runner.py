@@ -46,35 +46,44 @@ class SerialSource:
 
 
 class ExpectedPrefetch:
-    """Computes expected per-layer CRCs a few images ahead in a worker thread, overlapping the device."""
+    """Computes expected per-layer CRCs ahead of the device in a worker thread, in small batches
+    when the provider can do batches (the numpy reference is much faster per image that way)."""
 
-    def __init__(self, reference: Reference | None, inputs: Inputs, order: list[int], ahead: int = 8):
-        self.reference, self.inputs, self.order, self.ahead = reference, inputs, order, ahead
+    def __init__(self, reference: Reference | None, inputs: Inputs, order: list[int], batch: int = 16):
+        self.reference, self.inputs = reference, inputs
+        self.batch = batch if hasattr(reference, "layer_outputs_batch") else 1
+        self.chunks = [order[i:i + self.batch] for i in range(0, len(order), self.batch)]
+        self.chunk_of = {idx: c for c, chunk in enumerate(self.chunks) for idx in chunk}
         self._pool = ThreadPoolExecutor(max_workers=1) if reference else None
         self._futures: dict[int, Future] = {}
-        self._next = 0
 
-    def _compute(self, i: int) -> tuple[dict[str, int], bytes]:
-        layers, output = self.reference.layer_outputs(self.inputs.x[i])
-        return {name: zlib.crc32(b) & 0xFFFFFFFF for name, b in layers.items()}, output
+    def _compute(self, chunk: list[int]) -> dict[int, tuple[dict[str, int], bytes]]:
+        if self.batch == 1:
+            results = [self.reference.layer_outputs(self.inputs.x[i]) for i in chunk]
+        else:
+            results = self.reference.layer_outputs_batch(self.inputs.x[chunk])
+        return {i: ({name: zlib.crc32(b) & 0xFFFFFFFF for name, b in layers.items()}, output)
+                for i, (layers, output) in zip(chunk, results)}
 
-    def _fill(self, upto: int) -> None:
-        while self._next < min(upto, len(self.order)):
-            i = self.order[self._next]
-            self._futures[i] = self._pool.submit(self._compute, i)
-            self._next += 1
+    def _submit(self, c: int) -> None:
+        if 0 <= c < len(self.chunks) and c not in self._futures:
+            self._futures[c] = self._pool.submit(self._compute, self.chunks[c])
 
     def start(self) -> None:
         if self._pool:
-            self._fill(self.ahead)
+            self._submit(0)
+            self._submit(1)
 
     def get(self, i: int):
         if not self._pool:
             return None
-        if i not in self._futures:
-            self._futures[i] = self._pool.submit(self._compute, i)
-        self._fill(self._next + 1 + self.ahead // 2)
-        return self._futures.pop(i).result()
+        c = self.chunk_of.get(i)
+        if c is None:  # not planned (should not happen): compute it alone
+            return self._compute([i])[i]
+        self._submit(c)
+        self._submit(c + 1)
+        self._submit(c + 2)
+        return self._futures[c].result()[i]
 
     def close(self) -> None:
         if self._pool:
@@ -89,7 +98,8 @@ def compare(result: InferenceResult, expected, layer_names: list[str]) -> tuple[
         return None, None
     crcs, output = expected
     for name, got in zip(layer_names, result.layers):
-        if name in crcs and crcs[name] != got.crc:
+        # 0 bytes: the layer's output never exists on the device (fused into the next layer).
+        if got.bytes and name in crcs and crcs[name] != got.crc:
             return False, name
     if output != result.output:
         return False, "output"

@@ -49,8 +49,9 @@ class Board:
     counter: str  # "cycles" (DWT CYCCNT) or "instructions" (QEMU icount + SysTick)
     stack_bytes: int = 16 * 1024
     # UART polls with no byte after which the harness gives up a half-received frame. Under QEMU a
-    # poll costs ~0.5 us of real time (MMIO exits), so 2**19 is ~0.25 s, well below the host's
-    # reply timeout; on a board at 180-400 MHz 2**21 polls is ~0.1-0.2 s, far above USB-VCP gaps.
+    # poll costs ~0.5 us of real time (MMIO exits) and the bytes of a frame arrive back to back, so
+    # 2**17 (~60 ms) is plenty; on a board at 180-400 MHz 2**21 polls is ~0.1-0.2 s, far above
+    # USB virtual COM port gaps. Both stay below the host's reply timeout.
     rx_idle_polls: int = 1 << 21
     qemu_machine: str | None = None
     # QEMU runs with -icount shift=N: 2**N ns per instruction. N=8 makes a SysTick tick (40 ns at
@@ -121,7 +122,7 @@ BOARDS: dict[str, Board] = {
             qemu_machine="mps2-an386",
             icount_shift=8,
             semihosting=True,
-            rx_idle_polls=1 << 19,
+            rx_idle_polls=1 << 17,
             uart="CMSDK UART0 @ 0x40004000",
             extra_defines={"PM_UART_BASE": "0x40004000u"},
         ),
@@ -141,7 +142,7 @@ BOARDS: dict[str, Board] = {
             qemu_machine="mps2-an500",
             icount_shift=8,
             semihosting=True,
-            rx_idle_polls=1 << 19,
+            rx_idle_polls=1 << 17,
             uart="CMSDK UART0 @ 0x40004000",
             extra_defines={"PM_UART_BASE": "0x40004000u"},
         ),
@@ -162,7 +163,7 @@ BOARDS: dict[str, Board] = {
             qemu_machine="mps3-an547",
             icount_shift=8,
             semihosting=True,
-            rx_idle_polls=1 << 19,
+            rx_idle_polls=1 << 17,
             uart="CMSDK UART0 @ 0x59303000 (Secure alias)",
             extra_defines={"PM_UART_BASE": "0x59303000u"},
         ),

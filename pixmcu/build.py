@@ -8,6 +8,7 @@ objects are rebuilt only when a source, header or flag changed), links OUTDIR/fi
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shlex
@@ -138,13 +139,54 @@ def _up_to_date(obj: Path, cmd: list[str]) -> bool:
     return True
 
 
-def _compile(cc: str, src: Path, obj: Path, flags: list[str]) -> bool:
+def object_cache_dir() -> Path | None:
+    """Shared cache of objects that do not depend on the model (kernels, ports); PIXMCU_CACHE=off
+    disables it."""
+    env = os.environ.get("PIXMCU_CACHE")
+    if env == "off":
+        return None
+    return Path(env) if env else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pixmcu" / "obj"
+
+
+def _cache_key(cc: str, src: Path, obj: Path, flags: list[str], outdir: Path) -> str:
+    """Hash of the preprocessed source and the flags (include paths left out: the preprocessed text
+    already holds what they found): the same
+    kernel compiled with the same flags and headers gives the same object for every model."""
+    dep = obj.with_suffix(".d")
+    pre = obj.with_suffix(".i")
+    _run([cc, *flags, "-E", "-P", "-MMD", "-MF", str(dep), "-MT", str(obj), str(src), "-o", str(pre)])
+    h = hashlib.sha256()
+    h.update("\0".join(f for f in flags if not f.startswith("-I")).encode())
+    h.update(str(src).encode())
+    h.update(pre.read_bytes())
+    pre.unlink()
+    return h.hexdigest()
+
+
+def _compile(cc: str, src: Path, obj: Path, flags: list[str], cacheable: bool = False,
+             outdir: Path | None = None) -> bool:
     cmd = [cc, *flags, "-MMD", "-MF", str(obj.with_suffix(".d")), "-c", str(src), "-o", str(obj)]
     if _up_to_date(obj, cmd):
         return False
     obj.with_suffix(".cmd").unlink(missing_ok=True)
+    cache = object_cache_dir() if cacheable else None
+    cached = None
+    if cache is not None:
+        cached = cache / (_cache_key(cc, src, obj, flags, outdir) + ".o")
+        if cached.is_file():
+            shutil.copyfile(cached, obj)
+            obj.with_suffix(".cmd").write_text("\n".join(cmd))
+            return True
     _run(cmd)
     obj.with_suffix(".cmd").write_text("\n".join(cmd))
+    if cached is not None:
+        try:
+            cache.mkdir(parents=True, exist_ok=True)
+            tmp = cached.with_name(f"{cached.name}.{os.getpid()}.tmp")
+            shutil.copyfile(obj, tmp)
+            os.replace(tmp, cached)
+        except OSError:
+            pass  # a read-only or full cache only costs speed
     return True
 
 
@@ -176,7 +218,8 @@ def build(outdir: str | Path, board: str | None = None, *, max_payload: int | No
 
     workers = jobs or min(2, os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(_compile, cc, src, objdir / name, flags) for src, name in pairs]
+        futures = [pool.submit(_compile, cc, src, objdir / name, flags,
+                               name.startswith(("kernel__", "port__")), outdir) for src, name in pairs]
         # Surface the first failure in source order, after every compile has finished.
         results = [f.exception() or f.result() for f in futures]
     for r in results:

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
+torch.set_num_threads(1)  # the CPUs are shared; more threads only oversubscribe them
 
 from pixmcu.nn import ActQuant, PixelEmbedding, QConv2d, fake_quant_weight, weight_codes  # noqa: E402
 from pixmcu.nn.fakequant import act_scale  # noqa: E402

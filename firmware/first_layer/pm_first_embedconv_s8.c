@@ -35,14 +35,17 @@ void pm_first_embedconv_s8(const pm_first_geom_t *g, const uint8_t *pixels, cons
     const int32_t kp = (k + 3) & ~3;
     const int32_t pixels_out = (int32_t)g->out_h * g->out_w, co = g->out_c;
     int16_t *col0 = scratch, *col1 = scratch + kp;
+    pm_fl_frq_t frq[PM_FL_FRQ_MAX_C];
+    pm_fl_gemm_rq_t q;
+    pm_fl_gemm_rq_init(&q, rq, co, kp, frq);
     int32_t pix = 0;
     for (; pix + 2 <= pixels_out; pix += 2) {
         fill_column(g, pixels, lut, d, pix, kp, col0);
         fill_column(g, pixels, lut, d, pix + 1, kp, col1);
-        pm_fl_gemm2(col0, col1, weights, kp, rq, co, out + pix * co, out + (pix + 1) * co);
+        pm_fl_gemm2(col0, col1, weights, kp, &q, co, out + pix * co, out + (pix + 1) * co);
     }
     if (pix < pixels_out) {
         fill_column(g, pixels, lut, d, pix, kp, col0);
-        pm_fl_gemm2(col0, NULL, weights, kp, rq, co, out + pix * co, NULL);
+        pm_fl_gemm2(col0, NULL, weights, kp, &q, co, out + pix * co, NULL);
     }
 }

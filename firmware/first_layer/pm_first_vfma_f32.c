@@ -1,4 +1,5 @@
 /* Float32 first layer, multiply-adds fused into VFMA (the paper's floating-point baseline). */
+#define PM_FL_F32_FMA 1
 #pragma GCC optimize("fp-contract=fast")
 #include "pm_first_f32_body.h"
 

@@ -1,5 +1,6 @@
 /* Float32 first layer with separate VMUL and VADD: more instructions than VFMA, but each is a
  * single cycle on a Cortex-M4 where VFMA takes three. */
+#define PM_FL_F32_FMA 0
 #pragma GCC optimize("fp-contract=off")
 #include "pm_first_f32_body.h"
 

@@ -57,7 +57,8 @@ typedef struct {
  * @param g        geometry
  * @param pixels   [in_h][in_w][in_c] uint8 image
  * @param norm_scale, norm_offset [in_c]: normalised value = pixel * scale + offset
- * @param weights  [k_h][k_w][in_c][out_c] float32
+ * @param weights  [out_c/NB][k_h][k_w][in_c][NB] float32, NB = 16 if out_c is a multiple of 16, else 8
+ *                 if a multiple of 8, else out_c
  * @param bias     [out_c] float32
  * @param scratch  [in_h * in_w * in_c] float32: the normalised image
  * @param out      [out_h][out_w][out_c] float32 (no activation)
@@ -95,12 +96,16 @@ void pm_first_embedconv_s8(const pm_first_geom_t *g, const uint8_t *pixels, cons
 
 /**
  * @brief Embedding folded into the conv, int16 tables and int16 SIMD accumulators.
- * @param tables      [k_h*k_w][in_c][256][out_c] int16 partial sums
+ * @param tables      [out_c/NB][k_h*k_w*in_c][256][NB] int16 partial sums, NB = 16 if out_c is a
+ *                    multiple of 16, else 8 if a multiple of 8, else out_c
  * @param widen_every lookups after which the int16 lanes are added into int32 (0: only at the end);
  *                    the generator proves no lane overflows within that many lookups
+ * @param lane_bias   [out_c] int16 copy of the bias to start the lanes from, where the generator proved
+ *                    bias plus any window sum fits int16 (rq->bias must hold the same values); NULL: the
+ *                    bias is added at requantization
  */
 void pm_first_folded_s16(const pm_first_geom_t *g, const uint8_t *pixels, const int16_t *tables,
-                         int32_t widen_every, const pm_first_requant_t *rq, int8_t *out);
+                         int32_t widen_every, const int16_t *lane_bias, const pm_first_requant_t *rq, int8_t *out);
 
 /** @brief Embedding folded into the conv with int32 tables, for weights whose sums need 32 bits. */
 void pm_first_folded_s32(const pm_first_geom_t *g, const uint8_t *pixels, const int32_t *tables,
@@ -108,16 +113,18 @@ void pm_first_folded_s32(const pm_first_geom_t *g, const uint8_t *pixels, const 
 
 /**
  * @brief Joint-channel folded table for binned embeddings: one lookup per tap.
- * @param bin_offset  [in_c][256] uint16: bin of the value times its channel's place value times out_c
- *                    (the joint row's element offset is the sum over channels)
- * @param tables      [k_h*k_w][n_joint][out_c] int16, n_joint = K^in_c
- * @param n_joint     rows per tap
+ * @param bin_offset  [in_c][256] uint32: bin of the value times its channel's place value (K^(in_c-1-c))
+ *                    times k_h*k_w*NB; a pixel's joint row offset (in elements) is the sum over channels
+ * @param tables      [out_c/NB][n_joint][k_h*k_w][NB] int16, n_joint = K^in_c, NB = 16 if out_c is a
+ *                    multiple of 16, else 8 if a multiple of 8, else out_c
+ * @param n_joint     joint rows
  * @param widen_every as for pm_first_folded_s16
- * @param scratch     [in_h * in_w] uint16: the joint row offset of every pixel
+ * @param lane_bias   as for pm_first_folded_s16
+ * @param scratch     [in_h * in_w] uint32: the joint row offset of every pixel
  */
-void pm_first_joint_s16(const pm_first_geom_t *g, const uint8_t *pixels, const uint16_t *bin_offset,
-                        const int16_t *tables, int32_t n_joint, int32_t widen_every,
-                        const pm_first_requant_t *rq, uint16_t *scratch, int8_t *out);
+void pm_first_joint_s16(const pm_first_geom_t *g, const uint8_t *pixels, const uint32_t *bin_offset,
+                        const int16_t *tables, int32_t n_joint, int32_t widen_every, const int16_t *lane_bias,
+                        const pm_first_requant_t *rq, uint32_t *scratch, int8_t *out);
 
 #ifdef __cplusplus
 }

@@ -32,22 +32,25 @@ static inline int32_t pm_shl_wrap(int32_t x, int s)
     return (int32_t)((uint32_t)x << s);
 }
 
-/** @brief gemmlowp SaturatingRoundingDoublingHighMul. */
+/**
+ * @brief gemmlowp SaturatingRoundingDoublingHighMul.
+ *
+ * gemmlowp adds a nudge of 2^30 (or 1 - 2^30 when the product is negative) and divides by 2^31
+ * truncating toward zero; for negative products that equals flooring after adding 2^30, so one
+ * arithmetic shift does both cases (tests/test_kernels_requant.py checks it against pixmcu.quant).
+ */
 static inline int32_t pm_srdhm(int32_t a, int32_t b)
 {
     if (a == INT32_MIN && b == INT32_MIN) {
         return INT32_MAX;
     }
-    const int64_t ab = (int64_t)a * (int64_t)b;
-    const int64_t nudge = ab >= 0 ? ((int64_t)1 << 30) : (1 - ((int64_t)1 << 30));
-    /* C division truncates toward zero, as gemmlowp relies on. */
-    return (int32_t)((ab + nudge) / ((int64_t)1 << 31));
+    return (int32_t)(((int64_t)a * (int64_t)b + ((int64_t)1 << 30)) >> 31);
 }
 
 /** @brief gemmlowp RoundingDivideByPOT: x / 2^exponent rounded half away from zero, 0 <= exponent <= 31. */
 static inline int32_t pm_rdbpot(int32_t x, int exponent)
 {
-    const int32_t mask = (int32_t)(((int64_t)1 << exponent) - 1);
+    const int32_t mask = (int32_t)((1u << exponent) - 1u);
     const int32_t remainder = x & mask;
     const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
     return (x >> exponent) + (remainder > threshold ? 1 : 0);

@@ -19,6 +19,21 @@ static inline int32_t pm_sxtb16(uint32_t x) { return (int32_t)__sxtb16(x); }
 static inline int32_t pm_sxtab16(uint32_t acc, uint32_t x) { return (int32_t)__sxtab16(acc, x); }
 static inline int32_t pm_smlad(uint32_t a, uint32_t b, int32_t acc) { return __smlad(a, b, acc); }
 
+/* Bytes 1 and 3 widened: SXTB16 with its built-in ROR #8 (GCC does not fold a separate rotate). */
+static inline int32_t pm_sxtb16_ror8(uint32_t x)
+{
+    uint32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+    return (int32_t)r;
+}
+
+static inline int32_t pm_sxtab16_ror8(uint32_t acc, uint32_t x)
+{
+    uint32_t r;
+    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(acc), "r"(x));
+    return (int32_t)r;
+}
+
 #else
 #define PM_HAVE_DSP 0
 
@@ -54,6 +69,11 @@ static inline int32_t pm_smlad(uint32_t a, uint32_t b, int32_t acc)
 /* GCC 12's arm_acle.h has no __ror; this shift-or compiles to one ROR. */
 static inline uint32_t pm_ror8(uint32_t x) { return (x >> 8) | (x << 24); }
 
+#if !PM_HAVE_DSP
+static inline int32_t pm_sxtb16_ror8(uint32_t x) { return pm_sxtb16(pm_ror8(x)); }
+static inline int32_t pm_sxtab16_ror8(uint32_t acc, uint32_t x) { return pm_sxtab16(acc, pm_ror8(x)); }
+#endif
+
 /* Unaligned 32-bit load: memcpy compiles to a single LDR on Cortex-M (unaligned LDR is allowed). */
 static inline uint32_t pm_read_u32(const int8_t *p)
 {
@@ -72,9 +92,9 @@ static inline int32_t pm_dot_offset_dsp(const int8_t *x, const int8_t *w, int32_
         const uint32_t wv = pm_read_u32(w + i);
         /* Even bytes (0, 2) and odd bytes (1, 3), each widened to two int16 lanes. */
         const uint32_t x02 = (uint32_t)pm_sxtab16(off2, xv);
-        const uint32_t x13 = (uint32_t)pm_sxtab16(off2, pm_ror8(xv));
+        const uint32_t x13 = (uint32_t)pm_sxtab16_ror8(off2, xv);
         const uint32_t w02 = (uint32_t)pm_sxtb16(wv);
-        const uint32_t w13 = (uint32_t)pm_sxtb16(pm_ror8(wv));
+        const uint32_t w13 = (uint32_t)pm_sxtb16_ror8(wv);
         acc = pm_smlad(x02, w02, acc);
         acc = pm_smlad(x13, w13, acc);
     }

@@ -197,6 +197,9 @@ def _softmax(graph: Graph, op: Operator, p: dict, dsp: bool) -> KernelCall:
     x = graph.tensors[op.inputs[0]]
     if not 0 <= p["input_left_shift"] <= 31:
         raise _unsupported(op, f"input left shift {p['input_left_shift']} is out of range (beta * scale too large)")
+    if p["depth"] >= 4096:
+        # The Q12 sum of exponentials can reach 2^31 and the final shift would exceed 31 bits.
+        raise _unsupported(op, f"softmax over {p['depth']} values (at most 4095 are supported)")
     fields = {"outer": x.size // p["depth"], "depth": p["depth"], "input_multiplier": p["input_multiplier"],
               "input_left_shift": p["input_left_shift"], "diff_min": p["diff_min"]}
     return KernelCall("pm_softmax_s8", "pm_softmax_params_t", fields, {}, (op.inputs[0],))

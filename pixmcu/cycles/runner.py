@@ -63,11 +63,13 @@ def qemu_binary() -> str:
 
 
 def count_regions(elf: str | Path, board: str = "qemu-m4", *, timeout: float = 120.0,
-                  cwd: str | Path | None = None) -> tuple[list[RegionCounts], int]:
+                  cwd: str | Path | None = None, profile: str | Path | None = None
+                  ) -> tuple[list[RegionCounts], int]:
     """Run `elf` on the QEMU `board` with the counting plugin; return (regions, exit status).
 
     The firmware marks regions with the START/STOP hints of firmware/first_layer/bench/pm_bench.h
-    and exits through semihosting; semihosting file writes land relative to `cwd`.
+    and exits through semihosting; semihosting file writes land relative to `cwd`. `profile` names a
+    file for per-address execution counts inside the regions (slow; for tuning kernels).
     """
     b = get_board(board)
     if not b.is_qemu:
@@ -77,7 +79,7 @@ def count_regions(elf: str | Path, board: str = "qemu-m4", *, timeout: float = 1
         out = Path(tmp) / "counts.txt"
         cmd = [qemu_binary(), "-M", b.qemu_machine, "-nographic", "-monitor", "none", "-serial", "none",
                "-semihosting-config", "enable=on,target=native", "-kernel", str(elf),
-               "-plugin", f"{plugin},out={out}"]
+               "-plugin", f"{plugin},out={out}" + (f",profile={Path(profile).resolve()}" if profile else "")]
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=cwd)
         except subprocess.TimeoutExpired:

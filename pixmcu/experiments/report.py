@@ -56,6 +56,19 @@ def write_markdown(results: dict[str, Any], path: Path) -> None:
             gap = "—" if r["run"] == "float32" or r["gap"] is None else f"{r['gap']:+.2f}"
             lines.append(f"| {r['bits_text']} | {r['stage_text']} | {r['top1']:.2f} | {gap} | {r['train_seconds']:.0f} |")
         lines.append("")
+    shipped = results.get("shipped", [])
+    if shipped:
+        lines += ["## Shipped models (`pixmcu models`)", "",
+                  "Agreement = share of test images on which the PyTorch evaluation and the numpy integer "
+                  "reference (run on the shipped `.pmz`) predict the same class.", "",
+                  "| name | dataset | setting | host top-1 % (reference) | agreement, integer-contract eval | "
+                  "agreement, float fake-quant eval | test images |",
+                  "|---|---|---|---:|---:|---:|---:|"]
+        for r in shipped:
+            lines.append(f"| `{r['name']}` | {DATASET_TITLES.get(r['dataset'], r['dataset'])} | {r['label']} | "
+                         f"{r['host_top1']:.2f} | {r['agreement_exact_eval_vs_reference']:.3f}% | "
+                         f"{r['agreement_float_fakequant_vs_reference']:.3f}% | {r['test_images']} |")
+        lines.append("")
     notes = results.get("notes")
     if notes:
         lines += ["## Notes", ""] + [notes, ""]

@@ -97,7 +97,11 @@ def _requant_for(acc: np.ndarray, in_scale: float, rng: np.random.Generator, co:
 
 
 def make_problem(g: Geometry, d: int = 10, q: int = 2, bins: int = 8, seed: int = 0, lut: str = "ramp",
-                 activation: str = "none") -> Problem:
+                 activation: str = "none", weights: str = "trained", s8_zero_point: int = -128,
+                 embed_zero_point: int | None = None) -> Problem:
+    """A reproducible problem. weights="adversarial" makes every weight +127, the worst case for the
+    int16 bound; the zero points let tests move the int8 input and embedding offsets off their usual
+    values."""
     rng = np.random.default_rng(seed)
     c, co, k = g.in_c, g.out_c, g.k
     # A smooth image (neighbouring pixels correlate, as in photographs) with the full value range.
@@ -109,8 +113,11 @@ def make_problem(g: Geometry, d: int = 10, q: int = 2, bins: int = 8, seed: int 
         table = _ramp_lut(c, d, q)
     else:
         table = rng.integers(0, levels + 1, (c, 256, d)).astype(np.int8)
-    zp = 0 if q <= 7 else -128
-    w_embed = _weights(rng, (co, k, k, c * d))
+    zp = (0 if q <= 7 else -128) if embed_zero_point is None else int(embed_zero_point)
+    if weights == "adversarial":
+        w_embed = np.full((co, k, k, c * d), 127, np.int8)
+    else:
+        w_embed = _weights(rng, (co, k, k, c * d))
     bias_e = rng.integers(-2000, 2000, co)
     acc = ref.conv_acc(ref.embed(pixels, table), w_embed, -zp, g) + bias_e
     rq_embed = _requant_for(acc, 1.0 / levels, rng, co, activation)
@@ -121,7 +128,7 @@ def make_problem(g: Geometry, d: int = 10, q: int = 2, bins: int = 8, seed: int 
     rq_joint = rq_embed
     w_s8 = _weights(rng, (co, k, k, c))
     bias_s = rng.integers(-2000, 2000, co)
-    acc8 = ref.conv_acc((pixels.astype(np.int64) - 128), w_s8, 128, g) + bias_s
+    acc8 = ref.conv_acc((pixels.astype(np.int64) - 128), w_s8, -s8_zero_point, g) + bias_s
     rq_s8 = _requant_for(acc8, 1.0 / 255, rng, co, activation)
     rq_s8.bias = bias_s.astype(np.int64)
     mean = np.array([0.49, 0.48, 0.45][:c] if c <= 3 else [0.5] * c, np.float32)
@@ -130,5 +137,5 @@ def make_problem(g: Geometry, d: int = 10, q: int = 2, bins: int = 8, seed: int 
     norm_offset = (-mean / std).astype(np.float32)
     w_f32 = (rng.standard_normal((co, k, k, c)) * 0.2).astype(np.float32)
     b_f32 = (rng.standard_normal(co) * 0.1).astype(np.float32)
-    return Problem(g, d, q, bins, pixels, table, zp, w_embed, rq_embed, bins_of, bin_lut, rq_joint, w_s8, 128,
+    return Problem(g, d, q, bins, pixels, table, zp, w_embed, rq_embed, bins_of, bin_lut, rq_joint, w_s8, -s8_zero_point,
                    rq_s8, norm_scale, norm_offset, w_f32, b_f32)

@@ -93,14 +93,40 @@ def joint_tables(bin_lut: np.ndarray, w: np.ndarray, input_offset: int) -> np.nd
     return total.reshape(k * k, kb ** c, co)
 
 
-def bin_offsets(bins_of: np.ndarray, bins: int, out_c: int) -> np.ndarray:
-    """(C, 256) uint16: each value's bin times its channel's place value times out_c (element offset)."""
+def block_width(out_c: int) -> int:
+    """Channels per table block, as the C kernels' pm_fl_block(): whole registers of int16 pairs."""
+    return 16 if out_c % 16 == 0 else (8 if out_c % 8 == 0 else out_c)
+
+
+def blocked_weights_f32(w: np.ndarray) -> np.ndarray:
+    """(out_c, k, k, C) float32 -> the C layout [out_c/NB][k][k][C][NB]."""
+    co = w.shape[0]
+    nb = block_width(co)
+    wt = np.asarray(w, np.float32).transpose(1, 2, 3, 0)  # (k, k, C, out_c)
+    return np.ascontiguousarray(wt.reshape(wt.shape[:3] + (co // nb, nb)).transpose(3, 0, 1, 2, 4))
+
+
+def folded_c_layout(tables: np.ndarray) -> np.ndarray:
+    """(L, 256, out_c) -> the C layout [out_c/NB][L][256][NB], int16."""
+    lk, rows, co = tables.shape
+    nb = block_width(co)
+    return np.ascontiguousarray(tables.reshape(lk, rows, co // nb, nb).transpose(2, 0, 1, 3)).astype(np.int16)
+
+
+def joint_c_layout(tables: np.ndarray) -> np.ndarray:
+    """(taps, n_joint, out_c) -> the C layout [out_c/NB][n_joint][taps][NB], int16."""
+    taps, rows, co = tables.shape
+    nb = block_width(co)
+    return np.ascontiguousarray(tables.reshape(taps, rows, co // nb, nb).transpose(2, 1, 0, 3)).astype(np.int16)
+
+
+def bin_offsets(bins_of: np.ndarray, bins: int, taps: int, out_c: int) -> np.ndarray:
+    """(C, 256) uint32: each value's bin times its channel's place value times taps*NB: summed over the
+    channels of a pixel, the element offset of its joint row in the C layout."""
     c = bins_of.shape[0]
     place = bins ** np.arange(c - 1, -1, -1)
-    off = np.asarray(bins_of, np.int64) * place[:, None] * out_c
-    if (bins ** c - 1) * out_c > 0xFFFF:
-        raise ValueError(f"joint table of {bins}^{c} rows x {out_c} channels is too large for uint16 offsets")
-    return off.astype(np.uint16)
+    off = np.asarray(bins_of, np.int64) * place[:, None] * taps * block_width(out_c)
+    return off.astype(np.uint32)
 
 
 @dataclass(frozen=True)
@@ -138,6 +164,20 @@ def prove_int16(tables: np.ndarray) -> Int16Proof:
     ok = (pos_sorted <= INT16_MAX) & (neg_sorted >= INT16_MIN)
     widen = int(np.argmin(ok)) if not ok.all() else lookups  # first failing L is index L-1+1
     return Int16Proof("int16", max(widen, 1), lookups, hi, lo)
+
+
+def lane_bias(tables: np.ndarray, bias: np.ndarray, proof: Int16Proof) -> np.ndarray | None:
+    """The int16 bias to start the kernels' lanes from, when bias plus any window sum provably fits
+    int16 (whole-window int16 proofs only); None: the kernel adds the bias at requantization."""
+    if proof.dtype != "int16" or proof.widen_every != 0:
+        return None
+    t = np.asarray(tables, np.int64)
+    pos = np.maximum(t.max(axis=1), 0).sum(axis=0)
+    neg = np.minimum(t.min(axis=1), 0).sum(axis=0)
+    b = np.asarray(bias, np.int64)
+    if (b + pos).max() > INT16_MAX or (b + neg).min() < INT16_MIN:
+        return None
+    return b.astype(np.int16)
 
 
 def folded_lookup_tables(lut: np.ndarray, w: np.ndarray, input_offset: int) -> np.ndarray:

@@ -45,7 +45,7 @@ class Prepared:
 
 def _f32(p: Problem, name: str, fn: str) -> Prepared:
     g = p.g
-    w = np.ascontiguousarray(p.w_f32.transpose(1, 2, 3, 0))  # [k][k][C][out_c]
+    w = tb.blocked_weights_f32(p.w_f32)
     arrays = {"norm_scale": p.norm_scale, "norm_offset": p.norm_offset, "w": w, "b": p.b_f32}
     return Prepared(name, fn, arrays, g.in_h * g.in_w * g.in_c * 4, "float32",
                     f"{fn}(&geom, pixels, A(norm_scale), A(norm_offset), A(w), A(b), (float *)scratch, "
@@ -83,8 +83,13 @@ def prep_pe_folded(p: Problem) -> Prepared:
     if proof.dtype == "int32":
         return prep_pe_folded_s32(p, note="int16 bound failed")
     note = "int16, whole window proved" if not proof.widens else f"int16, widen every {proof.widen_every}"
-    return Prepared("pe_folded_s16", "pm_first_folded_s16", {"tables": t.astype(np.int16)}, 0, "int8",
-                    f"pm_first_folded_s16(&geom, pixels, A(tables), {proof.widen_every}, &rq, (int8_t *)out)",
+    arrays = {"tables": tb.folded_c_layout(t)}
+    lb = tb.lane_bias(t, p.rq_embed.bias, proof)
+    if lb is not None:
+        arrays["lane_bias"] = lb
+    return Prepared("pe_folded_s16", "pm_first_folded_s16", arrays, 0, "int8",
+                    f"pm_first_folded_s16(&geom, pixels, A(tables), {proof.widen_every}, "
+                    f"{'A(lane_bias)' if lb is not None else 'NULL'}, &rq, (int8_t *)out)",
                     p.expected_embed(), note=note, params={"rq": p.rq_embed, "proof": proof})
 
 
@@ -95,29 +100,33 @@ def prep_pe_folded_s32(p: Problem, note: str = "") -> Prepared:
                     note=note or "int32 tables", params={"rq": p.rq_embed})
 
 
-def prep_pe_joint(p: Problem) -> Prepared:
+def prep_pe_joint(p: Problem) -> Prepared | None:
     t = p.joint()
     proof = tb.prove_int16(t)
     if proof.dtype == "int32":
-        raise ValueError("joint table entries exceed int16")  # not reached with int8 weights and Q <= 7
+        return None  # one joint row already sums all channels: no int32 kernel for it (not needed so far)
     g = p.g
-    offs = tb.bin_offsets(p.bins_of, p.bins, g.out_c)
+    offs = tb.bin_offsets(p.bins_of, p.bins, g.taps, g.out_c)
     note = f"K={p.bins}, {t.shape[1]} rows/tap" + ("" if not proof.widens else f", widen every {proof.widen_every}")
-    return Prepared("pe_joint_s16", "pm_first_joint_s16", {"bin_offset": offs, "tables": t.astype(np.int16)},
-                    g.in_h * g.in_w * 2, "int8",
+    arrays = {"bin_offset": offs, "tables": tb.joint_c_layout(t)}
+    lb = tb.lane_bias(t, p.rq_joint.bias, proof)
+    if lb is not None:
+        arrays["lane_bias"] = lb
+    return Prepared("pe_joint_s16", "pm_first_joint_s16", arrays, g.in_h * g.in_w * 4, "int8",
                     f"pm_first_joint_s16(&geom, pixels, A(bin_offset), A(tables), {t.shape[1]}, "
-                    f"{proof.widen_every}, &rq, (uint16_t *)scratch, (int8_t *)out)",
+                    f"{proof.widen_every}, {'A(lane_bias)' if lb is not None else 'NULL'}, &rq, "
+                    "(uint32_t *)scratch, (int8_t *)out)",
                     p.expected_joint(), note=note, params={"rq": p.rq_joint, "proof": proof})
 
 
-VARIANTS: dict[str, Callable[[Problem], Prepared]] = {
+VARIANTS: dict[str, Callable[[Problem], Prepared | None]] = {
     "f32_vfma": prep_f32_vfma,
     "f32_vmul": prep_f32_vmul,
     "s8_im2col": prep_s8_im2col,
     "pe_embed_conv": prep_pe_embed_conv,
     "pe_folded_s16": prep_pe_folded,
-    "pe_folded_s32": prep_pe_folded_s32,
     "pe_joint_s16": prep_pe_joint,
+    "pe_folded_s32": prep_pe_folded_s32,  # last: the largest tables, dropped first when flash runs out
 }
 
 FLOAT_VARIANTS = ("f32_vfma", "f32_vmul")

@@ -43,14 +43,14 @@ def _act_range(out_q) -> tuple[int, int]:
 
 def requantize(acc: torch.Tensor, s_in: float, s_w: torch.Tensor, out_q) -> torch.Tensor:
     """int32 accumulators (float64, channel axis 1) -> output values on out_q's grid."""
-    real = float(np.float32(s_in)) * s_w.detach().numpy().astype(np.float32).astype(np.float64) / float(np.float32(out_q.scale))
+    real = float(np.float32(s_in)) * s_w.detach().cpu().numpy().astype(np.float32).astype(np.float64) / float(np.float32(out_q.scale))
     m, shift = quant.quantize_multipliers(real)
     shape = (1, -1) + (1,) * (acc.dim() - 2)
-    a = quant.wrap32(np.rint(acc.numpy()).astype(np.int64))
+    a = quant.wrap32(np.rint(acc.detach().cpu().numpy()).astype(np.int64))
     q = quant.multiply_by_quantized_multiplier(a, m.reshape(shape), shift.reshape(shape)) + out_q.zero_point
     lo, hi = _act_range(out_q)
     q = np.clip(q, lo, hi)
-    return torch.from_numpy(((q - out_q.zero_point) * np.float64(out_q.scale)).astype(np.float32))
+    return torch.from_numpy(((q - out_q.zero_point) * np.float64(out_q.scale)).astype(np.float32)).to(acc.device)
 
 
 def codes_of(x: torch.Tensor, scale: float) -> torch.Tensor:
@@ -67,11 +67,11 @@ def add(a: torch.Tensor, qa: tuple[float, int], b: torch.Tensor, qb: tuple[float
     mo, so_ = quant.quantize_multiplier(twice_max / ((1 << ADD_LEFT_SHIFT) * so))
 
     def scaled(v, q, m, s):
-        c = codes_of(v, q[0]).numpy().astype(np.int64)  # q - zero point, i.e. (x + input_offset)
+        c = codes_of(v, q[0]).cpu().numpy().astype(np.int64)  # q - zero point, i.e. (x + input_offset)
         return quant.multiply_by_quantized_multiplier(quant.wrap32(c << ADD_LEFT_SHIFT), m, s)
 
     total = quant.wrap32(scaled(a, qa, m1, s1) + scaled(b, qb, m2, s2))
     q = quant.multiply_by_quantized_multiplier(total, mo, so_) + out_q.zero_point
     lo, hi = _act_range(out_q)
     q = np.clip(q, lo, hi)
-    return torch.from_numpy(((q - out_q.zero_point) * np.float64(out_q.scale)).astype(np.float32))
+    return torch.from_numpy(((q - out_q.zero_point) * np.float64(out_q.scale)).astype(np.float32)).to(a.device)

@@ -125,6 +125,7 @@ class InputStage(nn.Module):
         return self.embedding.scale
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        pixels = pixels.contiguous()
         if self.embedding is not None:
             return self.embedding(pixels)
         p = pixels.float()

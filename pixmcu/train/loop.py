@@ -60,7 +60,9 @@ def seed_all(seed: int) -> None:
 
 
 def to_nchw(x: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.array(x.transpose(0, 3, 1, 2), copy=True))
+    # C order matters: a channels-last-strided batch sends some CPU conv backward kernels into heap
+    # corruption (seen with torch 2.13 at 4 channels), and a fresh copy is writable for torch.
+    return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)).copy())
 
 
 def augment_batch(x: torch.Tensor, mode: str, gen: torch.Generator) -> torch.Tensor:

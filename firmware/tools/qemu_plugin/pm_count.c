@@ -9,7 +9,9 @@
  * block, so the run costs one callback per block. Blocks holding a marker fall back to one callback
  * per instruction so that a region starts and ends exactly at its marker.
  *
- * Arguments: out=PATH (required). Output lines:
+ * Arguments: out=PATH (required); profile=PATH (optional: per-address execution counts inside regions,
+ * "ADDR COUNT" lines written at exit; slower, for finding where a kernel spends its instructions).
+ * Output lines:
  *   classes NAME...            (once)
  *   events NAME...             (once)
  *   region K insns N classes C... events E...
@@ -65,6 +67,24 @@ typedef struct {
 } insn_info_t;
 
 static FILE *out_file;
+static FILE *profile_file;
+
+/* Profile: open-addressing table of instruction address -> executions inside regions. */
+#define PROF_SLOTS (1u << 16)
+static unsigned long long prof_addr[PROF_SLOTS];
+static unsigned long long prof_count[PROF_SLOTS];
+
+static void prof_add(unsigned long long vaddr)
+{
+    unsigned h = (unsigned)((vaddr >> 1) * 2654435761u) & (PROF_SLOTS - 1);
+    for (unsigned i = 0; i < PROF_SLOTS; ++i, h = (h + 1) & (PROF_SLOTS - 1)) {
+        if (prof_addr[h] == vaddr || prof_count[h] == 0) {
+            prof_addr[h] = vaddr;
+            prof_count[h] += 1;
+            return;
+        }
+    }
+}
 static int active;
 static unsigned region;
 static counts_t cur;
@@ -134,6 +154,9 @@ static void insn_exec(unsigned int vcpu, void *udata)
         }
         active = 0;
     } else if (active) {
+        if (profile_file != NULL) {
+            prof_add(in->vaddr);
+        }
         cur.cls[in->cls] += 1;
         cur.insns += 1;
         cur.ev[E_XFER_REGS] += (unsigned long long)in->xfer;
@@ -392,7 +415,7 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
     if (n == 0) {
         return;
     }
-    int has_marker = 0;
+    int has_marker = profile_file != NULL; /* profiling: one callback per instruction everywhere */
     for (size_t i = 0; i < n; ++i) {
         has_marker |= marker_of(qemu_plugin_tb_get_insn(tb, i)) != MARK_NONE;
     }
@@ -457,6 +480,15 @@ static void at_exit(qemu_plugin_id_t id, void *udata)
 {
     (void)id;
     (void)udata;
+    if (profile_file != NULL) {
+        for (unsigned i = 0; i < PROF_SLOTS; ++i) {
+            if (prof_count[i] != 0) {
+                fprintf(profile_file, "%llx %llu\n", prof_addr[i], prof_count[i]);
+            }
+        }
+        fclose(profile_file);
+        profile_file = NULL;
+    }
     if (out_file != NULL) {
         fclose(out_file);
         out_file = NULL;
@@ -471,6 +503,12 @@ PM_QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_in
     for (int i = 0; i < argc; ++i) {
         if (strncmp(argv[i], "out=", 4) == 0) {
             path = argv[i] + 4;
+        } else if (strncmp(argv[i], "profile=", 8) == 0) {
+            profile_file = fopen(argv[i] + 8, "w");
+            if (profile_file == NULL) {
+                fprintf(stderr, "pm_count: cannot open %s\n", argv[i] + 8);
+                return -1;
+            }
         }
     }
     if (path == NULL) {
