@@ -14,6 +14,9 @@ from host_tools import protocol as P
 from pixmcu.errors import PixmcuError
 
 
+READ_SLICE_S = 0.05  # longest a single read blocks; the request deadline is checked between reads
+
+
 class LinkError(PixmcuError):
     """The link failed in a way retries did not fix; the message says what was being done."""
 
@@ -64,15 +67,16 @@ class Link:
         self._seq = 0
         self.boot_seen = False
         self.port_error: Exception | None = None
+        # Set once: on a real serial port every change of timeout reconfigures the device.
+        self.port.timeout = READ_SLICE_S
 
     def next_seq(self) -> int:
         self._seq = (self._seq + 1) & 0xFF
         return self._seq
 
-    def _read_some(self, deadline: float) -> bytes:
+    def _read_some(self) -> bytes:
         try:
             waiting = getattr(self.port, "in_waiting", 0) or 0
-            self.port.timeout = max(0.0, min(0.05, deadline - time.monotonic()))
             data = self.port.read(max(1, waiting))
         except OSError as exc:  # pyserial's SerialException included: the port or socket went away
             self.port_error = exc
@@ -93,7 +97,7 @@ class Link:
         """Wait for the BOOT frame a freshly started device sends; None if none came."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            for f in self._collect(self._read_some(deadline)):
+            for f in self._collect(self._read_some()):
                 if f.type == P.BY_NAME["BOOT"].code:
                     self.boot_seen = True
                     return f
@@ -131,7 +135,7 @@ class Link:
             # bytes than came only gives up on it once the line has been quiet for a while.
             deadline = time.monotonic() + self.timeout * (1 + attempt)
             while time.monotonic() < deadline:
-                data = self._read_some(deadline)
+                data = self._read_some()
                 for f in self._collect(data):
                     if f.type == boot:
                         self.boot_seen = True

@@ -114,7 +114,8 @@ class Qemu:
         return None if self.proc is None else self.proc.poll()
 
     def output(self) -> str:
-        return "\n".join(self._tail)
+        """QEMU's own messages, less the routine 'waiting for connection' notice."""
+        return "\n".join(line for line in self._tail if "waiting for connection" not in line)
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None

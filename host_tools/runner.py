@@ -184,7 +184,7 @@ def run_measurement(spec: RunSpec, source, link_stats=None) -> dict:
         error = "interrupted"
         _finish(spec, store, report(False))
         raise
-    except (PixmcuError, OSError, Exception) as exc:  # noqa: BLE001 - every failure keeps the results
+    except Exception as exc:  # noqa: BLE001 - whatever stopped the run, the finished results are kept
         error = f"{type(exc).__name__}: {exc}"
         _finish(spec, store, report(False))
         kept = f"; {len(store.records)} finished results kept in {store.path}, rerun with --resume" \

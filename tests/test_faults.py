@@ -178,7 +178,7 @@ def _jsonl_images(path: Path) -> list[int]:
 
 def test_stalled_device_times_out_clearly_and_keeps_results(tmp_path):
     spec = _spec(tmp_path, 6)
-    ctx, _ = _session(timeout=0.3, retries=2)
+    ctx, _ = _session(timeout=0.5, retries=2)
     with ctx as (dev, link, qemu):
         try:
             with pytest.raises(RunFailed) as exc:

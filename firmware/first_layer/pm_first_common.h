@@ -16,12 +16,20 @@
 
 static inline uint32_t pm_fl_sadd16(uint32_t a, uint32_t b) { return (uint32_t)__sadd16((int16x2_t)a, (int16x2_t)b); }
 static inline int32_t pm_fl_smlad(uint32_t a, uint32_t b, int32_t acc) { return __smlad((int16x2_t)a, (int16x2_t)b, acc); }
+static inline uint32_t pm_fl_sxtab16(uint32_t a, uint32_t b) { return (uint32_t)__sxtab16((int16x2_t)a, (int8x4_t)b); }
 #else
 /* Each halfword wraps on its own, exactly as SADD16 does (the GE flags are not modelled). */
 static inline uint32_t pm_fl_sadd16(uint32_t a, uint32_t b)
 {
     const uint32_t lo = (a + b) & 0xFFFFu;
     const uint32_t hi = ((a >> 16) + (b >> 16)) & 0xFFFFu;
+    return lo | (hi << 16);
+}
+/* Halfword-wise a + sign-extended bytes 0 and 2 of b, each halfword wrapping, as SXTAB16. */
+static inline uint32_t pm_fl_sxtab16(uint32_t a, uint32_t b)
+{
+    const uint32_t lo = (a + (uint32_t)(int32_t)(int8_t)(uint8_t)b) & 0xFFFFu;
+    const uint32_t hi = ((a >> 16) + (uint32_t)(int32_t)(int8_t)(uint8_t)(b >> 16)) & 0xFFFFu;
     return lo | (hi << 16);
 }
 static inline int32_t pm_fl_smlad(uint32_t a, uint32_t b, int32_t acc)
@@ -41,6 +49,26 @@ static inline uint32_t pm_fl_ld32(const void *p)
 
 static inline int32_t pm_fl_lo16(uint32_t x) { return (int32_t)(int16_t)(uint16_t)x; }
 static inline int32_t pm_fl_hi16(uint32_t x) { return (int32_t)x >> 16; }
+
+/* dst[j] = src[j] + offset for n int8 values, four at a time: two SXTAB16 widen the even and the odd
+ * bytes with the offset in both halfwords, two halfword packs put them back in order. */
+static inline void pm_fl_widen_s8(const int8_t *src, int16_t *dst, int32_t n, int32_t offset)
+{
+    const uint32_t off2 = ((uint32_t)offset & 0xFFFFu) * 0x10001u;
+    int32_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+        const uint32_t w = pm_fl_ld32(src + j);
+        const uint32_t even = pm_fl_sxtab16(off2, w);                     /* b0, b2 */
+        const uint32_t odd = pm_fl_sxtab16(off2, (w >> 8) | (w << 24));  /* b1, b3 */
+        const uint32_t p01 = (even & 0xFFFFu) | (odd << 16);
+        const uint32_t p23 = (even >> 16) | (odd & 0xFFFF0000u);
+        memcpy(dst + j, &p01, 4);
+        memcpy(dst + j + 2, &p23, 4);
+    }
+    for (; j < n; ++j) {
+        dst[j] = (int16_t)(src[j] + offset);
+    }
+}
 
 /* TFLM MultiplyByQuantizedMultiplier, bit for bit, in fewer instructions than the textbook form.
  * For a multiplier m >= 0, gemmlowp's SaturatingRoundingDoublingHighMul (nudge +2^30 or 1-2^30, then

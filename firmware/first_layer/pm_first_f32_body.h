@@ -114,6 +114,33 @@ static void pm_fl_window_f32_16(const float *x, int32_t x_row, int32_t rows, int
                      "s14", "s15", "s16", "s17", "s18", "s19", "s20", "s21", "s22", "s23", "s24", "s25", "s26",
                      "cc", "memory");
 }
+
+/* As pm_fl_window_f32_16 for 8 output channels (s0..s7). */
+static void pm_fl_window_f32_8(const float *x, int32_t x_row, int32_t rows, int32_t n, const float *w,
+                               int32_t w_row, const float *bias, float *out)
+{
+    const int32_t n_bytes = n * 4, x_skip = (x_row - n) * 4, w_skip = (w_row - n * 8) * 4;
+    const float *end;
+    __asm volatile("vldmia %[bias], {s0-s7}\n\t"
+                   "2:\n\t"
+                   "add %[end], %[x], %[n_bytes]\n\t"
+                   "1:\n\t"
+                   "vldmia %[x]!, {s24}\n\t"
+                   "vldmia %[w]!, {s16-s23}\n\t"
+                   PM_FL_F8("s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7")
+                   "cmp %[x], %[end]\n\t"
+                   "bne 1b\n\t"
+                   "add %[x], %[x], %[x_skip]\n\t"
+                   "add %[w], %[w], %[w_skip]\n\t"
+                   "subs %[rows], %[rows], #1\n\t"
+                   "bne 2b\n\t"
+                   "vstmia %[out], {s0-s7}"
+                   : [x] "+r"(x), [w] "+r"(w), [rows] "+r"(rows), [end] "=&r"(end)
+                   : [bias] "r"(bias), [out] "r"(out), [n_bytes] "r"(n_bytes), [x_skip] "r"(x_skip),
+                     [w_skip] "r"(w_skip)
+                   : "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s16", "s17", "s18", "s19", "s20", "s21",
+                     "s22", "s23", "s24", "s25", "s26", "cc", "memory");
+}
 #endif
 
 static void pm_fl_conv_f32_body(const pm_first_geom_t *g, const uint8_t *pixels, const float *norm_scale,
@@ -137,6 +164,10 @@ static void pm_fl_conv_f32_body(const pm_first_geom_t *g, const uint8_t *pixels,
 #if PM_FL_F32_ASM
                 if (nb == 16 && n > 0 && rows > 0) {
                     pm_fl_window_f32_16(x, g->in_w * c, rows, n, w, kw * c * nb, bias + b, out + b);
+                    continue;
+                }
+                if (nb == 8 && n > 0 && rows > 0) {
+                    pm_fl_window_f32_8(x, g->in_w * c, rows, n, w, kw * c * nb, bias + b, out + b);
                     continue;
                 }
 #endif

@@ -76,8 +76,10 @@ void pm_first_vmul_f32(const pm_first_geom_t *g, const uint8_t *pixels, const fl
  * @brief Int8 conv on raw int8 input: im2col of two output pixels to int16, SMLAD on 2x2 blocks.
  * @param input        [in_h][in_w][in_c] int8 (pixel - 128 for a TFLite model fed raw pixels)
  * @param input_offset minus the input zero point, in [-127, 128]
- * @param weights      [out_c][kp] int16, kp = k_h*k_w*in_c rounded up to a multiple of 4, zero-filled
- * @param scratch      [2 * kp] int16
+ * @param weights      int16 [ceil(out_c/2)][kp/2][2][2]: kp = k_h*k_w*in_c rounded up to a multiple of 4,
+ *                     zero-filled; channel pairs interleaved two weights at a time (an odd last channel
+ *                     paired with zeros)
+ * @param scratch      [5 * kp] int16 (one column and four interleaved columns), 4-byte aligned
  */
 void pm_first_im2col_s8(const pm_first_geom_t *g, const int8_t *input, int32_t input_offset,
                         const int16_t *weights, const pm_first_requant_t *rq, int16_t *scratch, int8_t *out);
@@ -87,8 +89,8 @@ void pm_first_im2col_s8(const pm_first_geom_t *g, const int8_t *input, int32_t i
  *        the int16 im2col buffer, so the embedded image is never stored.
  * @param lut          [in_c][256][d] int16: the embedding table plus the conv's input offset
  * @param d            embedding dimension
- * @param weights      [out_c][kp] int16, kp = k_h*k_w*in_c*d rounded up to a multiple of 4, zero-filled
- * @param scratch      [2 * kp] int16
+ * @param weights      as for pm_first_im2col_s8 with kp = k_h*k_w*in_c*d rounded up to a multiple of 4
+ * @param scratch      [5 * kp] int16 (one column and four interleaved columns), 4-byte aligned
  */
 void pm_first_embedconv_s8(const pm_first_geom_t *g, const uint8_t *pixels, const int16_t *lut, int32_t d,
                            const int16_t *weights, const pm_first_requant_t *rq, int16_t *scratch,

@@ -165,6 +165,52 @@ typedef struct {
     int32_t conv_is_input1;   /**< 1: the convolution's output is the addition's first input */
 } pm_conv_add_params_t;
 
+/**
+ * @brief Parameters of a convolution on generator-packed weights (pm_conv2d_packed_*; dilation 1).
+ *
+ * `weights` holds, per block of four output channels (the last block padded with zero filters), per
+ * tap (ky, kx) and per group of four input channels, eight words: for each of the four output channels,
+ * the int16 weights of input channels {0, 2} then {1, 3} of the group, low halfword first (the layout
+ * pixmcu/codegen/packing.py writes). Filters whose input channels are not a multiple of 4 are packed
+ * as if padded with zero channels. Bias (the layer's bias or 0) and requantization records are padded
+ * likewise to a multiple of 4 output channels.
+ */
+typedef struct {
+    pm_dims_t input;            /**< input shape */
+    pm_dims_t filter;           /**< {cout, kh, kw, cin} of the original filter */
+    pm_dims_t output;           /**< output shape */
+    int32_t stride_h;           /**< vertical stride */
+    int32_t stride_w;           /**< horizontal stride */
+    int32_t pad_h;              /**< padding before the first row */
+    int32_t pad_w;              /**< padding before the first column */
+    int32_t input_offset;       /**< minus the input zero point */
+    int32_t output_offset;      /**< the output zero point */
+    int32_t act_min;            /**< lower clamp */
+    int32_t act_max;            /**< upper clamp */
+    int32_t short_requant;      /**< 1: every accumulator << (left shift) fits int32 (proved at generate time) */
+    const int32_t *weights;     /**< packed weights, see above */
+    const int32_t *bias;        /**< initial accumulator per output channel */
+    const int32_t *requant;     /**< per output channel {multiplier, left shift (+1 on the short path), right shift, 2^right - 1} */
+} pm_conv_packed_params_t;
+
+/**
+ * @brief A packed convolution fused with the residual ADD that consumes it.
+ *
+ * The ADD's input rescaling is tabulated: `conv_table[v + 128]` / `residual_table[v + 128]` is the
+ * rescaled value of int8 v from the convolution / the residual; their sum is requantized with
+ * `requant` (one record as in pm_conv_packed_params_t), offset and clamped.
+ */
+typedef struct {
+    pm_conv_packed_params_t conv;   /**< the convolution */
+    int32_t short_requant;          /**< 1: the ADD's sums take the short requantization path */
+    int32_t output_offset;          /**< the ADD's output zero point */
+    int32_t act_min;                /**< the ADD's lower clamp */
+    int32_t act_max;                /**< the ADD's upper clamp */
+    const int32_t *conv_table;      /**< 256 rescaled values of the convolution's int8 output */
+    const int32_t *residual_table;  /**< 256 rescaled values of the residual */
+    const int32_t *requant;         /**< the ADD's output requantization record */
+} pm_conv_packed_add_params_t;
+
 /** @brief General convolution, portable C. */
 int pm_conv2d_s8(const pm_conv_params_t *p, const int8_t *input, int8_t *output);
 /** @brief General convolution with the DSP dual-MAC inner loop (portable stand-ins off-target). */
@@ -178,6 +224,18 @@ int pm_conv2d_1x1_s8(const pm_conv_params_t *p, const int8_t *input, int8_t *out
  * @p output may be the same buffer as @p residual, never overlapping @p input.
  */
 int pm_conv2d_add_s8(const pm_conv_add_params_t *p, const int8_t *input, const int8_t *residual, int8_t *output);
+/** @brief Convolution on packed weights; input channels a multiple of 4. DSP inner loop where available. */
+int pm_conv2d_packed_s8(const pm_conv_packed_params_t *p, const int8_t *input, int8_t *output);
+/**
+ * @brief pm_conv2d_packed_s8 followed by the residual ADD, bit-identical to running both layers.
+ * @p output may be the same buffer as @p residual, never overlapping @p input.
+ */
+int pm_conv2d_packed_add_s8(const pm_conv_packed_add_params_t *p, const int8_t *input, const int8_t *residual,
+                            int8_t *output);
+/** @brief Packed convolution for any input channel count: pads the channels to a multiple of 4 in @p scratch. */
+int pm_conv2d_packed_pad_s8(const pm_conv_packed_params_t *p, const int8_t *input, int8_t *scratch, int8_t *output);
+/** @brief Scratch bytes pm_conv2d_packed_pad_s8 needs: the input with channels rounded up to a multiple of 4. */
+int32_t pm_conv2d_packed_pad_s8_scratch_size(const pm_conv_packed_params_t *p);
 /** @brief General depthwise convolution. */
 int pm_depthwise_conv2d_s8(const pm_conv_params_t *p, const int8_t *input, int8_t *output);
 /** @brief Depthwise 3x3 convolution, dilation 1, depth multiplier 1. */

@@ -19,6 +19,14 @@ static inline int32_t pm_sxtb16(uint32_t x) { return (int32_t)__sxtb16(x); }
 static inline int32_t pm_sxtab16(uint32_t acc, uint32_t x) { return (int32_t)__sxtab16(acc, x); }
 static inline int32_t pm_smlad(uint32_t a, uint32_t b, int32_t acc) { return __smlad(a, b, acc); }
 
+/* (a * b + 2^31) >> 32: the high word of the product, rounded. */
+static inline int32_t pm_smmulr(int32_t a, int32_t b)
+{
+    int32_t r;
+    __asm__("smmulr %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+
 /* Bytes 1 and 3 widened: SXTB16 with its built-in ROR #8 (GCC does not fold a separate rotate). */
 static inline int32_t pm_sxtb16_ror8(uint32_t x)
 {
@@ -63,6 +71,11 @@ static inline int32_t pm_smlad(uint32_t a, uint32_t b, int32_t acc)
     const int32_t p0 = (int32_t)pm_lo16(a) * pm_lo16(b);
     const int32_t p1 = (int32_t)pm_hi16(a) * pm_hi16(b);
     return (int32_t)((uint32_t)acc + (uint32_t)p0 + (uint32_t)p1);
+}
+
+static inline int32_t pm_smmulr(int32_t a, int32_t b)
+{
+    return (int32_t)(((int64_t)a * b + ((int64_t)1 << 31)) >> 32);
 }
 #endif
 

@@ -23,6 +23,8 @@ SUBCOMMANDS = [
     "train",
     "models",
     "experiment",
+    "bench",
+    "tune",
 ]
 
 

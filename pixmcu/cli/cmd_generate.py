@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 
 
@@ -19,8 +20,8 @@ def add_parser(sub):
     p.add_argument("--pixel-offset", type=float, default=0.0, help="see --pixel-scale (default 0)")
     p.add_argument("--no-overlap", action="store_true",
                    help="do not let a convolution's output overlap its dying input (larger arena)")
-    p.add_argument("--fuse-residual-add", action="store_true",
-                   help="fold residual ADDs into the convolution before them (smallest arena; that "
+    p.add_argument("--fuse-residual-add", action=argparse.BooleanOptionalAction, default=True,
+                   help="fold residual ADDs into the convolution before them (default; smallest arena; that "
                         "convolution's own output is then never stored and its layer hook reports 0 bytes)")
     p.add_argument("--json", action="store_true", help="print the manifest summary as JSON")
     return p

@@ -18,7 +18,7 @@ import numpy as np
 
 from pixmcu import __version__
 from pixmcu.codegen.cformat import c_comment, c_int, c_type, check_identifier, default_name, format_array
-from pixmcu.codegen.kernels import DSP_CORES, STRUCT_FIELDS, KernelCall, fuse_residual_adds, kernel_call
+from pixmcu.codegen.kernels import DSP_CORES, PACKED_CORES, STRUCT_FIELDS, KernelCall, fuse_residual_adds, kernel_call
 from pixmcu.codegen.planner import Plan, plan
 from pixmcu.errors import PixmcuError, UnsupportedOperatorError
 from pixmcu.ir import Graph
@@ -152,12 +152,15 @@ def _io_json(graph: Graph, name: str) -> dict[str, Any]:
 
 
 def generate(model: str | Path | Graph, out_dir: str | Path, board: str | None = None, name: str | None = None,
-             pixel_mapping: dict[str, float] | None = None, overlap: bool = True, fuse: bool = False) -> Generated:
+             pixel_mapping: dict[str, float] | None = None, overlap: bool = True, fuse: bool = True,
+             packed: bool | None = None) -> Generated:
     """Write the generated model into out_dir and return its manifest.
 
     overlap: let windowed kernels write over the tail of a dying input (smaller arena, same hooks).
-    fuse: fold residual ADDs into the convolution before them (smallest arena; the convolution's
-    own output then never exists, and its per-layer hook reports 0 bytes).
+    fuse: fold residual ADDs into the convolution before them (the default: smallest arena and no
+    separate ADD pass; the convolution's own output then never exists, its per-layer hook reports
+    0 bytes and its manifest entry says `fused_into`).
+    packed: convolutions on generator-packed int16 weights (default: on cores with the DSP extension).
     """
     from pixmcu.frontend import load_model
 
@@ -177,7 +180,8 @@ def generate(model: str | Path | Graph, out_dir: str | Path, board: str | None =
             raise UnsupportedOperatorError(f"model input/output '{n}' is {graph.tensors[n].dtype}; only int8/uint8 are supported")
 
     dsp = core in DSP_CORES
-    calls: list[KernelCall] = [kernel_call(graph, op, dsp=dsp) for op in graph.operators]
+    packed = core in PACKED_CORES if packed is None else packed
+    calls: list[KernelCall] = [kernel_call(graph, op, dsp=dsp, packed=packed) for op in graph.operators]
     if fuse:
         calls = fuse_residual_adds(graph, calls)
     mem = plan(graph, calls, overlap=overlap)
@@ -206,6 +210,8 @@ def generate(model: str | Path | Graph, out_dir: str | Path, board: str | None =
             var = f"{name}_{op.name}_params"
             params.append(_struct_init(call.struct, var, call.fields, array_syms))
             ins = [_tensor_expr(graph, mem, n, const_syms) for n in call.inputs]
+            if call.scratch_bytes:
+                ins.append(f"(arena + {mem.scratch[i][0]})")
             if call.kernel == "pm_pixel_embedding_u8":  # pixels are uint8; the API passes bytes as int8_t
                 ins[0] = f"(const uint8_t *){ins[0]}"
             if call.kernel == "pm_concatenation_s8":
@@ -235,6 +241,8 @@ def generate(model: str | Path | Graph, out_dir: str | Path, board: str | None =
             "arena_bytes": out_bytes if pl.where == "arena" else 0,
             "output_bytes": out_bytes,
         }
+        if call.scratch_bytes:
+            entry["scratch"] = {"arena_offset": mem.scratch[i][0], "bytes": mem.scratch[i][1]}
         if call.hides:
             entry["fused_into"] = next(j for j, c in enumerate(calls) if c.done_by == i)
         if call.done_by is not None:

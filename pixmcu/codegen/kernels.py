@@ -13,12 +13,15 @@ from typing import Any
 import numpy as np
 
 from pixmcu import quant
+from pixmcu.codegen import packing
 from pixmcu.errors import UnsupportedOperatorError
 from pixmcu.ir import Graph, Operator
 from pixmcu.lowering import lower
 
 # Cores whose generated code calls the SMLAD convolution (Armv7E-M with the DSP extension).
 DSP_CORES = ("cortex-m4", "cortex-m7")
+# Cores whose convolutions run on generator-packed int16 weights (the DSP extension, M55 included).
+PACKED_CORES = ("cortex-m4", "cortex-m7", "cortex-m55")
 
 # Struct fields per C struct type, in declaration order (the ctypes mirror in the tests reads this).
 STRUCT_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
@@ -58,7 +61,20 @@ STRUCT_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
                               ("table", "int8_t*")),
     "pm_conv_add_params_t": (("conv", "struct:pm_conv_params_t"), ("add", "struct:pm_add_params_t"),
                              ("conv_is_input1", "i32")),
+    "pm_conv_packed_params_t": (
+        ("input", "dims"), ("filter", "dims"), ("output", "dims"),
+        ("stride_h", "i32"), ("stride_w", "i32"), ("pad_h", "i32"), ("pad_w", "i32"),
+        ("input_offset", "i32"), ("output_offset", "i32"), ("act_min", "i32"), ("act_max", "i32"),
+        ("short_requant", "i32"), ("weights", "int32_t*"), ("bias", "int32_t*"), ("requant", "int32_t*"),
+    ),
+    "pm_conv_packed_add_params_t": (
+        ("conv", "struct:pm_conv_packed_params_t"), ("short_requant", "i32"), ("output_offset", "i32"),
+        ("act_min", "i32"), ("act_max", "i32"), ("conv_table", "int32_t*"), ("residual_table", "int32_t*"),
+        ("requant", "int32_t*"),
+    ),
 }
+
+PACKED_CONV = ("pm_conv2d_packed_s8", "pm_conv2d_packed_pad_s8")
 
 
 @dataclass
@@ -79,7 +95,7 @@ class KernelCall:
     output: str = ""
     # Inputs the output may overwrite when they die at this layer (element-wise kernels).
     in_place: tuple[str, ...] = ()
-    scratch_bytes: int = 0
+    scratch_bytes: int = 0  # arena bytes the kernel borrows for its own call (passed before the output)
     hides: str | None = None  # a tensor this fused kernel never writes to memory
     done_by: int | None = None  # this layer's output is produced by that (fused) layer
 
@@ -105,7 +121,30 @@ def _unsupported(op: Operator, msg: str) -> UnsupportedOperatorError:
     return UnsupportedOperatorError(f"layer '{op.name}' ({op.kind}): {msg}")
 
 
-def _conv(graph: Graph, op: Operator, p: dict, dsp: bool) -> KernelCall:
+def _packed_conv(graph: Graph, op: Operator, p: dict) -> KernelCall:
+    x = graph.tensors[op.inputs[0]]
+    w = graph.tensors[op.inputs[1]]
+    out = graph.tensors[op.outputs[0]]
+    bias = p["bias"] if len(op.inputs) > 2 else None
+    consts = packing.conv_constants(w.data, bias, p["multiplier"], p["shift"], p["input_offset"])
+    fields = {
+        "input": _dims(x.shape), "filter": _dims(w.shape), "output": _dims(out.shape),
+        "stride_h": p["stride"][0], "stride_w": p["stride"][1], "pad_h": p["pad"][0], "pad_w": p["pad"][1],
+        "input_offset": p["input_offset"], "output_offset": p["output_offset"],
+        "act_min": p["act_min"], "act_max": p["act_max"], "short_requant": consts["short_requant"],
+        "weights": "weights", "bias": "bias", "requant": "requant",
+    }
+    arrays = {"weights": packing.pack_weights(w.data), "bias": consts["bias"], "requant": consts["requant"]}
+    cin = fields["input"][3]
+    if cin % packing.GROUP == 0:
+        return KernelCall("pm_conv2d_packed_s8", "pm_conv_packed_params_t", fields, arrays, (op.inputs[0],))
+    n, h, wd, _ = fields["input"]
+    scratch = n * h * wd * (-(-cin // packing.GROUP) * packing.GROUP)
+    return KernelCall("pm_conv2d_packed_pad_s8", "pm_conv_packed_params_t", fields, arrays, (op.inputs[0],),
+                      scratch_bytes=scratch)
+
+
+def _conv(graph: Graph, op: Operator, p: dict, dsp: bool, packed: bool = False) -> KernelCall:
     x = graph.tensors[op.inputs[0]]
     w = graph.tensors[op.inputs[1]]
     out = graph.tensors[op.outputs[0]]
@@ -113,6 +152,8 @@ def _conv(graph: Graph, op: Operator, p: dict, dsp: bool) -> KernelCall:
     offset = p["input_offset"]
     if not -255 <= offset <= 255:
         raise _unsupported(op, f"input offset {offset} does not fit the kernels' int16 lanes")
+    if op.kind == "conv2d" and packed and tuple(p["dilation"]) == (1, 1):
+        return _packed_conv(graph, op, p)
     if op.kind == "conv2d":
         mult = 1
         if kh == kw == 1 and p["pad"] == (0, 0):
@@ -258,8 +299,11 @@ _BUILD = {
 }
 
 
-def kernel_call(graph: Graph, op: Operator, dsp: bool = False) -> KernelCall:
-    """The kernel and parameters of `op`; raises UnsupportedOperatorError naming the layer."""
+def kernel_call(graph: Graph, op: Operator, dsp: bool = False, packed: bool = False) -> KernelCall:
+    """The kernel and parameters of `op`; raises UnsupportedOperatorError naming the layer.
+
+    dsp: the SMLAD variants of the int8-weight kernels; packed: convolutions on generator-packed
+    int16 weights (pm_conv2d_packed_*), which the DSP cores run fastest."""
     build = _BUILD.get(op.kind)
     if build is None:
         raise _unsupported(op, "the code generator has no kernel for this operator")
@@ -268,7 +312,10 @@ def kernel_call(graph: Graph, op: Operator, dsp: bool = False) -> KernelCall:
         if t.dtype not in ("int8", "uint8", "int32") or (t.dtype == "int32" and not t.is_constant):
             raise _unsupported(op, f"tensor '{name}' has dtype {t.dtype}; generated code runs int8/uint8 only")
     try:
-        call = build(graph, op, lower(graph, op), dsp)
+        if op.kind == "conv2d":
+            call = _conv(graph, op, lower(graph, op), dsp, packed)
+        else:
+            call = build(graph, op, lower(graph, op), dsp)
     except ValueError as exc:
         raise _unsupported(op, str(exc)) from None
     call.output = op.outputs[0]
@@ -302,7 +349,8 @@ def fuse_residual_adds(graph: Graph, calls: list[KernelCall]) -> list[KernelCall
         for k in (0, 1):
             x, y = op.inputs[k], op.inputs[1 - k]
             i = producer.get(x)
-            if i is None or graph.operators[i].kind != "conv2d" or calls[i].struct != "pm_conv_params_t":
+            if i is None or graph.operators[i].kind != "conv2d" or \
+                    (calls[i].struct != "pm_conv_params_t" and calls[i].kernel != "pm_conv2d_packed_s8"):
                 continue
             conv_in = graph.operators[i].inputs[0]
             if x == y or x in graph.outputs or readers.get(x) != [j]:
@@ -312,6 +360,18 @@ def fuse_residual_adds(graph: Graph, calls: list[KernelCall]) -> list[KernelCall
             if root.get(y, y) == root.get(conv_in, conv_in):
                 continue
             conv, add = calls[i], calls[j]
+            if conv.kernel == "pm_conv2d_packed_s8":
+                tables = packing.add_tables(add.fields, conv_is_input1=(k == 0))
+                fields = {"conv": conv.fields, "short_requant": tables["short_requant"],
+                          "output_offset": add.fields["output_offset"], "act_min": add.fields["act_min"],
+                          "act_max": add.fields["act_max"], "conv_table": "conv_table",
+                          "residual_table": "residual_table", "requant": "add_requant"}
+                arrays = {**conv.arrays, "conv_table": tables["conv_table"],
+                          "residual_table": tables["residual_table"], "add_requant": tables["requant"]}
+                calls[i] = KernelCall("pm_conv2d_packed_add_s8", "pm_conv_packed_add_params_t", fields, arrays,
+                                      (conv_in, y), output=op.outputs[0], in_place=(y,), hides=x)
+                calls[j] = KernelCall(None, None, inputs=(), output=op.outputs[0], done_by=i)
+                break
             calls[i] = KernelCall(
                 "pm_conv2d_add_s8", "pm_conv_add_params_t",
                 {"conv": conv.fields, "add": add.fields, "conv_is_input1": int(k == 0)},

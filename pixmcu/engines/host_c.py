@@ -89,7 +89,7 @@ def _batch(x: np.ndarray, shape: tuple[int, ...], dtype: str) -> np.ndarray:
 
 
 def run_host_c(model: str | Path | Graph, x: np.ndarray, board: str | None = None, layers: bool = False,
-               workdir: str | Path | None = None, fuse: bool = False, overlap: bool = True):
+               workdir: str | Path | None = None, fuse: bool = True, overlap: bool = True):
     """Outputs of the generated C for N inputs (N, ...) in the model input's dtype.
 
     With layers=True returns (outputs, {layer name: (N, ...) outputs}) from the per-layer hooks;

@@ -48,10 +48,10 @@ PLANS = {
 }
 
 
-def run_plan(dataset: str) -> list[tuple[str, dict[str, Any]]]:
+def run_plan(dataset: str, bit_settings: tuple[tuple[int, int], ...] = (LOW_BITS, (8, 8))) -> list[tuple[str, dict[str, Any]]]:
     """(run id, ModelConfig kwargs) in priority order: the comparisons that matter most come first."""
     runs: list[tuple[str, dict[str, Any]]] = [("float32", dict(input_stage="float", wbits=None, abits=None))]
-    for w, a in (LOW_BITS, (8, 8)):
+    for w, a in bit_settings:
         tag = f"w{w}a{a}"
         if a != 8:  # at A8 naive input quantization *is* the 8-bit input
             runs.append((f"{tag}_naive", dict(input_stage="naive", wbits=w, abits=a)))
@@ -62,7 +62,9 @@ def run_plan(dataset: str) -> list[tuple[str, dict[str, Any]]]:
             runs.append((f"{tag}_embed_d{d}q{q}_k{k}", dict(input_stage="embed", wbits=w, abits=a,
                                                           embed={"dim": d, "bits": q, "bins": k, "learn_bins": True})))
     # Order: float, low-bit naive / int8 / d10q2, W8A8 int8 / d10q2, then the rest.
-    first = ["float32", "w4a4_naive", "w4a4_int8", "w4a4_embed_d10q2", "w8a8_int8", "w8a8_embed_d10q2"]
+    lw, la = bit_settings[0]
+    low = f"w{lw}a{la}"
+    first = ["float32", f"{low}_naive", f"{low}_int8", f"{low}_embed_d10q2", "w8a8_int8", "w8a8_embed_d10q2"]
     return sorted(runs, key=lambda r: first.index(r[0]) if r[0] in first else len(first))
 
 
@@ -100,7 +102,7 @@ def run_one(dataset: str, run_id: str, kwargs: dict[str, Any], data, plan: Datas
     cfg = ModelConfig(arch=plan.arch, in_channels=c, image_size=hw, widths=plan.widths, head=plan.head, **kwargs)
     args = TrainArgs(epochs=plan.epochs, batch_size=plan.batch_size, lr=plan.lr, seed=seed, threads=threads,
                      progress=progress)
-    ckpt = work / dataset / f"{run_id}.pt"
+    ckpt = work / dataset / f"{len(data.train.x)}x{plan.epochs:g}" / f"{run_id}.pt"
     t0 = time.time()
     _, res = train(cfg, data, args, checkpoint=ckpt, resume=True)
     e = cfg.embed
@@ -114,6 +116,12 @@ def run_one(dataset: str, run_id: str, kwargs: dict[str, Any], data, plan: Datas
         "history": res.history, "hardware": hardware(),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+
+
+def _same_run(r: dict[str, Any], dataset: str, run_id: str, n_train: int, epochs: float) -> bool:
+    """Runs are identified by dataset, setting and training budget (images, epochs)."""
+    return (r["dataset"] == dataset and r["run"] == run_id and r["train_samples"] == n_train
+            and float(r["epochs"]) == float(epochs))
 
 
 class _locked:
@@ -138,7 +146,7 @@ class _locked:
 
 def run_experiment(datasets: list[str], out: Path, work: Path, seed: int = 0, threads: int = 1,
                    epochs: float | None = None, train_subset: int | None = None, only: list[str] | None = None,
-                   progress: bool = True) -> dict[str, Any]:
+                   progress: bool = True, bit_settings: tuple[tuple[int, int], ...] = (LOW_BITS, (8, 8))) -> dict[str, Any]:
     from pixmcu.train.data import load_dataset, subset
 
     json_path = out / "pixel_embedding.json"
@@ -150,20 +158,21 @@ def run_experiment(datasets: list[str], out: Path, work: Path, seed: int = 0, th
         if epochs is not None:
             plan.epochs = epochs
         if train_subset is not None:
-            plan.train_subset = train_subset
+            plan.train_subset = train_subset if train_subset > 0 else None
         data = load_dataset(ds)
         data.train = subset(data.train, plan.train_subset, seed)
-        for run_id, kwargs in run_plan(ds):
+        for run_id, kwargs in run_plan(ds, bit_settings):
             if only and run_id not in only:
                 continue
-            if any(r["dataset"] == ds and r["run"] == run_id for r in results["runs"]):
+            n_train = len(data.train.x)
+            if any(_same_run(r, ds, run_id, n_train, plan.epochs) for r in results["runs"]):
                 continue
             print(f"[{ds}] {run_id} ...", flush=True)
             rec = run_one(ds, run_id, kwargs, data, plan, work, seed, threads, progress)
             print(f"[{ds}] {run_id}: top-1 {rec['top1']:.2f}% in {rec['train_seconds']:.0f} s", flush=True)
             with _locked(out / ".pixel_embedding.lock"):
                 results = load_results(json_path)  # another process may have added runs meanwhile
-                results["runs"] = [r for r in results["runs"] if not (r["dataset"] == ds and r["run"] == run_id)]
+                results["runs"] = [r for r in results["runs"] if not _same_run(r, ds, run_id, n_train, plan.epochs)]
                 results["runs"].append(rec)
                 save_results(json_path, results)
                 write_report(results, out)
@@ -210,7 +219,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=RESULTS_DIR, help="results directory (default docs/results)")
     p.add_argument("--work", type=Path, help="checkpoints directory (default: ~/.cache/pixmcu/runs/pixel_embedding)")
     p.add_argument("--epochs", type=float, help="override the plan's epochs per run")
-    p.add_argument("--train-subset", type=int, help="train on this many images")
+    p.add_argument("--train-subset", type=int, help="train on this many images (0: all)")
+    p.add_argument("--bits", default="W4A4,W8A8",
+                   help="comma-separated bit settings, the low-bit one first (default W4A4,W8A8)")
     p.add_argument("--only", action="append", help="run only these run ids (repeatable)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1: the CPUs are shared)")
@@ -232,8 +243,13 @@ def run_from_args(args: argparse.Namespace) -> int:
     from pixmcu.train.data import default_cache_dir
 
     work = args.work or default_cache_dir() / "runs" / "pixel_embedding"
+    from pixmcu.cli.cmd_train import parse_bits
+
+    bits = tuple(parse_bits(b.strip()) for b in args.bits.split(","))
+    if any(w is None for w, _ in bits):
+        raise PixmcuError("--bits lists quantized settings only; the float baseline always runs")
     run_experiment(args.dataset or ["fashion-mnist", "cifar10"], args.out, work, args.seed, args.threads,
-                   args.epochs, args.train_subset, args.only, not args.no_progress)
+                   args.epochs, args.train_subset, args.only, not args.no_progress, bits)
     return 0
 
 

@@ -32,13 +32,17 @@ def padded_k(k: int) -> int:
 
 
 def pack_weights_s16(w: np.ndarray) -> np.ndarray:
-    """(out_c, k, k, C) int8 weights -> (out_c, kp) int16, row-major window order, zero-filled."""
+    """(out_c, k, k, C) int8 weights -> int16 [ceil(out_c/2)][kp/2][2][2]: the window in row-major
+    order, zero-filled to kp (a multiple of 4), channel pairs interleaved word by word so that one
+    LDRD fetches two weights of both channels; an odd last channel is paired with zeros."""
     w = np.asarray(w, np.int64)
     co = w.shape[0]
     flat = w.reshape(co, -1)
-    out = np.zeros((co, padded_k(flat.shape[1])), np.int16)
-    out[:, :flat.shape[1]] = flat
-    return out
+    kp = padded_k(flat.shape[1])
+    full = np.zeros(((co + 1) // 2 * 2, kp), np.int16)
+    full[:co, :flat.shape[1]] = flat
+    pairs = full.reshape(-1, 2, kp // 2, 2)  # (pair, channel, k/2, 2)
+    return np.ascontiguousarray(pairs.transpose(0, 2, 1, 3))
 
 
 def embed_lut_s16(lut: np.ndarray, input_offset: int) -> np.ndarray:

@@ -62,8 +62,8 @@ def prep_f32_vmul(p: Problem) -> Prepared:
 
 def prep_s8_im2col(p: Problem) -> Prepared:
     w = tb.pack_weights_s16(p.w_s8)
-    kp = w.shape[1]
-    return Prepared("s8_im2col", "pm_first_im2col_s8", {"w": w}, 2 * kp * 2, "int8",
+    kp = tb.padded_k(p.g.taps * p.g.in_c)
+    return Prepared("s8_im2col", "pm_first_im2col_s8", {"w": w}, 5 * kp * 2, "int8",
                     f"pm_first_im2col_s8(&geom, input_s8, {p.input_offset_s8}, A(w), &rq, (int16_t *)scratch, "
                     "(int8_t *)out)", p.expected_s8(), params={"rq": p.rq_s8})
 
@@ -71,8 +71,8 @@ def prep_s8_im2col(p: Problem) -> Prepared:
 def prep_pe_embed_conv(p: Problem) -> Prepared:
     w = tb.pack_weights_s16(p.w_embed)
     lut = tb.embed_lut_s16(p.lut, -p.embed_zero_point)
-    kp = w.shape[1]
-    return Prepared("pe_embed_conv", "pm_first_embedconv_s8", {"lut": lut, "w": w}, 2 * kp * 2, "int8",
+    kp = tb.padded_k(p.g.taps * p.g.in_c * p.d)
+    return Prepared("pe_embed_conv", "pm_first_embedconv_s8", {"lut": lut, "w": w}, 5 * kp * 2, "int8",
                     f"pm_first_embedconv_s8(&geom, pixels, A(lut), {p.d}, A(w), &rq, (int16_t *)scratch, "
                     "(int8_t *)out)", p.expected_embed(), params={"rq": p.rq_embed})
 

@@ -102,7 +102,7 @@ class PixelEmbedding(nn.Module):
         """Real-valued upper edges of the first K-1 bins, [tables, K-1], in pixel units."""
         K = self.bins
         if self.bin_logits is None:
-            edges = torch.arange(1, K, dtype=torch.float32) * (256.0 / K)
+            edges = torch.arange(1, K, dtype=torch.float32, device=self.weight.device) * (256.0 / K)
             return edges.expand(1 if self.shared else self.channels, K - 1)
         steps = F.softplus(self.bin_logits)
         cum = torch.cumsum(steps, dim=1) / steps.sum(dim=1, keepdim=True)
@@ -110,7 +110,7 @@ class PixelEmbedding(nn.Module):
 
     def bin_index(self) -> torch.Tensor:
         """Bin of every value 0..255, [tables, 256] (long): value v is in bin k when edge_{k-1} <= v+0.5 < edge_k."""
-        v = torch.arange(256, dtype=torch.float32) + 0.5
+        v = torch.arange(256, dtype=torch.float32, device=self.weight.device) + 0.5
         return (v[None, :, None] >= self.bin_edges().detach()[:, None, :]).sum(dim=2)
 
     def lut(self) -> torch.Tensor:
@@ -124,7 +124,7 @@ class PixelEmbedding(nn.Module):
             return hard
         # Thresholds get gradients through a soft bin membership; the vectors keep the hard path.
         edges = self.bin_edges()
-        v = torch.arange(256, dtype=torch.float32)[None, :, None] + 0.5
+        v = torch.arange(256, dtype=torch.float32, device=self.weight.device)[None, :, None] + 0.5
         above = torch.sigmoid((v - edges[:, None, :]) / self.bin_temperature)  # [T,256,K-1]
         ones = torch.ones_like(above[..., :1])
         zeros = torch.zeros_like(above[..., :1])
@@ -135,7 +135,7 @@ class PixelEmbedding(nn.Module):
     def codes(self) -> np.ndarray:
         """Integer codes of the full table, int64 [tables, 256, d] (0..2^Q-1)."""
         with torch.no_grad():
-            return np.rint(self.lut().numpy() * self.levels).astype(np.int64)
+            return np.rint(self.lut().cpu().numpy() * self.levels).astype(np.int64)
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         """uint8 (or integer-valued) pixels [N, C, H, W] -> embedded [N, C*d, H, W]."""

@@ -128,7 +128,7 @@ def export_model(model: torch.nn.Module, name: str = "model", source: str = "") 
     cfg: ModelConfig = model.cfg
     if not cfg.quantized:
         raise PixmcuError(f"model '{cfg.label()}' is not fully quantized; only integer models can be exported")
-    model.eval()
+    model.cpu().eval()
     b = _Builder(cfg)
     with torch.no_grad():
         x = b.input_stage(model.input)

@@ -1,0 +1,88 @@
+"""Generate-time data layouts for the packed convolution kernels (firmware/kernels/pm_conv_packed.h).
+
+Everything a kernel would otherwise recompute per pixel is prepared here once: weights widened to
+int16 and interleaved in the order the SMLAD loop reads them, biases and requantization records
+padded to blocks of four output channels, the proof that lets a layer take the short
+requantization path, and the residual ADD's per-input rescaling as two 256-entry tables.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pixmcu import quant
+
+BLOCK = 4  # output channels per inner-loop block
+GROUP = 4  # input channels per packed group (one 32-bit input load)
+
+
+def _ceil(x: int, m: int) -> int:
+    return -(-x // m) * m
+
+
+def pack_weights(w: np.ndarray) -> np.ndarray:
+    """OHWI int8 filter -> int32 words: [oc block][ky][kx][group of 4 cin][4 oc][2 words].
+
+    Word 0 of a (group, oc) holds the weights of input channels 0 and 2 (low, high halfword), word 1
+    those of channels 1 and 3: the lanes SXTAB16 and SXTAB16 ROR #8 make of one input word.
+    Missing output or input channels (padding to multiples of 4) get zero weights.
+    """
+    w = np.asarray(w, dtype=np.int64)
+    oc, kh, kw, c = w.shape
+    ocp, cp = _ceil(oc, BLOCK), _ceil(c, GROUP)
+    full = np.zeros((ocp, kh, kw, cp), dtype=np.int64)
+    full[:oc, :, :, :c] = w
+    g = full.reshape(ocp // BLOCK, BLOCK, kh, kw, cp // GROUP, GROUP)
+    g = g.transpose(0, 2, 3, 4, 1, 5)  # block, ky, kx, group, oc, cin-in-group
+    lo = np.stack([g[..., 0], g[..., 1]], axis=-1)
+    hi = np.stack([g[..., 2], g[..., 3]], axis=-1)
+    words = (lo & 0xFFFF) | ((hi & 0xFFFF) << 16)
+    return words.astype(np.uint32).view(np.int32).reshape(-1)
+
+
+def _record(multiplier: int, shift: int, short: bool) -> list[int]:
+    left, right = max(int(shift), 0), max(-int(shift), 0)
+    return [int(multiplier), left + int(short), right, (1 << right) - 1]
+
+
+def _fits_short(bound: np.ndarray, multiplier: np.ndarray, shift: np.ndarray) -> bool:
+    """SMMULR(acc << (left + 1), m) equals SRDHM(acc << left, m) when the doubled value fits int32."""
+    left = np.maximum(np.asarray(shift, np.int64), 0)
+    ok = (np.asarray(bound, np.int64) << (left + 1)) <= quant.INT32_MAX
+    return bool(ok.all() and (np.asarray(multiplier) != quant.INT32_MIN).all())
+
+
+def conv_constants(w: np.ndarray, bias: np.ndarray | None, multiplier, shift, input_offset: int) -> dict:
+    """Padded bias, requantization records and the short-path flag of one convolution."""
+    w = np.asarray(w, dtype=np.int64)
+    oc = w.shape[0]
+    ocp = _ceil(oc, BLOCK)
+    b = np.zeros(ocp, dtype=np.int64)
+    if bias is not None:
+        b[:oc] = np.asarray(bias, dtype=np.int64)
+    # Largest |accumulator| over any input: int8 values plus the offset, any subset of taps (borders).
+    xmax = max(abs(-128 + input_offset), abs(127 + input_offset))
+    bound = np.abs(b[:oc]) + np.abs(w).reshape(oc, -1).sum(axis=1) * xmax
+    mult = np.asarray(multiplier, dtype=np.int64)
+    sh = np.asarray(shift, dtype=np.int64)
+    short = _fits_short(bound, mult, sh) and bool((bound <= quant.INT32_MAX).all())
+    recs = [_record(mult[k], sh[k], short) for k in range(oc)] + [[0, 0, 0, 0]] * (ocp - oc)
+    return {"bias": b.astype(np.int32), "requant": np.asarray(recs, dtype=np.int64).astype(np.int32).reshape(-1),
+            "short_requant": int(short)}
+
+
+def add_tables(p: dict, conv_is_input1: bool) -> dict:
+    """The residual ADD (lowered parameters `p`) as two rescaling tables and one output record."""
+    v = np.arange(-128, 128, dtype=np.int64)
+
+    def table(k: int) -> np.ndarray:
+        shifted = quant.wrap32((v + p[f"input{k}_offset"]) << p["left_shift"])
+        return quant.multiply_by_quantized_multiplier(shifted, p[f"input{k}_multiplier"], p[f"input{k}_shift"])
+
+    t1, t2 = table(1), table(2)
+    conv_t, res_t = (t1, t2) if conv_is_input1 else (t2, t1)
+    bound = np.array([np.abs(t1).max() + np.abs(t2).max()])
+    short = _fits_short(bound, np.array([p["output_multiplier"]]), np.array([p["output_shift"]]))
+    return {"conv_table": conv_t.astype(np.int32), "residual_table": res_t.astype(np.int32),
+            "requant": np.asarray(_record(p["output_multiplier"], p["output_shift"], short), dtype=np.int32),
+            "short_requant": int(short)}

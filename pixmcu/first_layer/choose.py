@@ -1,0 +1,200 @@
+"""Pick the first-layer variant for a target: a cost model, a flash budget, flash wait states.
+
+The model estimates cycles per output pixel from the work each variant does (table lookups or
+multiply-accumulates, requantization, per-window overhead) with coefficients fitted to the QEMU
+benchmark's estimated cycles (cost table of pixmcu/cycles, zero wait states), then adds what
+zero-wait-state estimates leave out: on a real part, tables and weights in flash pay wait states.
+Weights stream sequentially and the flash prefetcher hides most of that; table rows are read at
+random, so every 16-byte flash line of a row costs the wait states again (no cache assumed). Tables
+may instead be copied to RAM at start-up when the RAM budget allows: zero wait states, but the image
+still carries them in flash.
+
+Measured numbers (from `pixmcu tune` or `pixmcu bench first-layer --json`) replace the model's
+estimate for any variant they cover; the wait-state penalty is added to them the same way.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+from pixmcu.first_layer.reference import Geometry
+
+FLASH_LINE = 16  # bytes per flash read line (STM32F4/F7/H7 flash interfaces: 128 bits)
+
+# Estimated cycles per unit of work, per core, fitted to `pixmcu bench first-layer` on qemu-m4/m7
+# (32x32x3 -> 16, 3x3, s1 and the 28x28x1 cases). Keys: lookup (one 16-channel table row),
+# rq (requantizing one output), win (per window and 16-channel block), mac (per multiply-accumulate,
+# im2col and requantization included), pix (per input pixel: joint index pass, normalisation).
+COEFFS = {
+    "cortex-m4": {
+        "pe_folded_s16": {"lookup": 24.5, "rq": 13.0, "win": 45.0},
+        "pe_joint_s16": {"lookup": 24.5, "rq": 13.0, "win": 45.0, "pix": 15.0},
+        "pe_folded_s32": {"lookup": 205.0, "rq": 20.0, "win": 60.0},
+        "pe_embed_conv": {"mac": 2.7},
+        "s8_im2col": {"mac": 4.8},
+        "f32_vmul": {"mac": 3.8, "pix": 8.0},
+        "f32_vfma": {"mac": 4.8, "pix": 8.0},
+    },
+    "cortex-m7": {
+        "pe_folded_s16": {"lookup": 12.0, "rq": 8.0, "win": 30.0},
+        "pe_joint_s16": {"lookup": 12.0, "rq": 8.0, "win": 30.0, "pix": 8.0},
+        "pe_folded_s32": {"lookup": 110.0, "rq": 12.0, "win": 40.0},
+        "pe_embed_conv": {"mac": 1.6},
+        "s8_im2col": {"mac": 3.0},
+        "f32_vmul": {"mac": 2.4, "pix": 4.0},
+        "f32_vfma": {"mac": 1.5, "pix": 4.0},
+    },
+}
+
+CODE_BYTES = {"pe_folded_s16": 5000, "pe_joint_s16": 5000, "pe_folded_s32": 700, "pe_embed_conv": 1800,
+              "s8_im2col": 1700, "f32_vmul": 1300, "f32_vfma": 1200}
+
+
+@dataclass
+class Target:
+    core: str = "cortex-m4"
+    flash_budget: int | None = None      # bytes the first layer may use in flash (code + data)
+    ram_budget: int | None = None        # bytes it may use in RAM (scratch, output, tables moved to RAM)
+    flash_wait_states: int = 0           # e.g. 5 on an STM32F446 at 180 MHz, 0 under QEMU
+    integer_only: bool = True            # the float baselines are never chosen for an integer model
+
+
+@dataclass
+class Candidate:
+    name: str
+    est_cycles: float
+    flash_bytes: int
+    ram_bytes: int
+    tables_in: str = "flash"             # where the tables/weights go: "flash" or "ram"
+    feasible: bool = True
+    reason: str = ""
+    source: str = "model"                # "model" or "measured"
+    detail: dict = field(default_factory=dict)
+
+
+def _work(g: Geometry, d: int, bins: int | None) -> dict:
+    pixels = g.out_h * g.out_w
+    blocks = math.ceil(g.out_c / 16)
+    return {"pixels": pixels, "blocks": blocks, "in_pixels": g.in_h * g.in_w,
+            "lookups_pc": g.taps * g.in_c, "lookups_joint": g.taps,
+            "macs": pixels * g.taps * g.in_c * g.out_c, "macs_embed": pixels * g.taps * g.in_c * d * g.out_c,
+            "joint_rows": (bins ** g.in_c) if bins else 0}
+
+
+def data_bytes(name: str, g: Geometry, d: int, bins: int | None) -> int:
+    """Constant data of a variant (tables or weights), as the generator lays it out."""
+    kp4 = lambda k: (k + 3) & ~3  # noqa: E731
+    if name == "pe_folded_s16":
+        return g.taps * g.in_c * 256 * g.out_c * 2
+    if name == "pe_folded_s32":
+        return g.taps * g.in_c * 256 * g.out_c * 4
+    if name == "pe_joint_s16":
+        return g.taps * (bins ** g.in_c) * g.out_c * 2 + g.in_c * 256 * 4
+    if name == "pe_embed_conv":
+        return g.out_c * kp4(g.taps * g.in_c * d) * 2 + g.in_c * 256 * d * 2
+    if name == "s8_im2col":
+        return g.out_c * kp4(g.taps * g.in_c) * 2
+    return g.out_c * g.taps * g.in_c * 4 + g.out_c * 4 + 8 * g.in_c  # float
+
+
+def scratch_bytes(name: str, g: Geometry, d: int) -> int:
+    kp4 = lambda k: (k + 3) & ~3  # noqa: E731
+    return {"pe_joint_s16": g.in_h * g.in_w * 4, "s8_im2col": 10 * kp4(g.taps * g.in_c),
+            "pe_embed_conv": 10 * kp4(g.taps * g.in_c * d),
+            "f32_vmul": g.in_h * g.in_w * g.in_c * 4, "f32_vfma": g.in_h * g.in_w * g.in_c * 4}.get(name, 0)
+
+
+def model_cycles(name: str, g: Geometry, d: int, bins: int | None, core: str) -> float:
+    """Zero-wait-state estimated cycles of one variant."""
+    c = COEFFS.get(core, COEFFS["cortex-m4"])[name]
+    w = _work(g, d, bins)
+    if name in ("pe_folded_s16", "pe_folded_s32", "pe_joint_s16"):
+        lookups = w["lookups_joint"] if name == "pe_joint_s16" else w["lookups_pc"]
+        per_block = lookups * c["lookup"] * (1.0 if name != "pe_folded_s32" else 1.0) + c["win"]
+        total = w["pixels"] * (w["blocks"] * per_block + c["rq"] * g.out_c)
+        return total + c.get("pix", 0.0) * w["in_pixels"]
+    macs = w["macs_embed"] if name == "pe_embed_conv" else w["macs"]
+    return macs * c["mac"] + c.get("pix", 0.0) * w["in_pixels"]
+
+
+def wait_state_cycles(name: str, g: Geometry, d: int, bins: int | None, ws: int) -> float:
+    """Extra cycles of table/weight reads from flash with `ws` wait states (tables read at random)."""
+    if ws <= 0:
+        return 0.0
+    w = _work(g, d, bins)
+    if name in ("pe_folded_s16", "pe_joint_s16", "pe_folded_s32"):
+        lookups = w["lookups_joint"] if name == "pe_joint_s16" else w["lookups_pc"]
+        row_bytes = g.out_c * (4 if name == "pe_folded_s32" else 2)
+        return w["pixels"] * lookups * math.ceil(row_bytes / FLASH_LINE) * ws
+    # Weights stream in order: the prefetch buffer hides all but about one stall per line.
+    return data_bytes(name, g, d, bins) * w["pixels"] / FLASH_LINE * 0.1 * ws
+
+
+PE_NAMES = ("pe_folded_s16", "pe_joint_s16", "pe_folded_s32", "pe_embed_conv")
+
+
+def candidates(g: Geometry, d: int, q: int, bins: int | None, target: Target,
+               measured: dict[str, float] | None = None, int16_ok: dict[str, bool] | None = None,
+               names: tuple[str, ...] | list[str] | None = None) -> list[Candidate]:
+    """Every variant with its estimate and whether it fits the target; `int16_ok` says, per table
+    variant, whether the bound proof allowed int16 (False: that variant is not available). `names`
+    defaults to the variants that compute a pixel-embedding first layer; the int8 and float
+    baselines compute other models and are only compared when asked for."""
+    names = list(names or PE_NAMES)
+    if target.integer_only:
+        names = [n for n in names if not n.startswith("f32")]
+    out = []
+    for n in names:
+        if n == "pe_joint_s16" and not bins:
+            out.append(Candidate(n, math.inf, 0, 0, feasible=False, reason="embedding is not binned"))
+            continue
+        if int16_ok is not None and n in int16_ok and not int16_ok[n]:
+            out.append(Candidate(n, math.inf, 0, 0, feasible=False, reason="int16 bound not provable"))
+            continue
+        base = measured.get(n) if measured else None
+        est = base if base is not None else model_cycles(n, g, d, bins, target.core)
+        data = data_bytes(n, g, d, bins)
+        code = CODE_BYTES[n]
+        out_b = g.out_h * g.out_w * g.out_c * (4 if n.startswith("f32") else 1)
+        ram = scratch_bytes(n, g, d) + out_b
+        cand = Candidate(n, est, code + data, ram, source="measured" if base is not None else "model")
+        ws = wait_state_cycles(n, g, d, bins, target.flash_wait_states)
+        cand.detail = {"zero_ws_cycles": est, "wait_state_cycles": ws, "data_bytes": data}
+        fits_flash = target.flash_budget is None or code + data <= target.flash_budget
+        fits_ram = target.ram_budget is None or ram <= target.ram_budget
+        can_move = target.ram_budget is None or ram + data <= target.ram_budget
+        if ws > 0 and can_move and target.ram_budget is not None:
+            # Tables copied to RAM at start-up (the image still carries them in flash): no wait states.
+            cand.tables_in, cand.ram_bytes = "ram", ram + data
+        else:
+            cand.est_cycles = est + ws
+        if not fits_flash:
+            cand.feasible, cand.reason = False, f"needs {code + data:,} B of flash, budget {target.flash_budget:,}"
+        if cand.feasible and not fits_ram:
+            cand.feasible, cand.reason = False, f"needs {ram:,} B of RAM, budget {target.ram_budget:,}"
+        out.append(cand)
+    return out
+
+
+def choose(g: Geometry, d: int, q: int, bins: int | None, target: Target,
+           measured: dict[str, float] | None = None, int16_ok: dict[str, bool] | None = None,
+           names: tuple[str, ...] | list[str] | None = None) -> dict:
+    """The fastest feasible variant and why: {"variant", "tables_in", "est_cycles", "reason", "candidates"}."""
+    cands = candidates(g, d, q, bins, target, measured, int16_ok, names)
+    feasible = [c for c in cands if c.feasible]
+    if not feasible:
+        raise ValueError("no first-layer variant fits the budgets: " +
+                         "; ".join(f"{c.name}: {c.reason}" for c in cands))
+    best = min(feasible, key=lambda c: c.est_cycles)
+    runner = sorted((c for c in feasible if c is not best), key=lambda c: c.est_cycles)
+    why = (f"{best.name}: {best.est_cycles:,.0f} estimated cycles ({best.source}"
+           f"{', tables in RAM' if best.tables_in == 'ram' else ''}"
+           f"{f', {target.flash_wait_states} flash wait states' if target.flash_wait_states else ''})")
+    if runner:
+        why += f", {runner[0].est_cycles / best.est_cycles:.2f}x ahead of {runner[0].name}"
+    excluded = [f"{c.name} ({c.reason})" for c in cands if not c.feasible]
+    if excluded:
+        why += "; excluded: " + ", ".join(excluded)
+    return {"variant": best.name, "tables_in": best.tables_in, "est_cycles": best.est_cycles, "reason": why,
+            "target": asdict(target), "candidates": [asdict(c) for c in cands]}
