@@ -41,7 +41,8 @@ CASES = {
     "cnn_embed_w4a4": (CNN, dict(input_stage="embed", wbits=4, abits=4, embed={"dim": 10, "bits": 2})),
     "cnn_binned_w8a8": (CNN, dict(input_stage="embed", wbits=8, abits=8, embed={"dim": 4, "bits": 3, "bins": 8, "learn_bins": True})),
     "cnn_naive_w4a4": (CNN, dict(input_stage="naive", wbits=4, abits=4)),
-    "cnn_int8_w2a2": (dict(CNN, head="gap"), dict(input_stage="int8", wbits=2, abits=2)),
+    "cnn_int8_w2a4": (dict(CNN, head="gap"), dict(input_stage="int8", wbits=2, abits=4)),
+    "cnn_embed_w4a2": (CNN, dict(input_stage="embed", wbits=4, abits=2, embed={"dim": 4, "bits": 2})),
     "cnn_embed_q8_w1a8": (CNN, dict(input_stage="embed", wbits=1, abits=8, first_wbits=8, embed={"dim": 2, "bits": 8})),
     "res_embed_shared_w4a4": (RES, dict(input_stage="embed", wbits=4, abits=4, embed={"dim": 3, "bits": 2, "shared": True})),
     "res_int8_w8a8": (RES, dict(input_stage="int8", wbits=8, abits=8)),
@@ -56,7 +57,12 @@ def test_round_trip_bit_exact(case, tmp_path):
     model = _trained(cfg, shape)
     graph = export_model(model, name="m")
     x = _data(shape, 48, seed=1).test.x
-    ref = invoke(graph, model_input(cfg, x))
+    per_layer = run(graph, model_input(cfg, x))
+    ref = per_layer[graph.outputs[0]]
+    # A layer of dead activations would hide scale errors: the FC must see some non-zero codes.
+    fc_in = graph.tensors[graph.operators[-1].inputs[0]]
+    producer = next(op.name for op in graph.operators if op.outputs[0] == fc_in.name)
+    assert (per_layer[producer].astype(int) != fc_in.quant.zero_point[0]).any()
     with torch.no_grad():
         logits = model(torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))).numpy()
     s = graph.output_tensor().quant.scale[0]

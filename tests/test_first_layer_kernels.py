@@ -84,3 +84,16 @@ def test_qemu_m7_bitexact(tmp_path):
     g, kw = CASES[0]
     res = BenchBuilder(tmp_path / "w", "qemu-m7").run_case(tmp_path / "c", make_problem(g, **kw))
     _check({r.name: (r.bitexact if r.bitexact is not None else r.max_abs_err) for r in res}, g)
+
+
+def test_qemu_m4_mlperf_resnet_conv1_int8(m4, tmp_path):
+    """The shipped MLPerf Tiny ResNet's first conv, with its own weights: reference == pixmcu.reference
+    (checked inside int8_problem_from_graph) and the int8 kernel bit-exact on the board."""
+    from pixmcu.first_layer.report import MLPERF_RESNET
+    from pixmcu.first_layer.tune import int8_problem_from_graph
+    from pixmcu.frontend import load_model
+
+    p, info = int8_problem_from_graph(load_model(MLPERF_RESNET))
+    assert info["geometry"] == "32x32x3->16 k3 s1"
+    (r,) = m4.run_case(tmp_path, p, ["s8_im2col"])
+    assert r.bitexact is True

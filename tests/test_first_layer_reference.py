@@ -119,5 +119,7 @@ def test_blocked_layouts_round_trip():
     c = tb.folded_c_layout(t)  # [2][3][4][16]
     assert c.shape == (2 * 3 * 4 * 16,) or c.shape == (2, 3, 4, 16)
     assert np.array_equal(c.reshape(2, 3, 4, 16)[1, 2, 3], t[2, 3, 16:32].astype(np.int16))
-    j = tb.joint_c_layout(t)  # taps=3, rows=4 -> [2][4][3][16]
-    assert np.array_equal(j.reshape(2, 4, 3, 16)[0, 1, 2], t[2, 1, :16].astype(np.int16))
+    t4 = np.arange(4 * 5 * 32).reshape(4, 5, 32)  # 2x2 taps (ky, kx), 5 joint rows
+    j = tb.joint_c_layout(t4, 2, 2).reshape(2, 6, 4, 16)  # [block][row + zero][kx*2 + ky][16]
+    assert np.array_equal(j[1, 3, 1 * 2 + 0], t4[0 * 2 + 1, 3, 16:].astype(np.int16))  # kx=1, ky=0
+    assert not j[:, 5].any()

@@ -114,3 +114,24 @@ def test_stride2_same_padding_is_tflites():
     x = torch.ones(1, 1, 32, 32)
     y = tflite_pad(x, 3, 2, "same")
     assert y.shape[-2:] == (33, 33) and y[0, 0, 0, 0] == 1 and y[0, 0, -1, -1] == 0  # remainder goes after
+
+
+def test_fast_requantization_equals_the_contract():
+    from pixmcu import quant
+    from pixmcu.nn.intexact import mbqm
+
+    rng = np.random.default_rng(0)
+    real = np.concatenate([rng.uniform(1e-5, 0.999, 60), [0.5, 0.25, 1 / 3, 2 ** -10]])
+    m, shift = quant.quantize_multipliers(real)
+    acc = rng.integers(-(1 << 21) + 1, 1 << 21, (50, len(real)))
+    # Exact ties of both roundings.
+    acc[0] = 1 << 20
+    acc[1] = -(1 << 20)
+    acc[2] = 3
+    acc[3] = -3
+    expect = quant.multiply_by_quantized_multiplier(acc, m[None], shift[None])
+    np.testing.assert_array_equal(mbqm(torch.from_numpy(acc.astype(np.float64)), m[None], shift[None]), expect)
+    big = acc.copy()
+    big[5] = 1 << 28  # outside the fast path's range: the contract's own code runs
+    np.testing.assert_array_equal(mbqm(torch.from_numpy(big.astype(np.float64)), m[None], shift[None]),
+                                  quant.multiply_by_quantized_multiplier(big, m[None], shift[None]))

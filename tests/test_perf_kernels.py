@@ -1,4 +1,6 @@
-"""The packed convolution kernels (issue 7) against the numpy reference, bit for bit.
+"""The fast convolution kernels (issue 7) against the numpy reference, bit for bit: packed int16
+weights (pm_conv2d_packed_*, Cortex-M4/M7) and Helium (pm_conv2d_mve_*, Cortex-M55; its portable C
+path on the host, the MVE path under QEMU in tests/test_bench_model.py).
 
 Random shapes (1x1 and 3x3 and odd kernels, strides 1-3, 'same'/'valid', channel counts that are and
 are not multiples of 4), random zero points, per-tensor and per-channel multipliers (left and right
@@ -91,10 +93,13 @@ def _call_kernel(lib, call, x, out_ptr, residual_ptr=None):
         assert (scratch[:GUARD] == GUARD_BYTE).all() and (scratch[-GUARD:] == GUARD_BYTE).all(), "scratch overrun"
 
 
-def _check_conv(lib, graph, rng):
+VARIANTS = {"packed": {"packed": True}, "mve": {"mve": True}}
+
+
+def _check_conv(lib, graph, rng, variant="packed"):
     op = graph.operators[0]
-    call = kernel_call(graph, op, packed=True)
-    assert call.kernel in ("pm_conv2d_packed_s8", "pm_conv2d_packed_pad_s8")
+    call = kernel_call(graph, op, **VARIANTS[variant])
+    assert call.kernel in ("pm_conv2d_packed_s8", "pm_conv2d_packed_pad_s8", "pm_conv2d_mve_s8")
     x = G.random_input(rng, graph)[0]
     want = OPS["conv2d"](graph, op, [x[None]], lower(graph, op))[0]
     y_t = graph.tensors[op.outputs[0]]
@@ -117,31 +122,35 @@ def test_weight_packing_layout():
     assert not lo[1, :, :, :, 1:].any() and not hi[1, :, :, :, 1:].any()  # output channels 5..7 too
 
 
-def test_packed_conv_random(klib):
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_conv_random(klib, variant):
     rng = np.random.default_rng(71)
     kernels = set()
     for _ in range(CASES * 2):
-        kernels.add(_check_conv(klib, conv_graph(rng), rng).kernel)
-    assert kernels == {"pm_conv2d_packed_s8", "pm_conv2d_packed_pad_s8"}
+        kernels.add(_check_conv(klib, conv_graph(rng), rng, variant).kernel)
+    want = {"pm_conv2d_packed_s8", "pm_conv2d_packed_pad_s8"} if variant == "packed" else {"pm_conv2d_mve_s8"}
+    assert kernels == want
 
 
 @pytest.mark.parametrize("shape", [
     (3, 16, (3, 3), (1, 1)), (16, 16, (3, 3), (1, 1)), (16, 32, (3, 3), (2, 2)), (16, 32, (1, 1), (2, 2)),
     (32, 32, (3, 3), (1, 1)), (32, 64, (3, 3), (2, 2)), (32, 64, (1, 1), (2, 2)), (64, 64, (3, 3), (1, 1)),
 ], ids=lambda s: f"{s[0]}to{s[1]}_k{s[2][0]}s{s[3][0]}")
-def test_packed_conv_resnet_shapes(klib, shape):
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_conv_resnet_shapes(klib, shape, variant):
     cin, cout, k, stride = shape
     rng = np.random.default_rng(cin * 100 + cout + stride[0])
-    for _ in range(6):
-        _check_conv(klib, conv_graph(rng, cin=cin, cout=cout, k=k, stride=stride), rng)
+    for _ in range(4):
+        _check_conv(klib, conv_graph(rng, cin=cin, cout=cout, k=k, stride=stride), rng, variant)
 
 
-def test_packed_conv_long_requant_path(klib):
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_conv_long_requant_path(klib, variant):
     """Biases near 2^30 rule the short path out: the exact 64-bit path must still agree."""
     rng = np.random.default_rng(72)
     for _ in range(30):
         graph = conv_graph(rng, big_bias=True)
-        call = _check_conv(klib, graph, rng)
+        call = _check_conv(klib, graph, rng, variant)
         assert call.fields["short_requant"] == 0
 
 
@@ -151,13 +160,14 @@ def test_packed_conv_takes_the_short_path_on_resnet_like_layers():
     assert kernel_call(graph, graph.operators[0], packed=True).fields["short_requant"] == 1
 
 
-def test_packed_conv_tolerates_the_planned_overlap(klib):
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_conv_tolerates_the_planned_overlap(klib, variant):
     """Output starting overlap_delta bytes before the dying input, as the planner places it."""
     rng = np.random.default_rng(74)
     for _ in range(40):
-        graph = conv_graph(rng, cin=int(rng.choice([4, 8, 16])))
+        graph = conv_graph(rng, cin=int(rng.choice([3, 4, 8, 16]) if variant == "mve" else rng.choice([4, 8, 16])))
         op = graph.operators[0]
-        call = kernel_call(graph, op, packed=True)
+        call = kernel_call(graph, op, **VARIANTS[variant])
         f = call.fields
         delta = overlap_delta(f["input"], f["output"], (f["stride_h"], f["stride_w"]), (f["pad_h"], f["pad_w"]))
         x_t, y_t = graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
@@ -169,8 +179,8 @@ def test_packed_conv_tolerates_the_planned_overlap(klib):
         keep: list = []
         params = _struct(call, keep)
         base = buf.ctypes.data + GUARD
-        assert klib.pm_conv2d_packed_s8(ctypes.byref(params), ctypes.c_void_p(base + delta),
-                                        ctypes.c_void_p(base)) == 0
+        assert getattr(klib, call.kernel)(ctypes.byref(params), ctypes.c_void_p(base + delta),
+                                          ctypes.c_void_p(base)) == 0
         np.testing.assert_array_equal(buf[GUARD:GUARD + y_t.nbytes].view(np.int8).reshape(y_t.shape), want)
         assert (buf[:GUARD] == GUARD_BYTE).all() and (buf[GUARD + span:] == GUARD_BYTE).all()
 
@@ -186,15 +196,16 @@ def conv_add_graph(rng, conv_first, cin=None, big_bias=False):
     return Graph({**dict(g.tensors), "r": r, "s": s}, ops, ("x", "r"), ("s",))
 
 
+@pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize("conv_first", [True, False])
-def test_packed_conv_add_fused(klib, conv_first):
+def test_conv_add_fused(klib, conv_first, variant):
     """The fused residual block equals conv then add, also when it writes over the residual."""
     rng = np.random.default_rng(75 + conv_first)
     paths = set()
     for case in range(CASES):
         graph = conv_add_graph(rng, conv_first, big_bias=case % 7 == 3)
-        calls = fuse_residual_adds(graph, [kernel_call(graph, o, packed=True) for o in graph.operators])
-        assert calls[0].kernel == "pm_conv2d_packed_add_s8" and calls[1].done_by == 0
+        calls = fuse_residual_adds(graph, [kernel_call(graph, o, **VARIANTS[variant]) for o in graph.operators])
+        assert calls[0].kernel == f"pm_conv2d_{variant}_add_s8" and calls[1].done_by == 0
         paths.add((calls[0].fields["short_requant"], calls[0].fields["conv"]["short_requant"]))
         conv_op, add_op = graph.operators
         x, r = G.random_input(rng, graph)
@@ -249,16 +260,17 @@ def _resnet_like(rng, cin):
     return Graph(tensors, tuple(ops), ("x",), (s2,), name="resnet_like")
 
 
-@pytest.mark.parametrize("seed,cin", [(81, 3), (82, 4), (83, 1)])
-def test_packed_models_under_asan(seed, cin):
-    """Small residual networks generated for qemu-m4 (packed + fused kernels) run under ASan + UBSan
-    on the host, every stored layer and the output equal to the reference; unfused too."""
+@pytest.mark.parametrize("seed,cin,board", [(81, 3, "qemu-m4"), (82, 4, "qemu-m55"), (83, 1, "qemu-m4"),
+                                             (84, 3, "qemu-m55")])
+def test_models_under_asan(seed, cin, board):
+    """Small residual networks generated for the board (packed or Helium kernels, fused) run under
+    ASan + UBSan on the host, every stored layer and the output equal to the reference; unfused too."""
     rng = np.random.default_rng(seed)
     graph = _resnet_like(rng, cin)
     x = rng.integers(-128, 128, (3, *graph.input_tensor().shape[1:])).astype(np.int8)
     want = reference.run(graph, x)
     for fuse in (True, False):
-        y, layers = run_host_c(graph, x, board="qemu-m4", layers=True, fuse=fuse)
+        y, layers = run_host_c(graph, x, board=board, layers=True, fuse=fuse)
         np.testing.assert_array_equal(y, want[graph.outputs[0]])
         for name, got in layers.items():
             np.testing.assert_array_equal(got, want[name], err_msg=f"{name} fuse={fuse}")

@@ -100,16 +100,16 @@
     "ldr %[v], [%[tt]], #8\n\t"                                                                              \
     "asr %[end], %[end], %[v]\n\t"                                                                           \
     "ssat %[end], #8, %[end]\n\t"                                                                            \
-    "strb %[end], [%[p]], #1\n\t"                                                                            \
     "ldrd %[v], %[x0], [%[tt]], #8\n\t"                                                                      \
     "asr %[x1], %[" A "], #15\n\t"                                                                           \
     "bic %[x1], %[x1], #1\n\t"                                                                               \
-    "smmlar %[end], %[x1], %[v], %[x0]\n\t"                                                                  \
-    "add %[end], %[end], %[x1], asr #31\n\t"                                                                 \
+    "smmlar %[" A "], %[x1], %[v], %[x0]\n\t"                                                                \
+    "add %[" A "], %[" A "], %[x1], asr #31\n\t"                                                             \
     "ldr %[v], [%[tt]], #8\n\t"                                                                              \
-    "asr %[end], %[end], %[v]\n\t"                                                                           \
-    "ssat %[end], #8, %[end]\n\t"                                                                            \
-    "strb %[end], [%[p]], #1\n\t"
+    "asr %[" A "], %[" A "], %[v]\n\t"                                                                       \
+    "ssat %[" A "], #8, %[" A "]\n\t"                                                                        \
+    "bfi %[end], %[" A "], #8, #8\n\t"                                                                       \
+    "strh %[end], [%[p]], #2\n\t"
 
 /* A whole window and its requantization in one asm statement (16 channels, bias in the lanes, no
  * fused activation): the accumulators never leave registers. */
@@ -238,6 +238,88 @@ typedef struct {
         }                                                                                                    \
         (void)a0, (void)a1, (void)a2, (void)a3, (void)a4, (void)a5, (void)a6, (void)a7, (void)v, (void)x0;   \
         (void)x1, (void)end, (void)p, (void)tt, (void)rows_left;                                             \
+    }
+
+/* The same for 8-channel blocks (co a multiple of 8 but not of 16): four accumulators. */
+#define PM_FL_BODY8(LOADIDX, ADDROW, STEP)                                                                   \
+    LOADIDX "\n\t" ADDROW "\n\t"                                                                             \
+    "ldrd %[x0], %[x1], [%[v]]\n\t"                                                                          \
+    "sadd16 %[a0], %[a0], %[x0]\n\t"                                                                         \
+    "sadd16 %[a1], %[a1], %[x1]\n\t"                                                                         \
+    "ldrd %[x0], %[x1], [%[v], #8]\n\t"                                                                      \
+    "sadd16 %[a2], %[a2], %[x0]\n\t"                                                                         \
+    "sadd16 %[a3], %[a3], %[x1]\n\t"                                                                         \
+    "add %[tt], %[tt], #" STEP "\n\t"
+
+#define PM_FL_BODY8X3(LOADIDX, ADDROW, STEP)                                                                 \
+    PM_FL_BODY8(LOADIDX, ADDROW, STEP) PM_FL_BODY8(LOADIDX, ADDROW, STEP) PM_FL_BODY8(LOADIDX, ADDROW, STEP)
+
+#define PM_FL_RUN8_RQ_ASM(BODY)                                                                              \
+    __asm volatile("4:\n\t"                                                                                  \
+                   "ldr %[v], %[ctx]\n\t"                                                                    \
+                   "ldr %[end], [%[v], #8]\n\t"                                                              \
+                   "ldrd %[a0], %[a1], [%[end]]\n\t"                                                         \
+                   "ldrd %[a2], %[a3], [%[end], #8]\n\t"                                                     \
+                   "ldrd %[p], %[tt], [%[v]]\n\t"                                                            \
+                   "ldr %[x0], [%[v], #20]\n\t"                                                              \
+                   "str %[x0], %[rows_left]\n\t"                                                             \
+                   "ldr %[end], %[n_bytes]\n\t"                                                              \
+                   "add %[end], %[end], %[p]\n\t"                                                            \
+                   "2:\n\t"                                                                                  \
+                   "1:\n\t" BODY                                                                             \
+                   "cmp %[p], %[end]\n\t"                                                                    \
+                   "bne 1b\n\t"                                                                              \
+                   "ldr %[v], %[rows_left]\n\t"                                                              \
+                   "subs %[v], %[v], #1\n\t"                                                                 \
+                   "beq 3f\n\t"                                                                              \
+                   "str %[v], %[rows_left]\n\t"                                                              \
+                   "ldr %[v], %[p_skip]\n\t"                                                                 \
+                   "add %[p], %[p], %[v]\n\t"                                                                \
+                   "ldr %[v], %[t_skip]\n\t"                                                                 \
+                   "add %[tt], %[tt], %[v]\n\t"                                                              \
+                   "ldr %[end], %[n_bytes]\n\t"                                                              \
+                   "add %[end], %[end], %[p]\n\t"                                                            \
+                   "b 2b\n\t"                                                                                \
+                   "3:\n\t"                                                                                  \
+                   "ldr %[v], %[ctx]\n\t"                                                                    \
+                   "ldr %[tt], [%[v], #12]\n\t"                                                              \
+                   "ldr %[p], [%[v], #16]\n\t"                                                               \
+                   PM_FL_RQ_LANE("a0") PM_FL_RQ_LANE("a1") PM_FL_RQ_LANE("a2") PM_FL_RQ_LANE("a3")           \
+                   "ldr %[v], %[ctx]\n\t"                                                                    \
+                   "ldr %[p], [%[v], #16]\n\t"                                                               \
+                   "ldr %[x0], [%[v], #24]\n\t"                                                              \
+                   "add %[p], %[p], %[x0]\n\t"                                                               \
+                   "str %[p], [%[v], #16]\n\t"                                                               \
+                   "ldr %[p], [%[v]]\n\t"                                                                    \
+                   "ldr %[x0], [%[v], #28]\n\t"                                                              \
+                   "add %[p], %[p], %[x0]\n\t"                                                               \
+                   "str %[p], [%[v]]\n\t"                                                                    \
+                   "ldr %[x0], [%[v], #32]\n\t"                                                              \
+                   "subs %[x0], %[x0], #1\n\t"                                                               \
+                   "str %[x0], [%[v], #32]\n\t"                                                              \
+                   "bne 4b"                                                                                  \
+                   : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [p] "=&r"(p),           \
+                     [tt] "=&r"(tt), [v] "=&r"(v), [x0] "=&r"(x0), [x1] "=&r"(x1), [end] "=&r"(end),         \
+                     [rows_left] "=m"(rows_left)                                                             \
+                   : [n_bytes] "m"(n_bytes), [p_skip] "m"(p_skip), [t_skip] "m"(t_skip), [ctx] "m"(ctx)      \
+                   : "cc", "memory")
+
+#define PM_FL_DEFINE_RUN8_RQ(NAME, LOADIDX, ADDROW, STEP)                                                    \
+    static __attribute__((noinline)) void NAME(pm_fl_run_t *ctx, int32_t n, int32_t idx_row, int32_t idx_size, \
+                                               int32_t t_skip)                                               \
+    {                                                                                                        \
+        uint32_t a0, a1, a2, a3, v, x0, x1;                                                                  \
+        const uint8_t *p, *end, *tt;                                                                         \
+        int32_t rows_left;                                                                                   \
+        const int32_t n_bytes = n * idx_size;                                                                \
+        const int32_t p_skip = (idx_row - n) * idx_size;                                                     \
+        if (n % 3 == 0) {                                                                                    \
+            PM_FL_RUN8_RQ_ASM(PM_FL_BODY8X3(LOADIDX, ADDROW, #STEP));                                        \
+        } else {                                                                                             \
+            PM_FL_RUN8_RQ_ASM(PM_FL_BODY8(LOADIDX, ADDROW, #STEP));                                          \
+        }                                                                                                    \
+        (void)a0, (void)a1, (void)a2, (void)a3, (void)v, (void)x0, (void)x1, (void)end, (void)p, (void)tt;   \
+        (void)rows_left;                                                                                     \
     }
 
 /* Sum and requantize one window of 16 channels (see PM_FL_WINDOW16_RQ_ASM); rows_n, n >= 1. */

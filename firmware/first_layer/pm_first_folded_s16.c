@@ -11,6 +11,7 @@ PM_FL_DEFINE_SUM_GENERIC(sum_generic, uint8_t)
 #if PM_FL_ROWS_ASM
 PM_FL_DEFINE_WINDOW16_RQ(window16_rq, uint8_t, "ldrb %[v], [%[p]], #1", "add %[v], %[tt], %[v], lsl #5", 8192)
 PM_FL_DEFINE_RUN16_RQ(run16_rq, "ldrb %[v], [%[p]], #1", "add %[v], %[tt], %[v], lsl #5", 8192)
+PM_FL_DEFINE_RUN8_RQ(run8_rq, "ldrb %[v], [%[p]], #1", "add %[v], %[tt], %[v], lsl #4", 4096)
 #endif
 
 /* The common case, kept free of per-pixel dispatch: 16-channel blocks, no widening, the short
@@ -21,7 +22,8 @@ static void folded16_fast(const pm_first_geom_t *g, const uint8_t *pixels, const
 {
     static const uint32_t zero_lanes[8];
     const int32_t c = g->in_c, co = g->out_c, kw = g->k_w, in_w = g->in_w, sw = g->stride_w, pw = g->pad_w;
-    const int32_t lookup_bytes = 256 * 16 * 2, block_bytes = (int32_t)g->k_h * kw * c * lookup_bytes;
+    const int32_t nb = pm_fl_block(co);
+    const int32_t lookup_bytes = 256 * nb * 2, block_bytes = (int32_t)g->k_h * kw * c * lookup_bytes;
     const int32_t in_row = in_w * c, t_row_bytes = kw * c * lookup_bytes;
     const int with_bias = lane_bias == NULL;
     /* Output columns whose windows lie inside the image horizontally. */
@@ -41,11 +43,15 @@ static void folded16_fast(const pm_first_geom_t *g, const uint8_t *pixels, const
 #if PM_FL_ROWS_ASM
             if (ox == ox_lo && ox_hi > ox_lo && !with_bias && rows > 0) {
                 const int32_t n = kw * c;
-                for (int32_t b = 0; b < co; b += 16) {
-                    pm_fl_run_t run = {prow + x0 * c, trow + (b / 16) * block_bytes,
+                for (int32_t b = 0; b < co; b += nb) {
+                    pm_fl_run_t run = {prow + x0 * c, trow + (b / nb) * block_bytes,
                                        (const uint32_t *)(const void *)(lane_bias + b), frq + b, out + b, rows, co,
                                        sw * c, ox_hi - ox_lo};
-                    run16_rq(&run, n, in_row, 1, t_row_bytes - n * lookup_bytes);
+                    if (nb == 16) {
+                        run16_rq(&run, n, in_row, 1, t_row_bytes - n * lookup_bytes);
+                    } else {
+                        run8_rq(&run, n, in_row, 1, t_row_bytes - n * lookup_bytes);
+                    }
                 }
                 out += (ox_hi - ox_lo - 1) * co;
                 ox = ox_hi - 1;
@@ -57,18 +63,22 @@ static void folded16_fast(const pm_first_geom_t *g, const uint8_t *pixels, const
             const uint8_t *p0 = prow + (x0 + kx0) * c;
             const uint8_t *t0 = trow + kx0 * c * lookup_bytes;
             const int32_t t_skip = t_row_bytes - n * lookup_bytes;
-            for (int32_t b = 0; b < co; b += 16, t0 += block_bytes) {
+            for (int32_t b = 0; b < co; b += nb, t0 += block_bytes) {
 #if PM_FL_ROWS_ASM
-                if (!with_bias && rows > 0 && n > 0) {
+                if (nb == 16 && !with_bias && rows > 0 && n > 0) {
                     window16_rq(p0, in_row, rows, n, t0, t_skip, (const uint32_t *)(const void *)(lane_bias + b),
                                 frq + b, out + b);
                     continue;
                 }
 #endif
                 uint32_t lanes[8];
-                sum16(p0, in_row, rows, n, t0, t_skip,
-                      with_bias ? zero_lanes : (const uint32_t *)(const void *)(lane_bias + b), lanes);
-                pm_fl_requant_pairs(lanes, 8, frq + b, rq, with_bias, out + b);
+                const uint32_t *init = with_bias ? zero_lanes : (const uint32_t *)(const void *)(lane_bias + b);
+                if (nb == 16) {
+                    sum16(p0, in_row, rows, n, t0, t_skip, init, lanes);
+                } else {
+                    sum8(p0, in_row, rows, n, t0, t_skip + n * lookup_bytes, init, lanes);
+                }
+                pm_fl_requant_pairs(lanes, nb / 2, frq + b, rq, with_bias, out + b);
             }
         }
     }
@@ -86,7 +96,7 @@ void pm_first_folded_s16(const pm_first_geom_t *g, const uint8_t *pixels, const 
     const int with_bias = lane_bias == NULL;
     const int short_ok = pm_fl_frq_prepare(rq, co, 32768, with_bias, frq);
     const int fast = (widen_every <= 0 || widen_every >= lookups) && nb % 8 == 0;
-    if (fast && nb == 16 && short_ok && rq->act_min == -128 && rq->act_max == 127) {
+    if (fast && short_ok && rq->act_min == -128 && rq->act_max == 127) {
         folded16_fast(g, pixels, tables, lane_bias, frq, rq, out);
         return;
     }

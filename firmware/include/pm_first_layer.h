@@ -117,12 +117,14 @@ void pm_first_folded_s32(const pm_first_geom_t *g, const uint8_t *pixels, const 
  * @brief Joint-channel folded table for binned embeddings: one lookup per tap.
  * @param bin_offset  [in_c][256] uint32: bin of the value times its channel's place value (K^(in_c-1-c))
  *                    times k_h*k_w*NB; a pixel's joint row offset (in elements) is the sum over channels
- * @param tables      [out_c/NB][n_joint][k_h*k_w][NB] int16, n_joint = K^in_c, NB = 16 if out_c is a
- *                    multiple of 16, else 8 if a multiple of 8, else out_c
- * @param n_joint     joint rows
+ * @param tables      [out_c/NB][n_joint + 1][k_w][k_h][NB] int16 (taps kx-major), row n_joint all zeros
+ *                    (what padding reads); n_joint = K^in_c, NB = 16 if out_c is a multiple of 16, else 8
+ *                    if a multiple of 8, else out_c
+ * @param n_joint     joint rows, not counting the zero row
  * @param widen_every as for pm_first_folded_s16
  * @param lane_bias   as for pm_first_folded_s16
- * @param scratch     [in_h * in_w] uint32: the joint row offset of every pixel
+ * @param scratch     [(W + k_h) * H] uint32, W = (out_w - 1)*stride_w + k_w, H = (out_h - 1)*stride_h + k_h:
+ *                    the padded, transposed joint-row image, then one output row's band
  */
 void pm_first_joint_s16(const pm_first_geom_t *g, const uint8_t *pixels, const uint32_t *bin_offset,
                         const int16_t *tables, int32_t n_joint, int32_t widen_every, const int16_t *lane_bias,

@@ -211,6 +211,45 @@ typedef struct {
     const int32_t *requant;         /**< the ADD's output requantization record */
 } pm_conv_packed_add_params_t;
 
+/**
+ * @brief Parameters of a Helium convolution (pm_conv2d_mve_*; dilation 1) on int8 OHWI weights.
+ *
+ * The input offset is folded at generate time: `bias[oc]` = bias + input_offset x (sum of filter oc),
+ * used for windows inside the image; `tap_sums` holds per output channel kh*kw values
+ * input_offset x (sum of one tap's weights) followed by the raw bias, from which windows cut by the
+ * padding build their initial accumulator.
+ */
+typedef struct {
+    pm_dims_t input;            /**< input shape */
+    pm_dims_t filter;           /**< {cout, kh, kw, cin} */
+    pm_dims_t output;           /**< output shape */
+    int32_t stride_h;           /**< vertical stride */
+    int32_t stride_w;           /**< horizontal stride */
+    int32_t pad_h;              /**< padding before the first row */
+    int32_t pad_w;              /**< padding before the first column */
+    int32_t input_offset;       /**< minus the input zero point (folded into bias and tap_sums) */
+    int32_t output_offset;      /**< the output zero point */
+    int32_t act_min;            /**< lower clamp */
+    int32_t act_max;            /**< upper clamp */
+    int32_t short_requant;      /**< 1: the short requantization path is exact (proved at generate time) */
+    const int8_t *weights;      /**< OHWI filter */
+    const int32_t *bias;        /**< folded bias per output channel */
+    const int32_t *tap_sums;    /**< per output channel: kh*kw offset-weighted tap sums, then the raw bias */
+    const int32_t *requant;     /**< per output channel, as in pm_conv_packed_params_t */
+} pm_conv_mve_params_t;
+
+/** @brief A Helium convolution fused with the residual ADD that consumes it (fields as pm_conv_packed_add_params_t). */
+typedef struct {
+    pm_conv_mve_params_t conv;      /**< the convolution */
+    int32_t short_requant;          /**< 1: the ADD's sums take the short requantization path */
+    int32_t output_offset;          /**< the ADD's output zero point */
+    int32_t act_min;                /**< the ADD's lower clamp */
+    int32_t act_max;                /**< the ADD's upper clamp */
+    const int32_t *conv_table;      /**< 256 rescaled values of the convolution's int8 output */
+    const int32_t *residual_table;  /**< 256 rescaled values of the residual */
+    const int32_t *requant;         /**< the ADD's output requantization record */
+} pm_conv_mve_add_params_t;
+
 /** @brief General convolution, portable C. */
 int pm_conv2d_s8(const pm_conv_params_t *p, const int8_t *input, int8_t *output);
 /** @brief General convolution with the DSP dual-MAC inner loop (portable stand-ins off-target). */
@@ -236,6 +275,22 @@ int pm_conv2d_packed_add_s8(const pm_conv_packed_add_params_t *p, const int8_t *
 int pm_conv2d_packed_pad_s8(const pm_conv_packed_params_t *p, const int8_t *input, int8_t *scratch, int8_t *output);
 /** @brief Scratch bytes pm_conv2d_packed_pad_s8 needs: the input with channels rounded up to a multiple of 4. */
 int32_t pm_conv2d_packed_pad_s8_scratch_size(const pm_conv_packed_params_t *p);
+/** @brief Convolution with Helium (MVE) dot products on Cortex-M55; portable C elsewhere. */
+int pm_conv2d_mve_s8(const pm_conv_mve_params_t *p, const int8_t *input, int8_t *output);
+/**
+ * @brief pm_conv2d_mve_s8 followed by the residual ADD, bit-identical to running both layers.
+ * @p output may be the same buffer as @p residual, never overlapping @p input.
+ */
+int pm_conv2d_mve_add_s8(const pm_conv_mve_add_params_t *p, const int8_t *input, const int8_t *residual,
+                         int8_t *output);
+/**
+ * @brief Packed convolution for few input channels (an RGB first layer): each output row's windows are
+ * copied into @p scratch as contiguous patches, then multiplied as a 1x1 convolution. The weights are
+ * packed from the filter flattened to {cout, 1, 1, kh * kw * cin}.
+ */
+int pm_conv2d_packed_patch_s8(const pm_conv_packed_params_t *p, const int8_t *input, int8_t *scratch, int8_t *output);
+/** @brief Scratch bytes pm_conv2d_packed_patch_s8 needs: one output row of patches (kh*kw*cin rounded up to 4). */
+int32_t pm_conv2d_packed_patch_s8_scratch_size(const pm_conv_packed_params_t *p);
 /** @brief General depthwise convolution. */
 int pm_depthwise_conv2d_s8(const pm_conv_params_t *p, const int8_t *input, int8_t *output);
 /** @brief Depthwise 3x3 convolution, dilation 1, depth multiplier 1. */

@@ -17,6 +17,15 @@ int pm_conv2d_packed_add_s8(const pm_conv_packed_add_params_t *p, const int8_t *
     if (status != PM_OK) {
         return status;
     }
-    pm_packed_body(&p->conv, input, p, residual, output);
+    const pm_conv_packed_params_t *c = &p->conv;
+    /* The ResNet case gets its own instantiation; everything else the general one. */
+    if (c->short_requant && pm_packed_sat8(c->act_min, c->act_max) && p->short_requant &&
+        pm_packed_sat8(p->act_min, p->act_max)) {
+        pm_packed_body(c, input, p, residual, output, 1, 1, 1);
+    } else if (c->short_requant) {  /* the records of the two paths differ: never mix them */
+        pm_packed_body(c, input, p, residual, output, 1, 0, 0);
+    } else {
+        pm_packed_body(c, input, p, residual, output, 0, 0, 0);
+    }
     return PM_OK;
 }

@@ -36,6 +36,6 @@ int pm_conv2d_packed_pad_s8(const pm_conv_packed_params_t *p, const int8_t *inpu
         }
         dst += q.input.c;
     }
-    pm_packed_body(&q, scratch, NULL, NULL, output);
+    PM_PACKED_DISPATCH(&q, scratch, output);
     return PM_OK;
 }

@@ -7,6 +7,6 @@ int pm_conv2d_packed_s8(const pm_conv_packed_params_t *p, const int8_t *input, i
     if (status != PM_OK) {
         return status;
     }
-    pm_packed_body(p, input, NULL, NULL, output);
+    PM_PACKED_DISPATCH(p, input, output);
     return PM_OK;
 }

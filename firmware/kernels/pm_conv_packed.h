@@ -16,26 +16,8 @@
 
 #include "pm_dsp.h"
 #include "pm_kernels.h"
-#include "pm_requant.h"
+#include "pm_requant_fast.h"
 
-#if defined(__GNUC__)
-#define PM_ALWAYS_INLINE inline __attribute__((always_inline))
-#else
-#define PM_ALWAYS_INLINE inline
-#endif
-
-/* One requantization: bias is already in acc; rec = {multiplier, left shift, right shift, mask}.
- * The short path (SMMULR on acc << (left + 1)) equals TFLM's doubling high multiply exactly when the
- * shifted value fits int32, which the generator proved for this layer from the weights and bias. */
-static PM_ALWAYS_INLINE int32_t pm_packed_requant(int32_t acc, const int32_t *rec, int32_t short_path)
-{
-    const int32_t shifted = pm_shl_wrap(acc, (int)rec[1]);
-    const int32_t t = short_path ? pm_smmulr(shifted, rec[0]) : pm_srdhm(shifted, rec[0]);
-    const int32_t mask = rec[3];
-    /* RoundingDivideByPOT: round half away from zero. */
-    const int32_t threshold = (mask >> 1) + (int32_t)((uint32_t)t >> 31);
-    return (t >> rec[2]) + ((t & mask) > threshold ? 1 : 0);
-}
 
 /* Two packed words from an 8-byte aligned address (one LDRD; little-endian: word 0 is the low half). */
 static PM_ALWAYS_INLINE uint64_t pm_read_w64(const int32_t *w)
@@ -47,17 +29,23 @@ static PM_ALWAYS_INLINE uint64_t pm_read_w64(const int32_t *w)
 
 #if PM_HAVE_DSP && defined(__thumb2__)
 #define PM_PACKED_ASM 1
-/* pm_packed_dot4 in assembly: GCC splits the weight loads into single LDRs and runs out of registers;
- * here LDM fetches four packed words at once, so a group of four input bytes costs 15 instructions
- * (13 when two groups share the loop test) for 16 MACs. state = {acc0..acc3, off2}. */
 #define PM_UNUSED __attribute__((unused))
-__attribute__((naked, noinline)) static void pm_packed_dot4_asm(PM_UNUSED const int8_t *x, PM_UNUSED const int32_t *w,
-                                                               PM_UNUSED int32_t n, PM_UNUSED int32_t *state)
+/* The window of one pixel for four output channels, in assembly: GCC splits the weight loads into
+ * single LDRs and runs out of registers. Here LDM fetches four packed words at once, so a group of
+ * four input bytes costs 15 instructions (14 when two groups share the loop test) for 16 MACs, and
+ * the kernel rows are walked without returning to C.
+ * s = {acc0..acc3, off2, rows, groups per row, input step between rows, weight step between rows (bytes)};
+ * x, w: the first group of the first row. acc0..acc3 are updated in place. */
+__attribute__((naked, noinline)) static void pm_packed_window_asm(PM_UNUSED const int8_t *x,
+                                                                 PM_UNUSED const int32_t *w, PM_UNUSED int32_t *s)
 {
     __asm__ volatile(
-        "push   {r3-r11, lr}\n\t"
-        "ldm    r3, {r4-r7}\n\t"
-        "ldr    r3, [r3, #16]\n\t"
+        "push   {r2-r11, lr}\n\t"
+        "sub    sp, sp, #4\n\t"
+        "ldm    r2, {r4-r7}\n\t"
+        "ldr    r3, [r2, #16]\n\t"
+        "ldr    r2, [r2, #24]\n\t"
+        "0:\n\t"
         "lsrs   r2, r2, #1\n\t"
         "bcc    1f\n\t"
         "ldr    r9, [r0], #4\n\t"
@@ -105,9 +93,20 @@ __attribute__((naked, noinline)) static void pm_packed_dot4_asm(PM_UNUSED const 
         "subs   r2, r2, #1\n\t"
         "bne    2b\n\t"
         "3:\n\t"
-        "pop    {r3}\n\t"
-        "stm    r3, {r4-r7}\n\t"
-        "pop    {r4-r11, pc}\n\t");
+        "ldr    r8, [sp, #4]\n\t"
+        "ldr    r9, [r8, #20]\n\t"
+        "subs   r9, r9, #1\n\t"
+        "beq    4f\n\t"
+        "str    r9, [r8, #20]\n\t"
+        "add    r8, r8, #24\n\t"
+        "ldm    r8, {r2, r10, r11}\n\t"
+        "add    r0, r0, r10\n\t"
+        "add    r1, r1, r11\n\t"
+        "b      0b\n\t"
+        "4:\n\t"
+        "stm    r8, {r4-r7}\n\t"
+        "add    sp, sp, #4\n\t"
+        "pop    {r2-r11, pc}\n\t");
 }
 #else
 #define PM_PACKED_ASM 0
@@ -191,10 +190,12 @@ static inline int pm_packed_check(const pm_conv_packed_params_t *p, const int8_t
     return PM_OK;
 }
 
-/* The convolution; with add != NULL each value then goes through the residual addition. */
+/* The convolution; with add != NULL each value then goes through the residual addition.
+ * short_path and sat8 (the convolution's) and add_fast (the ADD's output takes the short path and the
+ * int8 clamp) are compile-time constants in each instantiation (see PM_PACKED_DISPATCH). */
 static PM_ALWAYS_INLINE void pm_packed_body(const pm_conv_packed_params_t *p, const int8_t *input,
                                             const pm_conv_packed_add_params_t *add, const int8_t *residual,
-                                            int8_t *output)
+                                            int8_t *output, const int short_path, const int sat8, const int add_fast)
 {
     const int32_t in_h = p->input.h, in_w = p->input.w, in_c = p->input.c;
     const int32_t kh = p->filter.h, kw = p->filter.w;
@@ -202,8 +203,26 @@ static PM_ALWAYS_INLINE void pm_packed_body(const pm_conv_packed_params_t *p, co
     const int32_t groups = in_c / 4;
     const size_t block_words = (size_t)kh * kw * groups * 8;
     const size_t row_bytes = (size_t)in_w * in_c;
+    const size_t row_words = (size_t)kw * groups * 8;
     const uint32_t off2 = ((uint32_t)(uint16_t)p->input_offset) | ((uint32_t)(uint16_t)p->input_offset << 16);
-    const int32_t short_path = p->short_requant;
+    const int32_t out_offset = p->output_offset, act_min = p->act_min, act_max = p->act_max;
+    /* The tables are indexed by int8 values. */
+    const int32_t *const conv_table = add != NULL ? add->conv_table + 128 : NULL;
+    const int32_t *const residual_table = add != NULL ? add->residual_table + 128 : NULL;
+    /* Local copies: output stores may alias the parameters as far as the compiler knows. */
+    int32_t add_rec[4] = {0, 0, 0, 0};
+    int32_t add_offset = 0, add_min = -128, add_max = 127, add_short = 0;
+    if (add != NULL) {
+        for (int k = 0; k < 4; ++k) {
+            add_rec[k] = add->requant[k];
+        }
+        add_offset = add->output_offset;
+        add_min = add->act_min;
+        add_max = add->act_max;
+        add_short = add->short_requant;
+    }
+    int32_t s[9];
+    s[4] = (int32_t)off2;
     for (int32_t b = 0; b < p->output.n; ++b) {
         const int8_t *in_b = input + (size_t)b * in_h * row_bytes;
         for (int32_t oy = 0; oy < p->output.h; ++oy) {
@@ -215,33 +234,47 @@ static PM_ALWAYS_INLINE void pm_packed_body(const pm_conv_packed_params_t *p, co
                 const int32_t kx0 = x0 < 0 ? -x0 : 0;
                 const int32_t kx1 = in_w - x0 < kw ? in_w - x0 : kw;
                 const int32_t n = kx1 > kx0 ? (kx1 - kx0) * groups : 0;
+                const int32_t rows = ky1 > ky0 && n > 0 ? ky1 - ky0 : 0;
                 const int8_t *x_first = in_b + (size_t)(y0 + ky0) * row_bytes + (size_t)(x0 + kx0) * in_c;
                 const int32_t *w_first = p->weights + ((size_t)ky0 * kw + kx0) * groups * 8;
+                s[6] = n;
+                s[7] = (int32_t)(row_bytes - (size_t)n * 4);
+                s[8] = (int32_t)((row_words - (size_t)n * 8) * sizeof(int32_t));
                 const int32_t *bias = p->bias;
                 const int32_t *rec = p->requant;
                 for (int32_t oc = 0; oc < out_c; oc += 4) {
-                    int32_t acc[5] = {bias[0], bias[1], bias[2], bias[3], (int32_t)off2};
+                    s[0] = bias[0];
+                    s[1] = bias[1];
+                    s[2] = bias[2];
+                    s[3] = bias[3];
                     bias += 4;
-                    const int8_t *xr = x_first;
-                    const int32_t *wr = w_first;
-                    for (int32_t ky = ky0; ky < ky1; ++ky) {
+                    if (rows > 0) {
 #if PM_PACKED_ASM
-                        pm_packed_dot4_asm(xr, wr, n, acc);
+                        s[5] = rows;
+                        pm_packed_window_asm(x_first, w_first, s);
 #else
-                        pm_packed_dot4(xr, wr, n, off2, acc);
+                        const int8_t *xr = x_first;
+                        const int32_t *wr = w_first;
+                        for (int32_t r = 0; r < rows; ++r) {
+                            pm_packed_dot4(xr, wr, n, off2, s);
+                            xr += row_bytes;
+                            wr += row_words;
+                        }
 #endif
-                        xr += row_bytes;
-                        wr += (size_t)kw * groups * 8;
                     }
                     w_first += block_words;
                     const int32_t m = out_c - oc < 4 ? out_c - oc : 4;
                     for (int32_t k = 0; k < m; ++k, rec += 4) {
-                        int32_t v = pm_packed_requant(acc[k], rec, short_path) + p->output_offset;
-                        v = pm_clamp(v, p->act_min, p->act_max);
+                        int32_t v = pm_packed_out(s[k], rec, out_offset, act_min, act_max, short_path, sat8);
                         if (add != NULL) {
-                            const int32_t sum = pm_add_wrap(add->conv_table[v + 128], add->residual_table[residual[k] + 128]);
-                            v = pm_packed_requant(sum, add->requant, add->short_requant) + add->output_offset;
-                            v = pm_clamp(v, add->act_min, add->act_max);
+                            const int32_t sum = pm_add_wrap(conv_table[v], residual_table[residual[k]]);
+                            if (add_fast) {
+                                v = pm_packed_out(sum, add_rec, add_offset, add_min, add_max, 1, 1);
+                            } else if (add_short) {
+                                v = pm_packed_out(sum, add_rec, add_offset, add_min, add_max, 1, 0);
+                            } else {
+                                v = pm_packed_out(sum, add_rec, add_offset, add_min, add_max, 0, 0);
+                            }
                         }
                         output[k] = (int8_t)v;
                     }
@@ -255,5 +288,17 @@ static PM_ALWAYS_INLINE void pm_packed_body(const pm_conv_packed_params_t *p, co
         }
     }
 }
+
+/* One instantiation per (short path, int8 clamp) so neither test runs per value. */
+#define PM_PACKED_DISPATCH(p, input, output)                                                       \
+    do {                                                                                           \
+        if ((p)->short_requant && pm_packed_sat8((p)->act_min, (p)->act_max)) {                    \
+            pm_packed_body((p), (input), NULL, NULL, (output), 1, 1, 0);                           \
+        } else if ((p)->short_requant) {                                                           \
+            pm_packed_body((p), (input), NULL, NULL, (output), 1, 0, 0);                           \
+        } else {                                                                                   \
+            pm_packed_body((p), (input), NULL, NULL, (output), 0, 0, 0);                           \
+        }                                                                                          \
+    } while (0)
 
 #endif /* PM_CONV_PACKED_H */

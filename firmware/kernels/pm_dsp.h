@@ -79,6 +79,16 @@ static inline int32_t pm_smmulr(int32_t a, int32_t b)
 }
 #endif
 
+/* Saturate to int8: one SSAT on a DSP core. */
+static inline int32_t pm_ssat8(int32_t x)
+{
+#if PM_HAVE_DSP
+    return __ssat(x, 8);
+#else
+    return x < -128 ? -128 : (x > 127 ? 127 : x);
+#endif
+}
+
 /* GCC 12's arm_acle.h has no __ror; this shift-or compiles to one ROR. */
 static inline uint32_t pm_ror8(uint32_t x) { return (x >> 8) | (x << 24); }
 

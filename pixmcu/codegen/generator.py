@@ -18,7 +18,7 @@ import numpy as np
 
 from pixmcu import __version__
 from pixmcu.codegen.cformat import c_comment, c_int, c_type, check_identifier, default_name, format_array
-from pixmcu.codegen.kernels import DSP_CORES, PACKED_CORES, STRUCT_FIELDS, KernelCall, fuse_residual_adds, kernel_call
+from pixmcu.codegen.kernels import DSP_CORES, MVE_CORES, PACKED_CORES, STRUCT_FIELDS, KernelCall, fuse_residual_adds, kernel_call
 from pixmcu.codegen.planner import Plan, plan
 from pixmcu.errors import PixmcuError, UnsupportedOperatorError
 from pixmcu.ir import Graph
@@ -160,7 +160,8 @@ def generate(model: str | Path | Graph, out_dir: str | Path, board: str | None =
     fuse: fold residual ADDs into the convolution before them (the default: smallest arena and no
     separate ADD pass; the convolution's own output then never exists, its per-layer hook reports
     0 bytes and its manifest entry says `fused_into`).
-    packed: convolutions on generator-packed int16 weights (default: on cores with the DSP extension).
+    packed: fast convolutions with generate-time layouts (default: on; packed int16 weights on
+    Armv7E-M DSP cores, Helium kernels on the M55); False keeps the generic int8 kernels.
     """
     from pixmcu.frontend import load_model
 
@@ -180,8 +181,9 @@ def generate(model: str | Path | Graph, out_dir: str | Path, board: str | None =
             raise UnsupportedOperatorError(f"model input/output '{n}' is {graph.tensors[n].dtype}; only int8/uint8 are supported")
 
     dsp = core in DSP_CORES
+    mve = core in MVE_CORES and packed is not False
     packed = core in PACKED_CORES if packed is None else packed
-    calls: list[KernelCall] = [kernel_call(graph, op, dsp=dsp, packed=packed) for op in graph.operators]
+    calls: list[KernelCall] = [kernel_call(graph, op, dsp=dsp, packed=packed, mve=mve) for op in graph.operators]
     if fuse:
         calls = fuse_residual_adds(graph, calls)
     mem = plan(graph, calls, overlap=overlap)

@@ -20,8 +20,10 @@ from pixmcu.lowering import lower
 
 # Cores whose generated code calls the SMLAD convolution (Armv7E-M with the DSP extension).
 DSP_CORES = ("cortex-m4", "cortex-m7")
-# Cores whose convolutions run on generator-packed int16 weights (the DSP extension, M55 included).
-PACKED_CORES = ("cortex-m4", "cortex-m7", "cortex-m55")
+# Cores whose convolutions run on generator-packed int16 weights (Armv7E-M with the DSP extension).
+PACKED_CORES = ("cortex-m4", "cortex-m7")
+# Cores whose convolutions run the Helium (MVE) kernels.
+MVE_CORES = ("cortex-m55",)
 
 # Struct fields per C struct type, in declaration order (the ctypes mirror in the tests reads this).
 STRUCT_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
@@ -74,7 +76,15 @@ STRUCT_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
     ),
 }
 
-PACKED_CONV = ("pm_conv2d_packed_s8", "pm_conv2d_packed_pad_s8")
+STRUCT_FIELDS["pm_conv_mve_params_t"] = (
+    *STRUCT_FIELDS["pm_conv_packed_params_t"][:12], ("weights", "int8_t*"), ("bias", "int32_t*"),
+    ("tap_sums", "int32_t*"), ("requant", "int32_t*"))
+STRUCT_FIELDS["pm_conv_mve_add_params_t"] = (
+    ("conv", "struct:pm_conv_mve_params_t"), *STRUCT_FIELDS["pm_conv_packed_add_params_t"][1:])
+
+# Convolutions that fuse with a residual ADD: kernel -> (fused kernel, fused struct).
+FUSABLE = {"pm_conv2d_packed_s8": ("pm_conv2d_packed_add_s8", "pm_conv_packed_add_params_t"),
+           "pm_conv2d_mve_s8": ("pm_conv2d_mve_add_s8", "pm_conv_mve_add_params_t")}
 
 
 @dataclass
@@ -121,6 +131,10 @@ def _unsupported(op: Operator, msg: str) -> UnsupportedOperatorError:
     return UnsupportedOperatorError(f"layer '{op.name}' ({op.kind}): {msg}")
 
 
+# Windows up to this many bytes (input channels not a multiple of 4) take the im2col-patch kernel.
+PATCH_MAX_BYTES = 64
+
+
 def _packed_conv(graph: Graph, op: Operator, p: dict) -> KernelCall:
     x = graph.tensors[op.inputs[0]]
     w = graph.tensors[op.inputs[1]]
@@ -138,13 +152,39 @@ def _packed_conv(graph: Graph, op: Operator, p: dict) -> KernelCall:
     cin = fields["input"][3]
     if cin % packing.GROUP == 0:
         return KernelCall("pm_conv2d_packed_s8", "pm_conv_packed_params_t", fields, arrays, (op.inputs[0],))
+    kh, kw = fields["filter"][1], fields["filter"][2]
+    window = kh * kw * cin
+    if window <= PATCH_MAX_BYTES:
+        # Few channels: one contiguous patch per window (im2col of one output row) beats per-row runs.
+        arrays["weights"] = packing.pack_weights(np.asarray(w.data).reshape(w.shape[0], 1, 1, window))
+        scratch = fields["output"][2] * (-(-window // packing.GROUP) * packing.GROUP)
+        return KernelCall("pm_conv2d_packed_patch_s8", "pm_conv_packed_params_t", fields, arrays, (op.inputs[0],),
+                          scratch_bytes=scratch)
     n, h, wd, _ = fields["input"]
     scratch = n * h * wd * (-(-cin // packing.GROUP) * packing.GROUP)
     return KernelCall("pm_conv2d_packed_pad_s8", "pm_conv_packed_params_t", fields, arrays, (op.inputs[0],),
                       scratch_bytes=scratch)
 
 
-def _conv(graph: Graph, op: Operator, p: dict, dsp: bool, packed: bool = False) -> KernelCall:
+def _mve_conv(graph: Graph, op: Operator, p: dict) -> KernelCall:
+    x = graph.tensors[op.inputs[0]]
+    w = graph.tensors[op.inputs[1]]
+    out = graph.tensors[op.outputs[0]]
+    bias = p["bias"] if len(op.inputs) > 2 else None
+    consts = packing.mve_constants(w.data, bias, p["multiplier"], p["shift"], p["input_offset"])
+    fields = {
+        "input": _dims(x.shape), "filter": _dims(w.shape), "output": _dims(out.shape),
+        "stride_h": p["stride"][0], "stride_w": p["stride"][1], "pad_h": p["pad"][0], "pad_w": p["pad"][1],
+        "input_offset": p["input_offset"], "output_offset": p["output_offset"],
+        "act_min": p["act_min"], "act_max": p["act_max"], "short_requant": consts["short_requant"],
+        "weights": "weights", "bias": "bias", "tap_sums": "tap_sums", "requant": "requant",
+    }
+    arrays = {"weights": np.asarray(w.data, np.int8), "bias": consts["bias"], "tap_sums": consts["tap_sums"],
+              "requant": consts["requant"]}
+    return KernelCall("pm_conv2d_mve_s8", "pm_conv_mve_params_t", fields, arrays, (op.inputs[0],))
+
+
+def _conv(graph: Graph, op: Operator, p: dict, dsp: bool, packed: bool = False, mve: bool = False) -> KernelCall:
     x = graph.tensors[op.inputs[0]]
     w = graph.tensors[op.inputs[1]]
     out = graph.tensors[op.outputs[0]]
@@ -152,6 +192,8 @@ def _conv(graph: Graph, op: Operator, p: dict, dsp: bool, packed: bool = False) 
     offset = p["input_offset"]
     if not -255 <= offset <= 255:
         raise _unsupported(op, f"input offset {offset} does not fit the kernels' int16 lanes")
+    if op.kind == "conv2d" and mve and tuple(p["dilation"]) == (1, 1):
+        return _mve_conv(graph, op, p)
     if op.kind == "conv2d" and packed and tuple(p["dilation"]) == (1, 1):
         return _packed_conv(graph, op, p)
     if op.kind == "conv2d":
@@ -299,11 +341,12 @@ _BUILD = {
 }
 
 
-def kernel_call(graph: Graph, op: Operator, dsp: bool = False, packed: bool = False) -> KernelCall:
+def kernel_call(graph: Graph, op: Operator, dsp: bool = False, packed: bool = False, mve: bool = False) -> KernelCall:
     """The kernel and parameters of `op`; raises UnsupportedOperatorError naming the layer.
 
     dsp: the SMLAD variants of the int8-weight kernels; packed: convolutions on generator-packed
-    int16 weights (pm_conv2d_packed_*), which the DSP cores run fastest."""
+    int16 weights (pm_conv2d_packed_*), which the DSP cores run fastest; mve: convolutions with
+    Helium dot products (pm_conv2d_mve_*), for the M55."""
     build = _BUILD.get(op.kind)
     if build is None:
         raise _unsupported(op, "the code generator has no kernel for this operator")
@@ -313,7 +356,7 @@ def kernel_call(graph: Graph, op: Operator, dsp: bool = False, packed: bool = Fa
             raise _unsupported(op, f"tensor '{name}' has dtype {t.dtype}; generated code runs int8/uint8 only")
     try:
         if op.kind == "conv2d":
-            call = _conv(graph, op, lower(graph, op), dsp, packed)
+            call = _conv(graph, op, lower(graph, op), dsp, packed, mve)
         else:
             call = build(graph, op, lower(graph, op), dsp)
     except ValueError as exc:
@@ -350,7 +393,7 @@ def fuse_residual_adds(graph: Graph, calls: list[KernelCall]) -> list[KernelCall
             x, y = op.inputs[k], op.inputs[1 - k]
             i = producer.get(x)
             if i is None or graph.operators[i].kind != "conv2d" or \
-                    (calls[i].struct != "pm_conv_params_t" and calls[i].kernel != "pm_conv2d_packed_s8"):
+                    (calls[i].struct != "pm_conv_params_t" and calls[i].kernel not in FUSABLE):
                 continue
             conv_in = graph.operators[i].inputs[0]
             if x == y or x in graph.outputs or readers.get(x) != [j]:
@@ -360,7 +403,7 @@ def fuse_residual_adds(graph: Graph, calls: list[KernelCall]) -> list[KernelCall
             if root.get(y, y) == root.get(conv_in, conv_in):
                 continue
             conv, add = calls[i], calls[j]
-            if conv.kernel == "pm_conv2d_packed_s8":
+            if conv.kernel in FUSABLE:
                 tables = packing.add_tables(add.fields, conv_is_input1=(k == 0))
                 fields = {"conv": conv.fields, "short_requant": tables["short_requant"],
                           "output_offset": add.fields["output_offset"], "act_min": add.fields["act_min"],
@@ -368,7 +411,7 @@ def fuse_residual_adds(graph: Graph, calls: list[KernelCall]) -> list[KernelCall
                           "residual_table": "residual_table", "requant": "add_requant"}
                 arrays = {**conv.arrays, "conv_table": tables["conv_table"],
                           "residual_table": tables["residual_table"], "add_requant": tables["requant"]}
-                calls[i] = KernelCall("pm_conv2d_packed_add_s8", "pm_conv_packed_add_params_t", fields, arrays,
+                calls[i] = KernelCall(*FUSABLE[conv.kernel], fields, arrays,
                                       (conv_in, y), output=op.outputs[0], in_place=(y,), hides=x)
                 calls[j] = KernelCall(None, None, inputs=(), output=op.outputs[0], done_by=i)
                 break

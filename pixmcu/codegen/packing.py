@@ -41,15 +41,20 @@ def pack_weights(w: np.ndarray) -> np.ndarray:
 
 
 def _record(multiplier: int, shift: int, short: bool) -> list[int]:
+    """{multiplier, left, right, 2^right - 1}, or on the short path {multiplier, 1, right, 2^(right-1)}."""
     left, right = max(int(shift), 0), max(-int(shift), 0)
-    return [int(multiplier), left + int(short), right, (1 << right) - 1]
+    if short:
+        return [int(multiplier), 1, right, 1 << (right - 1)]
+    return [int(multiplier), left, right, (1 << right) - 1]
 
 
 def _fits_short(bound: np.ndarray, multiplier: np.ndarray, shift: np.ndarray) -> bool:
-    """SMMULR(acc << (left + 1), m) equals SRDHM(acc << left, m) when the doubled value fits int32."""
-    left = np.maximum(np.asarray(shift, np.int64), 0)
-    ok = (np.asarray(bound, np.int64) << (left + 1)) <= quant.INT32_MAX
-    return bool(ok.all() and (np.asarray(multiplier) != quant.INT32_MIN).all())
+    """The kernels' short requantization path is exact when every value v satisfies 2|v| <= INT32_MAX
+    (SMMULR(v << 1, m) is then SRDHM(v, m), and |result| <= 2^30) and 1 <= right shift <= 30 (no left
+    shift; adding 2^(right-1) to the result cannot overflow)."""
+    sh = np.asarray(shift, np.int64)
+    ok = (np.asarray(bound, np.int64) * 2 <= quant.INT32_MAX) & (sh <= -1) & (sh >= -30)
+    return bool(ok.all() and (np.asarray(multiplier) >= 0).all())
 
 
 def conv_constants(w: np.ndarray, bias: np.ndarray | None, multiplier, shift, input_offset: int) -> dict:
@@ -86,3 +91,18 @@ def add_tables(p: dict, conv_is_input1: bool) -> dict:
     return {"conv_table": conv_t.astype(np.int32), "residual_table": res_t.astype(np.int32),
             "requant": np.asarray(_record(p["output_multiplier"], p["output_shift"], short), dtype=np.int32),
             "short_requant": int(short)}
+
+
+def mve_constants(w: np.ndarray, bias: np.ndarray | None, multiplier, shift, input_offset: int) -> dict:
+    """The Helium kernels' constants: bias with input_offset x filter sum folded in, per-tap sums
+    (times the offset, then the raw bias) for windows cut by the padding, requantization records."""
+    w = np.asarray(w, dtype=np.int64)
+    oc, kh, kw, _ = w.shape
+    b = np.zeros(oc, dtype=np.int64) if bias is None else np.asarray(bias, dtype=np.int64)
+    taps = w.sum(axis=3).reshape(oc, kh * kw) * int(input_offset)
+    # Folded values wrap like the int32 accumulators they stand for (the sum is the same mod 2^32).
+    folded = quant.wrap32(b + taps.sum(axis=1))
+    tap_sums = quant.wrap32(np.concatenate([taps, b[:, None]], axis=1)).reshape(-1)
+    c = conv_constants(w, bias, multiplier, shift, input_offset)
+    return {"bias": folded.astype(np.int32), "tap_sums": tap_sums.astype(np.int32),
+            "requant": c["requant"][:oc * 4], "short_requant": c["short_requant"]}

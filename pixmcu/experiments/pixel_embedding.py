@@ -38,13 +38,14 @@ class DatasetPlan:
     train_subset: int | None
     batch_size: int = 128
     lr: float = 3e-3
+    test_subset: int | None = None  # the integer-contract evaluation is slow on a shared CPU
 
 
 PLANS = {
     "fashion-mnist": DatasetPlan("fashion-mnist", "cnn28", (16, 32, 64), "flatten", 1.0, 20000),
     # Budgets sized for a 2-core CPU shared with compilers and QEMU (about a quarter core per run):
     # subsets and one or two epochs. CIFAR-10 uses half the MLPerf Tiny widths (16, 32, 64).
-    "cifar10": DatasetPlan("cifar10", "resnet8", (8, 16, 32), "gap", 2.0, 10000),
+    "cifar10": DatasetPlan("cifar10", "resnet8", (8, 16, 32), "gap", 2.0, 10000, test_subset=2000),
 }
 
 
@@ -161,6 +162,7 @@ def run_experiment(datasets: list[str], out: Path, work: Path, seed: int = 0, th
             plan.train_subset = train_subset if train_subset > 0 else None
         data = load_dataset(ds)
         data.train = subset(data.train, plan.train_subset, seed)
+        data.test = subset(data.test, plan.test_subset, seed)
         for run_id, kwargs in run_plan(ds, bit_settings):
             if only and run_id not in only:
                 continue

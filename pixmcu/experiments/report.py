@@ -132,8 +132,10 @@ def write_plot(results: dict[str, Any], path: Path) -> None:
         if base is not None:
             ax.axvline(base, color="k", ls="--", lw=1, label=f"float32 {base:.1f}%")
             ax.legend(loc="lower right")
-        lo = min(r["top1"] for r in rs)
-        ax.set_xlim(max(0, lo - 5), 100)
+        lo, hi = min(r["top1"] for r in rs), max(r["top1"] for r in rs)
+        ax.set_xlim(max(0, lo - 3), min(100, hi + 2))
+        for i, r in enumerate(qs):
+            ax.text(r["top1"], i, f" {r['top1']:.1f}", va="center", fontsize=7)
         ax.set_xlabel("top-1 %")
         ax.set_title(DATASET_TITLES[ds])
     fig.suptitle("Fully quantized networks by input stage (grey naive, blue 8-bit, orange pixel embedding)")

@@ -1,8 +1,8 @@
 """Pick the first-layer variant for a target: a cost model, a flash budget, flash wait states.
 
-The model estimates cycles per output pixel from the work each variant does (table lookups or
-multiply-accumulates, requantization, per-window overhead) with coefficients fitted to the QEMU
-benchmark's estimated cycles (cost table of pixmcu/cycles, zero wait states), then adds what
+The model estimates cycles from the work each variant does (table lookups or multiply-accumulates,
+outputs, window values, input pixels), linear with coefficients fitted to the QEMU benchmark's
+estimated cycles (cost table of pixmcu/cycles, zero wait states), then adds what
 zero-wait-state estimates leave out: on a real part, tables and weights in flash pay wait states.
 Weights stream sequentially and the flash prefetcher hides most of that; table rows are read at
 random, so every 16-byte flash line of a row costs the wait states again (no cache assumed). Tables
@@ -22,28 +22,29 @@ from pixmcu.first_layer.reference import Geometry
 
 FLASH_LINE = 16  # bytes per flash read line (STM32F4/F7/H7 flash interfaces: 128 bits)
 
-# Estimated cycles per unit of work, per core, fitted to `pixmcu bench first-layer` on qemu-m4/m7
-# (32x32x3 -> 16, 3x3, s1 and the 28x28x1 cases). Keys: lookup (one 16-channel table row),
-# rq (requantizing one output), win (per window and 16-channel block), mac (per multiply-accumulate,
-# im2col and requantization included), pix (per input pixel: joint index pass, normalisation).
+# Estimated cycles as a linear function of the work, per core and variant, least-squares fitted to
+# `pixmcu bench first-layer` (all 25 cases, zero wait states; max relative error on the grid: 7 % for
+# embed-then-conv, 12-15 % for float and joint, 22-31 % for the rest). Features, P = output pixels:
+#   table variants: P*lookups*out_c/16, P*ceil(out_c/16), P*out_c, input pixels
+#   MAC variants:   MACs, P*out_c, P*window length, input pixels
 COEFFS = {
     "cortex-m4": {
-        "pe_folded_s16": {"lookup": 24.5, "rq": 13.0, "win": 45.0},
-        "pe_joint_s16": {"lookup": 24.5, "rq": 13.0, "win": 45.0, "pix": 15.0},
-        "pe_folded_s32": {"lookup": 205.0, "rq": 20.0, "win": 60.0},
-        "pe_embed_conv": {"mac": 2.7},
-        "s8_im2col": {"mac": 4.8},
-        "f32_vmul": {"mac": 3.8, "pix": 8.0},
-        "f32_vfma": {"mac": 4.8, "pix": 8.0},
+        "pe_folded_s16": (23.92, 343.06, -2.45, 4.14),
+        "pe_joint_s16": (33.54, 194.71, -0.96, 52.93),
+        "pe_folded_s32": (163.36, 720.8, 9.02, 57.93),
+        "pe_embed_conv": (1.22, 42.36, 15.04, 64.35),
+        "s8_im2col": (1.0, 39.17, 15.23, 49.01),
+        "f32_vmul": (3.05, 10.57, 4.64, 46.59),
+        "f32_vfma": (3.98, 10.93, 4.64, 50.19),
     },
     "cortex-m7": {
-        "pe_folded_s16": {"lookup": 12.0, "rq": 8.0, "win": 30.0},
-        "pe_joint_s16": {"lookup": 12.0, "rq": 8.0, "win": 30.0, "pix": 8.0},
-        "pe_folded_s32": {"lookup": 110.0, "rq": 12.0, "win": 40.0},
-        "pe_embed_conv": {"mac": 1.6},
-        "s8_im2col": {"mac": 3.0},
-        "f32_vmul": {"mac": 2.4, "pix": 4.0},
-        "f32_vfma": {"mac": 1.5, "pix": 4.0},
+        "pe_folded_s16": (18.7, 231.87, -2.05, 3.01),
+        "pe_joint_s16": (24.07, 136.63, -1.02, 36.07),
+        "pe_folded_s32": (97.74, 424.38, 7.51, 34.48),
+        "pe_embed_conv": (0.93, 27.41, 9.49, 41.69),
+        "s8_im2col": (0.78, 25.63, 9.38, 32.54),
+        "f32_vmul": (2.53, 7.05, 3.28, 33.78),
+        "f32_vfma": (1.61, 6.5, 3.27, 33.31),
     },
 }
 
@@ -90,7 +91,7 @@ def data_bytes(name: str, g: Geometry, d: int, bins: int | None) -> int:
     if name == "pe_folded_s32":
         return g.taps * g.in_c * 256 * g.out_c * 4
     if name == "pe_joint_s16":
-        return g.taps * (bins ** g.in_c) * g.out_c * 2 + g.in_c * 256 * 4
+        return g.taps * (bins ** g.in_c + 1) * g.out_c * 2 + g.in_c * 256 * 4
     if name == "pe_embed_conv":
         return g.out_c * kp4(g.taps * g.in_c * d) * 2 + g.in_c * 256 * d * 2
     if name == "s8_im2col":
@@ -100,22 +101,24 @@ def data_bytes(name: str, g: Geometry, d: int, bins: int | None) -> int:
 
 def scratch_bytes(name: str, g: Geometry, d: int) -> int:
     kp4 = lambda k: (k + 3) & ~3  # noqa: E731
-    return {"pe_joint_s16": g.in_h * g.in_w * 4, "s8_im2col": 10 * kp4(g.taps * g.in_c),
+    return {"pe_joint_s16": ((g.out_w - 1) * g.stride + 2 * g.k) * ((g.out_h - 1) * g.stride + g.k) * 4, "s8_im2col": 10 * kp4(g.taps * g.in_c),
             "pe_embed_conv": 10 * kp4(g.taps * g.in_c * d),
             "f32_vmul": g.in_h * g.in_w * g.in_c * 4, "f32_vfma": g.in_h * g.in_w * g.in_c * 4}.get(name, 0)
 
 
 def model_cycles(name: str, g: Geometry, d: int, bins: int | None, core: str) -> float:
-    """Zero-wait-state estimated cycles of one variant."""
+    """Zero-wait-state estimated cycles of one variant (the fitted linear model)."""
     c = COEFFS.get(core, COEFFS["cortex-m4"])[name]
     w = _work(g, d, bins)
+    p = w["pixels"]
     if name in ("pe_folded_s16", "pe_folded_s32", "pe_joint_s16"):
         lookups = w["lookups_joint"] if name == "pe_joint_s16" else w["lookups_pc"]
-        per_block = lookups * c["lookup"] * (1.0 if name != "pe_folded_s32" else 1.0) + c["win"]
-        total = w["pixels"] * (w["blocks"] * per_block + c["rq"] * g.out_c)
-        return total + c.get("pix", 0.0) * w["in_pixels"]
-    macs = w["macs_embed"] if name == "pe_embed_conv" else w["macs"]
-    return macs * c["mac"] + c.get("pix", 0.0) * w["in_pixels"]
+        x = (p * lookups * g.out_c / 16, p * w["blocks"], p * g.out_c, w["in_pixels"])
+    else:
+        dd = d if name == "pe_embed_conv" else 1
+        x = (w["macs_embed"] if name == "pe_embed_conv" else w["macs"], p * g.out_c, p * g.taps * g.in_c * dd,
+             w["in_pixels"])
+    return float(sum(ci * xi for ci, xi in zip(c, x)))
 
 
 def wait_state_cycles(name: str, g: Geometry, d: int, bins: int | None, ws: int) -> float:

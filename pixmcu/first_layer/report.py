@@ -13,6 +13,8 @@ from pixmcu.first_layer.reference import Geometry
 from pixmcu.first_layer.variants import FLOAT_VARIANTS, JOINT_PE, PER_CHANNEL_PE
 
 HEADLINE = Geometry(32, 32, 3, 16, 3, 1)
+MLPERF_RESNET = Path(__file__).resolve().parents[2].parent / "shared" / "models" / "mlperf_tiny" / "pretrainedResnet_quant.tflite"
+MLPERF_LABEL = "mlperf-tiny ResNet conv1"
 
 
 def grid(quick: bool = False) -> list[tuple[str, Geometry]]:
@@ -26,7 +28,10 @@ def grid(quick: bool = False) -> list[tuple[str, Geometry]]:
                 for s in (1, 2):
                     cases.append(("", Geometry(*hwc, co, k, s)))
     # The shipped models' first layers: MLPerf Tiny ResNet (CIFAR-10) conv1 is 32x32x3 -> 16, 3x3, s1,
-    # SAME, i.e. the headline case above; the Fashion-MNIST models start 28x28x1 -> 16 (or 8), 3x3, s1.
+    # SAME (the headline geometry); this case runs its int8 variant with the model's own weights and
+    # requantization. The Fashion-MNIST models start 28x28x1 -> 8/16, 3x3, s1 (in the grid).
+    if MLPERF_RESNET.exists():
+        cases.append((MLPERF_LABEL, HEADLINE))
     return cases
 
 
@@ -51,9 +56,18 @@ def run_grid(board: str, workdir: Path, cases: list[tuple[str, Geometry]], d: in
     out = []
     for i, (label, g) in enumerate(cases):
         t0 = time.time()
-        p = make_problem(g, d=d, q=q, bins=bins, seed=i)
+        if label == MLPERF_LABEL:
+            from pixmcu.first_layer.tune import int8_problem_from_graph
+            from pixmcu.frontend import load_model
+
+            p, _ = int8_problem_from_graph(load_model(MLPERF_RESNET), seed=i)
+            p.d, p.q, p.bins = d, q, bins
+        else:
+            p = make_problem(g, d=d, q=q, bins=bins, seed=i)
         res = builder.run_case(workdir / builder.board.name / f"case{i:02d}", p)
         out.append(Case(shape_of(g, d, q, bins), label or g.label(), res))
+        if label == MLPERF_LABEL:
+            out[-1].shape["weights"] = "int8 variant: the model's conv1 weights and requantization"
         log(f"  [{i + 1}/{len(cases)}] {g.label()}: {len(res)} variants, {time.time() - t0:.1f} s")
     return out
 

@@ -117,11 +117,15 @@ def folded_c_layout(tables: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(tables.reshape(lk, rows, co // nb, nb).transpose(2, 0, 1, 3)).astype(np.int16)
 
 
-def joint_c_layout(tables: np.ndarray) -> np.ndarray:
-    """(taps, n_joint, out_c) -> the C layout [out_c/NB][n_joint][taps][NB], int16."""
+def joint_c_layout(tables: np.ndarray, k_h: int, k_w: int) -> np.ndarray:
+    """(taps, n_joint, out_c), taps row-major (ky, kx) -> the C layout [out_c/NB][n_joint + 1][k_w][k_h][NB],
+    int16: taps kx-major (the order of the kernel's column-wise band) and an all-zero last row that
+    padding reads."""
     taps, rows, co = tables.shape
     nb = block_width(co)
-    return np.ascontiguousarray(tables.reshape(taps, rows, co // nb, nb).transpose(2, 1, 0, 3)).astype(np.int16)
+    t = np.asarray(tables).reshape(k_h, k_w, rows, co).transpose(1, 0, 2, 3).reshape(taps, rows, co)
+    t = np.concatenate([t, np.zeros((taps, 1, co), t.dtype)], axis=1)
+    return np.ascontiguousarray(t.reshape(taps, rows + 1, co // nb, nb).transpose(2, 1, 0, 3)).astype(np.int16)
 
 
 def bin_offsets(bins_of: np.ndarray, bins: int, taps: int, out_c: int) -> np.ndarray:

@@ -84,7 +84,7 @@ def problem_from_graph(graph: Graph, seed: int = 0) -> tuple[Problem, dict]:
         bins = len(edges[0]) + 1
         th = np.asarray(edges, np.int64)
         th = np.broadcast_to(th, (g.in_c, bins - 1)) if th.shape[0] == 1 else th
-        bins_of = np.stack([np.searchsorted(th[c] - 1, np.arange(256), side="right") for c in range(g.in_c)])
+        bins_of = np.stack([np.searchsorted(th[c], np.arange(256), side="right") for c in range(g.in_c)])
         first_value = np.stack([[int(np.argmax(bins_of[c] == k)) for k in range(bins)] for c in range(g.in_c)])
         p.bins, p.bins_of = bins, bins_of
         p.bin_lut = lut[np.arange(g.in_c)[:, None], first_value]
@@ -93,6 +93,34 @@ def problem_from_graph(graph: Graph, seed: int = 0) -> tuple[Problem, dict]:
     p.cache.clear()
     info = {"geometry": g.label(), "embed_dim": d, "bits": q, "bins": bins, "conv": conv.name, "embed": emb.name}
     return p, info
+
+
+def int8_problem_from_graph(graph: Graph, seed: int = 0) -> tuple[Problem, dict]:
+    """A Problem whose int8 variant computes exactly the model's first conv (int8 input, pixel - 128);
+    its other variants stay synthetic (same geometry). The expected output is checked against
+    `pixmcu.reference.run` on the model."""
+    from pixmcu import reference
+
+    fl = first_layer_of(graph)
+    if fl["kind"] != "conv2d":
+        raise PixmcuError("the model's first layer is not an int8 conv2d")
+    conv = fl["conv"]
+    x = graph.tensors[conv.inputs[0]]
+    if x.dtype != "int8":
+        raise PixmcuError(f"the first conv reads {x.dtype}, not int8")
+    g = _geometry(graph, conv, x.shape)
+    p = make_problem(g, seed=seed)
+    pr = lower(graph, conv)
+    p.w_s8 = np.asarray(graph.tensors[conv.inputs[1]].data, np.int8)
+    p.input_offset_s8 = int(pr["input_offset"])
+    p.rq_s8 = Requant(np.asarray(pr["bias"], np.int64), np.asarray(pr["multiplier"], np.int64),
+                      np.asarray(pr["shift"], np.int64), int(pr["output_offset"]), int(pr["act_min"]),
+                      int(pr["act_max"]))
+    xin = (p.pixels.astype(np.int16) - 128).astype(np.int8)
+    got = reference.run(graph, xin[None])[conv.name][0]
+    if not np.array_equal(got, p.expected_s8()):
+        raise PixmcuError("internal error: the first-layer reference disagrees with pixmcu.reference")
+    return p, {"geometry": g.label(), "conv": conv.name}
 
 
 def _reference_check(graph: Graph, p: Problem, conv_name: str) -> bool:

@@ -108,11 +108,12 @@ def prep_pe_joint(p: Problem) -> Prepared | None:
     g = p.g
     offs = tb.bin_offsets(p.bins_of, p.bins, g.taps, g.out_c)
     note = f"K={p.bins}, {t.shape[1]} rows/tap" + ("" if not proof.widens else f", widen every {proof.widen_every}")
-    arrays = {"bin_offset": offs, "tables": tb.joint_c_layout(t)}
+    arrays = {"bin_offset": offs, "tables": tb.joint_c_layout(t, g.k, g.k)}
     lb = tb.lane_bias(t, p.rq_joint.bias, proof)
     if lb is not None:
         arrays["lane_bias"] = lb
-    return Prepared("pe_joint_s16", "pm_first_joint_s16", arrays, g.in_h * g.in_w * 4, "int8",
+    wb, hp = (g.out_w - 1) * g.stride + g.k, (g.out_h - 1) * g.stride + g.k
+    return Prepared("pe_joint_s16", "pm_first_joint_s16", arrays, (wb + g.k) * hp * 4, "int8",
                     f"pm_first_joint_s16(&geom, pixels, A(bin_offset), A(tables), {t.shape[1]}, "
                     f"{proof.widen_every}, {'A(lane_bias)' if lb is not None else 'NULL'}, &rq, "
                     "(uint32_t *)scratch, (int8_t *)out)",

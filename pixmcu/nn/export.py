@@ -48,8 +48,8 @@ class _Builder:
 
     def conv(self, name, x, layer: QConv2d, out_q: ActQuant, activation: str) -> str:
         s_in, _ = self.qparams(x)
-        w, b, _ = layer.quantized(s_in)
-        codes, s_w = weight_codes(w, layer.wbits)
+        w, b, s_w = layer.quantized(s_in)
+        codes, _ = weight_codes(w, layer.wbits, s_w)  # the training scale, not one re-derived from w
         bq = bias_codes(b, s_in, s_w)
         wname = self.tensor(f"{name}_w", codes.shape[:1] + codes.shape[2:] + codes.shape[1:2], "int8",
                             s_w.numpy(), data=codes.permute(0, 2, 3, 1).numpy().astype(np.int8), axis=0)
@@ -65,8 +65,8 @@ class _Builder:
 
     def linear(self, name, x, layer: QLinear, out_q: ActQuant) -> str:
         s_in, _ = self.qparams(x)
-        w, b, _ = layer.quantized(s_in)
-        codes, s_w = weight_codes(w, layer.wbits)
+        w, b, s_w = layer.quantized(s_in)
+        codes, _ = weight_codes(w, layer.wbits, s_w)
         bq = bias_codes(b, s_in, s_w)
         wname = self.tensor(f"{name}_w", tuple(codes.shape), "int8", s_w.numpy(),
                             data=codes.numpy().astype(np.int8), axis=0)

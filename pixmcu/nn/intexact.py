@@ -46,11 +46,39 @@ def requantize(acc: torch.Tensor, s_in: float, s_w: torch.Tensor, out_q) -> torc
     real = float(np.float32(s_in)) * s_w.detach().cpu().numpy().astype(np.float32).astype(np.float64) / float(np.float32(out_q.scale))
     m, shift = quant.quantize_multipliers(real)
     shape = (1, -1) + (1,) * (acc.dim() - 2)
-    a = quant.wrap32(np.rint(acc.detach().cpu().numpy()).astype(np.int64))
-    q = quant.multiply_by_quantized_multiplier(a, m.reshape(shape), shift.reshape(shape)) + out_q.zero_point
+    q = mbqm(acc.detach().cpu(), m.reshape(shape), shift.reshape(shape)) + out_q.zero_point
     lo, hi = _act_range(out_q)
     q = np.clip(q, lo, hi)
     return torch.from_numpy(((q - out_q.zero_point) * np.float64(out_q.scale)).astype(np.float32)).to(acc.device)
+
+
+def exact_operands(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor):
+    """Integer-valued operands in float32 when no partial sum can pass 2^24 (float32 adds them
+    exactly, and CPU float64 convolutions are many times slower), else in float64."""
+    bound = float(x.abs().max()) * float(w.abs().reshape(w.shape[0], -1).sum(1).max()) + float(b.abs().max())
+    dtype = torch.float32 if bound < 2 ** 24 else torch.float64
+    return x.to(dtype), w.to(dtype), b.to(dtype)
+
+
+_FAST_ACC_LIMIT = 1 << 21  # |acc| * m + 2^30 stays below 2^53: float64 holds every step exactly
+
+
+def mbqm(acc: torch.Tensor, m: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """quant.multiply_by_quantized_multiplier on integer-valued accumulators, as int64.
+
+    When every multiplier is below one and the accumulators are small, the two roundings are done
+    in float64, where each step is exact (SaturatingRoundingDoublingHighMul = floor((a*m + 2^30) / 2^31),
+    then RoundingDivideByPOT = round half away from zero) and several times faster than the int64
+    emulation; otherwise the contract's own function runs.
+    """
+    a = acc.to(torch.float64)
+    if (shift <= 0).all() and float(a.abs().max()) < _FAST_ACC_LIMIT:
+        x1 = torch.floor((a * torch.from_numpy(m.astype(np.float64)) + 2.0 ** 30) / 2.0 ** 31)
+        x = x1 / torch.from_numpy(np.ldexp(1.0, (-shift).astype(np.int64)))
+        out = torch.where(x1 >= 0, torch.floor(x + 0.5), torch.ceil(x - 0.5))
+        return out.numpy().astype(np.int64)
+    a64 = quant.wrap32(np.rint(a.numpy()).astype(np.int64))
+    return quant.multiply_by_quantized_multiplier(a64, m, shift)
 
 
 def codes_of(x: torch.Tensor, scale: float) -> torch.Tensor:

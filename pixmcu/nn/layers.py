@@ -67,7 +67,8 @@ class QConv2d(nn.Module):
         if _exact(self, s_in, out_q):
             wq, bq, s_w = self.quantized(s_in)
             codes, _ = weight_codes(wq, self.wbits, s_w)
-            acc = F.conv2d(intexact.codes_of(x, s_in), codes.double(), bias_codes(bq, s_in, s_w), self.stride)
+            xc, wc, bc = intexact.exact_operands(intexact.codes_of(x, s_in), codes, bias_codes(bq, s_in, s_w))
+            acc = F.conv2d(xc, wc, bc, self.stride)
             return intexact.requantize(acc, s_in, s_w, out_q)
         return out_q(self._float(x, s_in))
 
@@ -100,7 +101,8 @@ class QLinear(nn.Module):
         if _exact(self, s_in, out_q):
             wq, bq, s_w = self.quantized(s_in)
             codes, _ = weight_codes(wq, self.wbits, s_w)
-            acc = F.linear(intexact.codes_of(x, s_in), codes.double(), bias_codes(bq, s_in, s_w))
+            xc, wc, bc = intexact.exact_operands(intexact.codes_of(x, s_in), codes, bias_codes(bq, s_in, s_w))
+            acc = F.linear(xc, wc, bc)
             return intexact.requantize(acc, s_in, s_w, out_q)
         wq, bq, _ = self.quantized(s_in)
         return out_q(F.linear(x, wq, bq))

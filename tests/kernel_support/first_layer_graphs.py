@@ -11,7 +11,7 @@ def tiny_pe_graph(h=8, w=8, c=3, d=4, co=16, k=3, stride=1, bins=None, seed=0, p
         edges = tuple(tuple(int(e) for e in np.sort(rng.choice(np.arange(1, 256), bins - 1, replace=False))) for _ in range(c))
         attrs["bin_edges"] = edges
         for ch in range(c):
-            b = np.searchsorted(np.asarray(edges[ch]) - 1, np.arange(256), side="right")
+            b = np.searchsorted(np.asarray(edges[ch]), np.arange(256), side="right")
             vec = rng.integers(0, 4, (bins, d))
             lut[ch] = vec[b]
     oh = (h + stride - 1) // stride if padding == "same" else (h - k) // stride + 1

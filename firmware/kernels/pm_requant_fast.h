@@ -1,0 +1,49 @@
+/* Private to the kernels: the requantization epilogue shared by the packed and Helium convolutions
+ * (generator-prepared records, see pixmcu/codegen/packing.py). */
+#ifndef PM_REQUANT_FAST_H
+#define PM_REQUANT_FAST_H
+
+#include <stdint.h>
+
+#include "pm_dsp.h"
+#include "pm_requant.h"
+
+#if defined(__GNUC__)
+#define PM_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define PM_ALWAYS_INLINE inline
+#endif
+
+/* One requantization of an accumulator that already holds the bias.
+ *
+ * Long path, rec = {multiplier, left shift, right shift, 2^right - 1}: TFLM's MultiplyByQuantizedMultiplier.
+ * Short path, rec = {multiplier, 1, right shift, 2^(right - 1)}, taken when the generator proved for
+ * the layer that the left shift is 0, 1 <= right <= 30 and |acc| < 2^30: then SMMULR(acc << 1, m) is
+ * exactly the doubling high multiply, |t| <= 2^30, and RoundingDivideByPOT (half away from zero)
+ * becomes (t + 2^(right-1) - (t < 0)) >> right without overflow: 5 instructions instead of 14. */
+static PM_ALWAYS_INLINE int32_t pm_packed_requant(int32_t acc, const int32_t *rec, const int short_path)
+{
+    if (short_path) {
+        const int32_t t = pm_smmulr(pm_shl_wrap(acc, 1), rec[0]);
+        return (t + rec[3] - (int32_t)((uint32_t)t >> 31)) >> rec[2];
+    }
+    const int32_t t = pm_srdhm(pm_shl_wrap(acc, (int)rec[1]), rec[0]);
+    const int32_t mask = rec[3];
+    const int32_t threshold = (mask >> 1) + (int32_t)((uint32_t)t >> 31);
+    return (t >> rec[2]) + ((t & mask) > threshold ? 1 : 0);
+}
+
+/* Requantize, offset and clamp; sat8: the clamp is the int8 range (one SSAT). */
+static PM_ALWAYS_INLINE int32_t pm_packed_out(int32_t acc, const int32_t *rec, int32_t offset, int32_t lo, int32_t hi,
+                                              const int short_path, const int sat8)
+{
+    const int32_t v = pm_packed_requant(acc, rec, short_path) + offset;
+    return sat8 ? pm_ssat8(v) : pm_clamp(v, lo, hi);
+}
+
+static inline int pm_packed_sat8(int32_t lo, int32_t hi)
+{
+    return lo == -128 && hi == 127;
+}
+
+#endif /* PM_REQUANT_FAST_H */

@@ -1,0 +1,1 @@
+"""`pixmcu bench` actions: whole-model (`model`, pixmcu.bench.model) and first-layer benchmarks."""
