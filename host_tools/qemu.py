@@ -53,11 +53,12 @@ class Qemu:
     """One QEMU process. Use as a context manager; `url` is the pyserial URL of its UART."""
 
     def __init__(self, board: Board, elf: str | Path, *, serial: bool = True, semihost_args: list[str] = (),
-                 cwd: str | Path | None = None):
+                 cwd: str | Path | None = None, extra_args: list[str] = ()):
         if not board.is_qemu:
             raise QemuError(f"board {board.name} is not a QEMU board; flash it and use `pixmcu measure`")
         self.board, self.elf = board, Path(elf)
         self.serial, self.semihost_args, self.cwd = serial, list(semihost_args), cwd
+        self.extra_args = list(extra_args)  # e.g. ["-plugin", "pm_count.so,out=..."] (host_tools.estimates)
         self.proc: subprocess.Popen | None = None
         self.port: int | None = None
         self._tail: collections.deque[str] = collections.deque(maxlen=50)
@@ -72,7 +73,7 @@ class Qemu:
             cmd += ["-serial", f"tcp:127.0.0.1:{self.port},server=on,wait=on,nodelay=on"]
         else:
             cmd += ["-serial", "null"]
-        return cmd
+        return cmd + self.extra_args
 
     def start(self) -> "Qemu":
         if not self.elf.is_file():

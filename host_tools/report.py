@@ -19,7 +19,8 @@ def _stats(values: list[float]) -> dict:
 
 def build_report(records: dict[int, dict], *, manifest: dict, board: Board, n_requested: int,
                  transport: str, size: dict | None, reference: str | None, complete: bool,
-                 elapsed_s: float | None = None, error: str | None = None, link: dict | None = None) -> dict:
+                 elapsed_s: float | None = None, error: str | None = None, link: dict | None = None,
+                 estimates: dict | None = None) -> dict:
     recs = [records[i] for i in sorted(records)]
     layers_meta = manifest.get("layers", [])
     conv = board.ticks_to_count
@@ -69,10 +70,44 @@ def build_report(records: dict[int, dict], *, manifest: dict, board: Board, n_re
         report["link"] = link
     if error:
         report["error"] = error
+    if estimates is not None:
+        _add_estimates(report, estimates, recs, board)
     if board.counter == "instructions":
         report["counter_note"] = ("guest instructions counted by QEMU (-icount shift=%d, SysTick); "
                                   "not cycles" % board.icount_shift)
     return report
+
+
+def _add_estimates(report: dict, estimates: dict, recs: list[dict], board: Board) -> None:
+    """Merge an estimated-cycles run (host_tools.estimates.estimate_run, or a stub with only `note`
+    and `core` where there is no cost table or it was not possible) into the report."""
+    by_index = {e["index"]: e for e in estimates.get("layers") or []}
+    for i, layer in enumerate(report["layers"]):
+        e = by_index.get(i) or {}
+        layer["estimated_cycles"] = e.get("estimated_cycles")
+        if e.get("plugin_count") is not None:
+            layer["plugin_count"] = e["plugin_count"]
+    tot = estimates.get("total") or {}
+    report["total"]["estimated_cycles"] = tot.get("estimated_cycles")
+    if tot.get("plugin_count") is not None:
+        report["total"]["plugin_count"] = tot["plugin_count"]
+    if report["first_layer"] is not None:
+        report["first_layer"]["estimated_cycles"] = report["layers"][0].get("estimated_cycles")
+    section = {k: estimates.get(k) for k in ("core", "cost_table", "image", "board")}
+    section["source"] = "docs/cycles.md"
+    if estimates.get("plugin_vs_counter"):
+        pv = dict(estimates["plugin_vs_counter"])
+        # The normal run's counts of the same image, against the plugin's (no markers in that build).
+        rec = next((r for r in recs if r.get("image") == estimates.get("image")), None)
+        if rec is not None and by_index and board.counter == "instructions":
+            pv["normal_count_minus_plugin"] = sorted({
+                board.ticks_to_count(rec["counts"][i]) - e["plugin_count"]
+                for i, e in by_index.items() if i < len(rec["counts"])})
+        section["plugin_vs_counter"] = pv
+    if estimates.get("error"):
+        section["error"] = estimates["error"]
+    report["estimates"] = section
+    report["estimates_note"] = estimates.get("note")
 
 
 def format_report(report: dict) -> str:
@@ -88,18 +123,28 @@ def format_report(report: dict) -> str:
                      + (f"; mismatches: {be['mismatches'][:10]}" if be["mismatches"] else ""))
     else:
         lines.append(f"bit-exact: not checked ({be['reference'] or 'no host reference'})")
-    lines.append(f"{'#':>3} {'layer':<28} {'op':<20} {'MACs':>11} {unit:>13} {'MACs/' + unit[:5]:>11}")
+    est = "estimates" in report
+
+    def est_cell(value) -> str:
+        return f" {(f'{value:,.0f}' if value is not None else '-'):>13}" if est else ""
+
+    lines.append(f"{'#':>3} {'layer':<28} {'op':<20} {'MACs':>11} {unit:>13} {'MACs/' + unit[:5]:>11}"
+                 + (f" {'est. cycles':>13}" if est else ""))
     for layer in report["layers"]:
         mpc = layer["macs_per_count"]
         cnt = layer["count"]
         lines.append(f"{layer['index']:>3} {str(layer['name'])[:28]:<28} {str(layer['op'])[:20]:<20} "
                      f"{layer['macs']:>11,} {(f'{cnt:,.0f}' if cnt is not None else '-'):>13} "
-                     f"{(f'{mpc:.3f}' if mpc is not None else '-'):>11}")
+                     f"{(f'{mpc:.3f}' if mpc is not None else '-'):>11}" + est_cell(layer.get("estimated_cycles")))
     fl, tot = report["first_layer"], report["total"]
     if fl and fl["count"] is not None:
-        lines.append(f"first layer ({fl['name']}): {fl['count']:,.0f} {unit}")
+        lines.append(f"first layer ({fl['name']}): {fl['count']:,.0f} {unit}"
+                     + (f"; {fl['estimated_cycles']:,.0f} est. cycles" if fl.get("estimated_cycles") is not None
+                        else ""))
     if tot["count"] is not None:
-        lines.append(f"total: {tot['count']:,.0f} {unit} per inference (min {tot['min']:,.0f}, max {tot['max']:,.0f})")
+        lines.append(f"total: {tot['count']:,.0f} {unit} per inference (min {tot['min']:,.0f}, max {tot['max']:,.0f})"
+                     + (f"; {tot['estimated_cycles']:,.0f} est. cycles" if tot.get("estimated_cycles") is not None
+                        else ""))
     if report.get("flash"):
         f, r = report["flash"], report["ram"]
         w = report.get("weights_region")
@@ -108,6 +153,8 @@ def format_report(report: dict) -> str:
                      f"RAM {r['used']:,} B (arena {r['arena']:,}, stack {r['stack']:,})")
     if report.get("counter_note"):
         lines.append(f"note: {report['counter_note']}")
+    if report.get("estimates_note"):
+        lines.append(f"note: {report['estimates_note']}")
     return "\n".join(lines)
 
 

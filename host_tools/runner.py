@@ -120,6 +120,7 @@ class RunSpec:
     size: dict | None = None
     transport: str = "serial"
     progress: bool = True
+    estimates: dict | None = None  # host_tools.estimates.estimate_run's result (or a null stub), merged into the report
 
 
 def _header(spec: RunSpec) -> dict:
@@ -161,7 +162,7 @@ def run_measurement(spec: RunSpec, source, link_stats=None) -> dict:
         return build_report(store.records, manifest=manifest, board=spec.board, n_requested=len(inputs),
                             transport=spec.transport, size=spec.size, reference=ref_name, complete=complete,
                             elapsed_s=time.monotonic() - started, error=error,
-                            link=link_stats.as_dict() if link_stats else None)
+                            link=link_stats.as_dict() if link_stats else None, estimates=spec.estimates)
 
     bar = tqdm(total=len(inputs), initial=len(store.records), unit="img", disable=None if spec.progress else True,
                desc=f"{spec.board.name} {spec.transport}")

@@ -29,6 +29,11 @@ LINK_FLAGS = ["-nostartfiles", "--specs=nano.specs", "--specs=nosys.specs", "-Wl
               "-Wl,--no-warn-rwx-segments"]
 MODEL_OBJ_PREFIX = "pm_model__"
 BUILD_INFO = "build.json"
+# Estimated-cycles builds: the harness emits the pm_count plugin's region markers (docs/cycles.md).
+# Only the harness objects get the define, so kernels and the model compile exactly as normally; the
+# build goes to its own directory and never replaces OUTDIR/firmware.elf.
+MARKERS_DEFINE = "-DPM_CYCLE_MARKERS=1"
+MARKERS_DIR = "build-markers"
 
 
 class BuildError(PixmcuError):
@@ -191,8 +196,13 @@ def _compile(cc: str, src: Path, obj: Path, flags: list[str], cacheable: bool = 
 
 
 def build(outdir: str | Path, board: str | None = None, *, max_payload: int | None = None,
-          include_kernels: bool = True, jobs: int | None = None) -> BuildResult:
-    """Build OUTDIR's model into OUTDIR/firmware.elf and .bin for `board` (default: the manifest's)."""
+          include_kernels: bool = True, jobs: int | None = None, markers: bool = False) -> BuildResult:
+    """Build OUTDIR's model into OUTDIR/firmware.elf and .bin for `board` (default: the manifest's).
+
+    markers=True builds the estimated-cycles variant instead: the harness compiled with
+    -DPM_CYCLE_MARKERS=1 (plugin START/STOP hints around every layer and the whole inference), in
+    OUTDIR/build-markers/ with its ELF at OUTDIR/build-markers/firmware.elf; the normal build and its
+    firmware are left untouched."""
     from host_tools.protocol import DEFAULT_MAX_PAYLOAD, MIN_MAX_PAYLOAD
 
     outdir = Path(outdir).resolve()
@@ -203,7 +213,7 @@ def build(outdir: str | Path, board: str | None = None, *, max_payload: int | No
         raise PixmcuError(f"max payload must be between {MIN_MAX_PAYLOAD} and 65535 bytes")
     cc, objcopy = tool("gcc"), tool("objcopy")
 
-    bdir = outdir / "build"
+    bdir = outdir / (MARKERS_DIR if markers else "build")
     gen, objdir = bdir / "gen", bdir / "obj"
     objdir.mkdir(parents=True, exist_ok=True)
     _render_generated(gen, b, max_payload, b.rx_idle_polls)
@@ -217,8 +227,10 @@ def build(outdir: str | Path, board: str | None = None, *, max_payload: int | No
     flags = [*b.cflags, *OPT_FLAGS, *(f"-I{p}" for p in includes)]
 
     workers = jobs or min(2, os.cpu_count() or 1)
+    harness_flags = [*flags, MARKERS_DEFINE] if markers else flags
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(_compile, cc, src, objdir / name, flags,
+        futures = [pool.submit(_compile, cc, src, objdir / name,
+                               harness_flags if name.startswith("harness__") else flags,
                                name.startswith(("kernel__", "port__")), outdir) for src, name in pairs]
         # Surface the first failure in source order, after every compile has finished.
         results = [f.exception() or f.result() for f in futures]
@@ -227,20 +239,21 @@ def build(outdir: str | Path, board: str | None = None, *, max_payload: int | No
             raise r
     compiled = sum(1 for r in results if r is True)
 
-    elf, binf, mapf = outdir / "firmware.elf", outdir / "firmware.bin", bdir / "firmware.map"
+    fwdir = bdir if markers else outdir
+    elf, binf, mapf = fwdir / "firmware.elf", fwdir / "firmware.bin", bdir / "firmware.map"
     objs = [str(objdir / name) for _, name in pairs]
     _run([cc, *b.cflags, "-T", str(ld_script), *LINK_FLAGS, f"-Wl,-Map={mapf}", *objs, "-lm", "-o", str(elf)])
     separate_weights = b.weights_region.name != b.flash.name
     if separate_weights:
         # A single image would span the gap between the code and weights regions.
         _run([objcopy, "-O", "binary", "-R", ".weights", str(elf), str(binf)])
-        _run([objcopy, "-O", "binary", "-j", ".weights", str(elf), str(outdir / "firmware.weights.bin")])
+        _run([objcopy, "-O", "binary", "-j", ".weights", str(elf), str(fwdir / "firmware.weights.bin")])
     else:
         _run([objcopy, "-O", "binary", str(elf), str(binf)])
 
     size = size_report(elf, b, manifest)
     info = {"board": b.name, "max_payload": max_payload, "model_sha256": manifest.get("model_sha256"),
-            "elf": elf.name, "bin": binf.name, "size": size}
+            "elf": elf.name, "bin": binf.name, "size": size, "markers": markers}
     (bdir / BUILD_INFO).write_text(json.dumps(info, indent=2) + "\n")
     return BuildResult(elf, binf, mapf, b, size, max_payload, compiled)
 

@@ -205,7 +205,7 @@ def test_manifest_follows_the_contract(tmp_path, resnet):
         for key in ("index", "name", "op", "input_shapes", "output_shape", "macs", "kernel", "arena_offset",
                     "arena_bytes"):
             assert key in layer
-    assert m["layers"][0]["kernel"] == "pm_conv2d_packed_pad_s8" and m["layers"][13]["kernel"] == "view"
+    assert m["layers"][0]["kernel"] == "pm_conv2d_packed_patch_s8" and m["layers"][13]["kernel"] == "view"
     assert m["layers"][1]["kernel"] == "pm_conv2d_packed_s8" and m["layers"][3]["kernel"] == "pm_conv2d_packed_add_s8"
     assert sum(layer["macs"] for layer in m["layers"]) > 12_000_000
     header = (tmp_path / "pm_model.h").read_text()
@@ -213,8 +213,9 @@ def test_manifest_follows_the_contract(tmp_path, resnet):
     assert f"#define PM_MODEL_ARENA_BYTES {gen.manifest['arena_bytes']}" in header
     assert "int resnet_invoke(const int8_t *input, int8_t *output);" in header
     data_h = (tmp_path / "resnet_data.h").read_text()
-    # 16 filters of 3x3x3, widened and packed for the SMLAD loop: 4 blocks x 9 taps x 8 words.
-    assert "extern const int32_t resnet_conv2d_0_weights[288];" in data_h
+    # 16 filters of 3x3x3 flattened to 27 (+1) values, widened and packed for the SMLAD loop:
+    # 4 blocks x 7 groups x 8 words.
+    assert "extern const int32_t resnet_conv2d_0_weights[224];" in data_h
     assert "__attribute__((aligned(16)))" in (tmp_path / "resnet_data.c").read_text()
 
 

@@ -99,7 +99,8 @@ VARIANTS = {"packed": {"packed": True}, "mve": {"mve": True}}
 def _check_conv(lib, graph, rng, variant="packed"):
     op = graph.operators[0]
     call = kernel_call(graph, op, **VARIANTS[variant])
-    assert call.kernel in ("pm_conv2d_packed_s8", "pm_conv2d_packed_pad_s8", "pm_conv2d_mve_s8")
+    assert call.kernel in ("pm_conv2d_packed_s8", "pm_conv2d_packed_pad_s8", "pm_conv2d_packed_patch_s8",
+                           "pm_conv2d_mve_s8", "pm_conv2d_mve_patch_s8")
     x = G.random_input(rng, graph)[0]
     want = OPS["conv2d"](graph, op, [x[None]], lower(graph, op))[0]
     y_t = graph.tensors[op.outputs[0]]
@@ -128,8 +129,19 @@ def test_conv_random(klib, variant):
     kernels = set()
     for _ in range(CASES * 2):
         kernels.add(_check_conv(klib, conv_graph(rng), rng, variant).kernel)
-    want = {"pm_conv2d_packed_s8", "pm_conv2d_packed_pad_s8"} if variant == "packed" else {"pm_conv2d_mve_s8"}
-    assert kernels == want
+    assert {f"pm_conv2d_{variant}_s8", f"pm_conv2d_{variant}_patch_s8"} <= kernels
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_conv_windows_of_few_channels(klib, variant):
+    """Input channels not a multiple of 4: small windows take the im2col patch kernel (scratch checked
+    for overruns), large ones the channel-padding kernel (packed) or the general one (Helium)."""
+    rng = np.random.default_rng(70)
+    seen = set()
+    for k, cin in [((3, 3), 3), ((1, 1), 1), ((3, 3), 7), ((5, 4), 5), ((5, 3), 6), ((2, 3), 2)] * 4:
+        seen.add(_check_conv(klib, conv_graph(rng, cin=cin, k=k), rng, variant).kernel)
+    large = "pm_conv2d_packed_pad_s8" if variant == "packed" else "pm_conv2d_mve_s8"
+    assert seen == {f"pm_conv2d_{variant}_patch_s8", large}
 
 
 @pytest.mark.parametrize("shape", [

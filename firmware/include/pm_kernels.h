@@ -291,6 +291,15 @@ int pm_conv2d_mve_add_s8(const pm_conv_mve_add_params_t *p, const int8_t *input,
 int pm_conv2d_packed_patch_s8(const pm_conv_packed_params_t *p, const int8_t *input, int8_t *scratch, int8_t *output);
 /** @brief Scratch bytes pm_conv2d_packed_patch_s8 needs: one output row of patches (kh*kw*cin rounded up to 4). */
 int32_t pm_conv2d_packed_patch_s8_scratch_size(const pm_conv_packed_params_t *p);
+/**
+ * @brief Helium convolution for few input channels: each output row's windows are copied into
+ * @p scratch as contiguous patches (as pm_conv2d_packed_patch_s8), then multiplied as a 1x1
+ * convolution; weights, bias and tap sums are those of the filter flattened to
+ * {cout, 1, 1, kh * kw * cin rounded up to 4}, zero-padded.
+ */
+int pm_conv2d_mve_patch_s8(const pm_conv_mve_params_t *p, const int8_t *input, int8_t *scratch, int8_t *output);
+/** @brief Scratch bytes pm_conv2d_mve_patch_s8 needs: one output row of patches. */
+int32_t pm_conv2d_mve_patch_s8_scratch_size(const pm_conv_mve_params_t *p);
 /** @brief General depthwise convolution. */
 int pm_depthwise_conv2d_s8(const pm_conv_params_t *p, const int8_t *input, int8_t *output);
 /** @brief Depthwise 3x3 convolution, dilation 1, depth multiplier 1. */

@@ -154,20 +154,16 @@ static PM_ALWAYS_INLINE void pm_mve_body(const pm_conv_mve_params_t *p, const in
                         xr += row_bytes;
                         wr += (size_t)kw * in_c;
                     }
-                    for (int32_t k = 0; k < m; ++k, rec += 4) {
-                        int32_t v = pm_packed_out(acc[k], rec, out_offset, act_min, act_max, short_path, sat8);
-                        if (add != NULL) {
-                            const int32_t sum = pm_add_wrap(conv_table[v], residual_table[residual[k]]);
-                            if (add_fast) {
-                                v = pm_packed_out(sum, add_rec, add_offset, add_min, add_max, 1, 1);
-                            } else if (add_short) {
-                                v = pm_packed_out(sum, add_rec, add_offset, add_min, add_max, 1, 0);
-                            } else {
-                                v = pm_packed_out(sum, add_rec, add_offset, add_min, add_max, 0, 0);
-                            }
-                        }
-                        output[k] = (int8_t)v;
+                    if (m == 4) {
+                        pm_packed_epilogue(acc, rec, 4, output, residual, conv_table, residual_table, add_rec,
+                                           out_offset, act_min, act_max, add_offset, add_min, add_max, add_short,
+                                           add != NULL, short_path, sat8, add_fast);
+                    } else {
+                        pm_packed_epilogue(acc, rec, m, output, residual, conv_table, residual_table, add_rec,
+                                           out_offset, act_min, act_max, add_offset, add_min, add_max, add_short,
+                                           add != NULL, short_path, sat8, add_fast);
                     }
+                    rec += (size_t)m * 4;
                     output += m;
                     if (add != NULL) {
                         residual += m;

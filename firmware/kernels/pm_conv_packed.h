@@ -243,10 +243,7 @@ static PM_ALWAYS_INLINE void pm_packed_body(const pm_conv_packed_params_t *p, co
                 const int32_t *bias = p->bias;
                 const int32_t *rec = p->requant;
                 for (int32_t oc = 0; oc < out_c; oc += 4) {
-                    s[0] = bias[0];
-                    s[1] = bias[1];
-                    s[2] = bias[2];
-                    s[3] = bias[3];
+                    memcpy(s, bias, 4 * sizeof(int32_t));
                     bias += 4;
                     if (rows > 0) {
 #if PM_PACKED_ASM
@@ -264,21 +261,17 @@ static PM_ALWAYS_INLINE void pm_packed_body(const pm_conv_packed_params_t *p, co
                     }
                     w_first += block_words;
                     const int32_t m = out_c - oc < 4 ? out_c - oc : 4;
-                    for (int32_t k = 0; k < m; ++k, rec += 4) {
-                        int32_t v = pm_packed_out(s[k], rec, out_offset, act_min, act_max, short_path, sat8);
-                        if (add != NULL) {
-                            const int32_t sum = pm_add_wrap(conv_table[v], residual_table[residual[k]]);
-                            if (add_fast) {
-                                v = pm_packed_out(sum, add_rec, add_offset, add_min, add_max, 1, 1);
-                            } else if (add_short) {
-                                v = pm_packed_out(sum, add_rec, add_offset, add_min, add_max, 1, 0);
-                            } else {
-                                v = pm_packed_out(sum, add_rec, add_offset, add_min, add_max, 0, 0);
-                            }
-                        }
-                        output[k] = (int8_t)v;
+                    /* A constant 4 lets the compiler unroll the common case (no loop test per value). */
+                    if (m == 4) {
+                        pm_packed_epilogue(s, rec, 4, output, residual, conv_table, residual_table, add_rec,
+                                           out_offset, act_min, act_max, add_offset, add_min, add_max, add_short,
+                                           add != NULL, short_path, sat8, add_fast);
+                    } else {
+                        pm_packed_epilogue(s, rec, m, output, residual, conv_table, residual_table, add_rec,
+                                           out_offset, act_min, act_max, add_offset, add_min, add_max, add_short,
+                                           add != NULL, short_path, sat8, add_fast);
                     }
-                    rec += (4 - m) * 4;
+                    rec += 16;  /* records are padded to whole blocks */
                     output += m;
                     if (add != NULL) {
                         residual += m;

@@ -46,4 +46,30 @@ static inline int pm_packed_sat8(int32_t lo, int32_t hi)
     return lo == -128 && hi == 127;
 }
 
+/* Requantize m (1..4) accumulators of one block and store them, through the residual ADD when `fused`. */
+static PM_ALWAYS_INLINE void pm_packed_epilogue(const int32_t *s, const int32_t *rec, const int32_t m, int8_t *output,
+                                                const int8_t *residual, const int32_t *conv_table,
+                                                const int32_t *residual_table, const int32_t *add_rec,
+                                                int32_t out_offset, int32_t act_min, int32_t act_max,
+                                                int32_t add_offset, int32_t add_min, int32_t add_max, int32_t add_short,
+                                                const int fused, const int short_path, const int sat8,
+                                                const int add_fast)
+{
+#pragma GCC unroll 4
+    for (int32_t k = 0; k < m; ++k) {
+        int32_t v = pm_packed_out(s[k], rec + 4 * k, out_offset, act_min, act_max, short_path, sat8);
+        if (fused) {
+            const int32_t sum = pm_add_wrap(conv_table[v], residual_table[residual[k]]);
+            if (add_fast) {
+                v = pm_packed_out(sum, add_rec, add_offset, add_min, add_max, 1, 1);
+            } else if (add_short) {
+                v = pm_packed_out(sum, add_rec, add_offset, add_min, add_max, 1, 0);
+            } else {
+                v = pm_packed_out(sum, add_rec, add_offset, add_min, add_max, 0, 0);
+            }
+        }
+        output[k] = (int8_t)v;
+    }
+}
+
 #endif /* PM_REQUANT_FAST_H */

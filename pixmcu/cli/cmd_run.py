@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import sys
 from pathlib import Path
 
 from host_tools.cli_support import add_measure_options, make_spec, print_report
@@ -19,6 +21,10 @@ def add_parser(sub):
                    help="serial: the emulated UART (default); semihost: bulk files, for whole test sets")
     p.add_argument("--no-build", action="store_true",
                    help="run OUTDIR/firmware.elf as last built instead of (re)building it first")
+    p.add_argument("--estimate-cycles", action=argparse.BooleanOptionalAction, default=None,
+                   help="also run the first image under the pm_count QEMU plugin (a separate build with region "
+                        "markers) and report estimated cycles per layer from the Cortex-M4/M7 cost table "
+                        "(docs/cycles.md); estimates, not measured cycles. Default: on where a cost table exists")
     add_measure_options(p)
     return p
 
@@ -40,6 +46,7 @@ def run(args) -> int:
         res = build(outdir, board.name, max_payload=keep)
         elf, size = res.elf, res.size
     spec = make_spec(args, outdir, manifest, board, args.transport, size)
+    spec.estimates = _estimates(args, outdir, board, spec)
     if args.transport == "semihost":
         from host_tools.bulk import BulkSource
 
@@ -53,3 +60,27 @@ def run(args) -> int:
             report = run_measurement(spec, SerialSource(dev), link.stats)
     print_report(report, spec)
     return 0 if report["complete"] else 1
+
+
+def _estimates(args, outdir: Path, board, spec) -> dict | None:
+    """Estimated cycles of the first image (host_tools.estimates), or None when turned off. Without a
+    cost table (Cortex-M55) the report gets null estimates and a note saying so. A failure turns the
+    estimates off with a warning unless --estimate-cycles was given explicitly."""
+    from host_tools.estimates import cost_core, estimate_run, no_table_note
+
+    if args.estimate_cycles is False:
+        return None
+    if cost_core(board) is None:
+        note = no_table_note(board)
+        print(f"note: {note}", file=sys.stderr)
+        return {"core": board.core, "cost_table": None, "image": None, "board": board.name, "note": note}
+    if len(spec.inputs) == 0:
+        return None
+    try:
+        return estimate_run(outdir, board, spec.inputs.image_bytes(0), image_index=0, build=not args.no_build)
+    except PixmcuError as exc:
+        if args.estimate_cycles:
+            raise
+        print(f"warning: estimated cycles skipped: {exc}", file=sys.stderr)
+        return {"core": board.core, "cost_table": None, "image": 0, "board": board.name,
+                "note": f"estimated cycles unavailable ({exc})", "error": str(exc)}

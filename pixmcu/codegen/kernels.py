@@ -171,7 +171,16 @@ def _mve_conv(graph: Graph, op: Operator, p: dict) -> KernelCall:
     w = graph.tensors[op.inputs[1]]
     out = graph.tensors[op.outputs[0]]
     bias = p["bias"] if len(op.inputs) > 2 else None
-    consts = packing.mve_constants(w.data, bias, p["multiplier"], p["shift"], p["input_offset"])
+    wdata = np.asarray(w.data, np.int8)
+    cout, kh, kw, cin = w.shape
+    window = kh * kw * cin
+    patch = cin % packing.GROUP != 0 and window <= PATCH_MAX_BYTES
+    if patch:  # the filter flattened to one zero-padded row per output channel (see pm_conv2d_mve_patch_s8)
+        kp = -(-window // packing.GROUP) * packing.GROUP
+        flat = np.zeros((cout, 1, 1, kp), np.int8)
+        flat[:, 0, 0, :window] = wdata.reshape(cout, window)
+        wdata = flat
+    consts = packing.mve_constants(wdata, bias, p["multiplier"], p["shift"], p["input_offset"])
     fields = {
         "input": _dims(x.shape), "filter": _dims(w.shape), "output": _dims(out.shape),
         "stride_h": p["stride"][0], "stride_w": p["stride"][1], "pad_h": p["pad"][0], "pad_w": p["pad"][1],
@@ -179,8 +188,10 @@ def _mve_conv(graph: Graph, op: Operator, p: dict) -> KernelCall:
         "act_min": p["act_min"], "act_max": p["act_max"], "short_requant": consts["short_requant"],
         "weights": "weights", "bias": "bias", "tap_sums": "tap_sums", "requant": "requant",
     }
-    arrays = {"weights": np.asarray(w.data, np.int8), "bias": consts["bias"], "tap_sums": consts["tap_sums"],
-              "requant": consts["requant"]}
+    arrays = {"weights": wdata, "bias": consts["bias"], "tap_sums": consts["tap_sums"], "requant": consts["requant"]}
+    if patch:
+        return KernelCall("pm_conv2d_mve_patch_s8", "pm_conv_mve_params_t", fields, arrays, (op.inputs[0],),
+                          scratch_bytes=fields["output"][2] * kp)
     return KernelCall("pm_conv2d_mve_s8", "pm_conv_mve_params_t", fields, arrays, (op.inputs[0],))
 
 
