@@ -3,10 +3,10 @@
 Generates the model for the board (the default, fused code path), builds it with `pixmcu build` and
 runs it with `pixmcu run --json` (QEMU: guest instructions per layer from SysTick + icount, bit-exact
 check against pixmcu.reference), or `pixmcu flash` + `pixmcu measure` on a real board (DWT cycles).
-On QEMU the same firmware then runs once more under the pm_count TCG plugin (pixmcu.cycles): each
-layer is a counted region (the generated code marks them), giving exact instruction counts per
-class and *estimated* cycles from the Cortex-M4/M7 cost tables (docs/cycles.md; no table for the
-M55, so none is reported there). Reports per layer and total: count, estimated cycles, MACs per
+On QEMU the per-layer exact plugin counts and *estimated* cycles (pm_count TCG plugin x the
+Cortex-M4/M7 cost tables, docs/cycles.md; no table for the M55, so none there) come from `pixmcu run`'s
+report when it made them; otherwise this module runs the same firmware once more under the plugin
+itself (each layer is a counted region: the generated code marks them). Reports per layer and total: count, estimated cycles, MACs per
 instruction / cycle against the core's peak, arena, flash; a table, JSON and a PNG plot.
 """
 
@@ -99,6 +99,15 @@ def _region_pass(elf: Path, board, manifest: dict, data: Path, images: int) -> l
     return [{"insns": r.insns, "classes": r.classes, "events": r.events} for r in regions[:n_layers]]
 
 
+def _regions_from_report(report: dict) -> list[dict] | None:
+    """Per-layer plugin counts and estimates when `pixmcu run` already made them (its default on
+    boards with a cost table); None when it did not."""
+    layers = report.get("layers") or []
+    if not layers or any(layer.get("plugin_count") is None for layer in layers):
+        return None
+    return [{"insns": layer["plugin_count"], "estimated_cycles": layer.get("estimated_cycles")} for layer in layers]
+
+
 def bench(args) -> dict:
     from pixmcu.boards import get_board
     from pixmcu.codegen import generate
@@ -130,8 +139,8 @@ def bench(args) -> dict:
             _pixmcu(["measure", str(out), "--port", args.port, "--data", str(data), "--limit", str(args.images),
                      "--quiet", "--json", str(report_path)])
         report = json.loads(report_path.read_text())
-        regions = None
-        if board.is_qemu and not args.no_estimate:
+        regions = _regions_from_report(report)
+        if regions is None and board.is_qemu and not args.no_estimate:
             regions = _region_pass(out / "firmware.elf", board, manifest, data, args.images)
         return summarize(manifest, report, regions, board.core)
     finally:
@@ -156,7 +165,8 @@ def summarize(manifest: dict, report: dict, regions: list[dict] | None, core: st
             reg = regions[layer["index"]]
             row["instructions_exact"] = reg["insns"]
             if with_cycles:
-                row["estimated_cycles"] = round(estimate(reg, core))
+                est = reg["estimated_cycles"] if "estimated_cycles" in reg else estimate(reg, core)
+                row["estimated_cycles"] = round(est) if est is not None else None
         layers.append(row)
     macs = sum(r["macs"] for r in layers)
     total = report["total"]["count"]
@@ -172,6 +182,10 @@ def summarize(manifest: dict, report: dict, regions: list[dict] | None, core: st
     res["total"]["macs_per_count"] = macs / total if total else None
     if regions is not None:
         res["total"]["instructions_exact"] = sum(r.get("instructions_exact", 0) for r in layers)
+    with_cycles = with_cycles and all(r.get("estimated_cycles") is not None for r in layers)
+    if not with_cycles:
+        for r in layers:
+            r.pop("estimated_cycles", None)
     if with_cycles:
         est = sum(r["estimated_cycles"] for r in layers)
         res["total"]["estimated_cycles"] = est
