@@ -39,6 +39,10 @@ def build_report(records: dict[int, dict], *, manifest: dict, board: Board, n_re
             "index": meta.get("index", i), "name": meta.get("name"), "op": meta.get("op"), "macs": macs,
             "count": st["count"], "count_min": st["min"], "count_max": st["max"],
             "macs_per_count": round(macs / st["count"], 4) if st["count"] else None,
+            # Fusion: layer i runs the kernel that also computes layer `fused_into`; that layer's own
+            # count (`computed_by` i) is only the hook bracket around nothing.
+            "fused_into": meta.get("fused_into"),
+            "computed_by": meta.get("computed_by"),
         })
     total = _stats([conv(r["total"]) for r in recs])
     report = {
@@ -133,7 +137,12 @@ def format_report(report: dict) -> str:
     for layer in report["layers"]:
         mpc = layer["macs_per_count"]
         cnt = layer["count"]
-        lines.append(f"{layer['index']:>3} {str(layer['name'])[:28]:<28} {str(layer['op'])[:20]:<20} "
+        op = str(layer["op"])
+        if layer.get("fused_into") is not None:
+            op += f" + #{layer['fused_into']}"
+        elif layer.get("computed_by") is not None:
+            op += f" (in #{layer['computed_by']})"
+        lines.append(f"{layer['index']:>3} {str(layer['name'])[:28]:<28} {op[:20]:<20} "
                      f"{layer['macs']:>11,} {(f'{cnt:,.0f}' if cnt is not None else '-'):>13} "
                      f"{(f'{mpc:.3f}' if mpc is not None else '-'):>11}" + est_cell(layer.get("estimated_cycles")))
     fl, tot = report["first_layer"], report["total"]
