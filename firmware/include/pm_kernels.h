@@ -4,9 +4,9 @@
  *
  * Every kernel reproduces TFLM's reference integer kernel bit for bit (see pixmcu/reference) and
  * takes its constants from a const parameter struct that `pixmcu generate` fills from
- * pixmcu.lowering. Tensors are NHWC int8 unless stated otherwise. Kernels never allocate; none
- * needs scratch memory today (the `_scratch_size` companions say how much a kernel wants from the
- * arena, so the planner can reserve it). Every kernel returns PM_OK or a negative PM_ERR_* code.
+ * pixmcu.lowering. Tensors are NHWC int8 unless stated otherwise. Kernels never allocate; the few
+ * that need scratch (the `_scratch_size` companions say how much) take it as the argument before
+ * the output, placed by the planner in the arena. Every kernel returns PM_OK or a negative PM_ERR_* code.
  */
 #ifndef PM_KERNELS_H
 #define PM_KERNELS_H

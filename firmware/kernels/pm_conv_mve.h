@@ -13,6 +13,8 @@
 #ifndef PM_CONV_MVE_H
 #define PM_CONV_MVE_H
 
+#include <string.h>
+
 #include "pm_kernels.h"
 #include "pm_requant_fast.h"
 
@@ -23,9 +25,14 @@
 #define PM_HAVE_MVE 0
 #endif
 
-/* m (1..4) output channels' sums over one run of n bytes; filters are `fs` bytes apart. */
-static PM_ALWAYS_INLINE void pm_mve_run(const int8_t *x, const int8_t *w, size_t fs, int32_t n, int32_t m,
-                                        int32_t *acc)
+/* m (1..4) output channels' sums over one run of n bytes; filters are `fs` bytes apart. On the M55 a
+ * real call: inlined into the pixel loop, its pointers were spilled to the stack every vector. */
+#if PM_HAVE_MVE
+__attribute__((noinline)) static void pm_mve_run(
+#else
+static PM_ALWAYS_INLINE void pm_mve_run(
+#endif
+    const int8_t *x, const int8_t *w, size_t fs, int32_t n, int32_t m, int32_t *acc)
 {
 #if PM_HAVE_MVE
     int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
@@ -132,9 +139,12 @@ static PM_ALWAYS_INLINE void pm_mve_body(const pm_conv_mve_params_t *p, const in
                 for (int32_t oc = 0; oc < out_c; oc += 4) {
                     const int32_t m = out_c - oc < 4 ? out_c - oc : 4;
                     int32_t acc[4] = {0, 0, 0, 0};
-                    for (int32_t k = 0; k < m; ++k) {
+                    if (full && m == 4) {
+                        memcpy(acc, p->bias + oc, sizeof acc);  /* offset x whole filter already folded in */
+                    }
+                    for (int32_t k = 0; k < m && !(full && m == 4); ++k) {
                         if (full) {
-                            acc[k] = p->bias[oc + k];  /* offset x whole filter already folded in */
+                            acc[k] = p->bias[oc + k];
                         } else {
                             /* The raw bias plus offset x the valid taps' sums. */
                             const int32_t *ts = p->tap_sums + (size_t)(oc + k) * (kh * kw + 1);

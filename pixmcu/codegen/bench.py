@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from pixmcu.codegen.generator import generate
-from pixmcu.codegen.kernels import DSP_CORES, kernel_call
+from pixmcu.codegen.kernels import DSP_CORES, MVE_CORES, PACKED_CORES, fuse_residual_adds, kernel_call
 from pixmcu.codegen.planner import live_pairs_bound, plan
 
 
@@ -25,7 +25,9 @@ def measure(model: Path, board: str | None) -> dict:
     from pixmcu.frontend import load_model
 
     graph = load_model(model)
-    calls = [kernel_call(graph, op, dsp=gen.manifest["core"] in DSP_CORES) for op in graph.operators]
+    core = gen.manifest["core"]
+    calls = fuse_residual_adds(graph, [kernel_call(graph, op, dsp=core in DSP_CORES, packed=core in PACKED_CORES,
+                                                   mve=core in MVE_CORES) for op in graph.operators])
     m = gen.manifest
     return {"model": model.name, "board": m["board"], "layers": len(m["layers"]),
             "macs": sum(layer["macs"] for layer in m["layers"]), "arena_bytes": m["arena_bytes"],

@@ -39,6 +39,7 @@ class DatasetPlan:
     batch_size: int = 128
     lr: float = 3e-3
     test_subset: int | None = None  # the integer-contract evaluation is slow on a shared CPU
+    embed_lr_mult: float = 1.0
 
 
 PLANS = {
@@ -102,7 +103,7 @@ def run_one(dataset: str, run_id: str, kwargs: dict[str, Any], data, plan: Datas
     c, hw = data.shape[2], data.shape[0]
     cfg = ModelConfig(arch=plan.arch, in_channels=c, image_size=hw, widths=plan.widths, head=plan.head, **kwargs)
     args = TrainArgs(epochs=plan.epochs, batch_size=plan.batch_size, lr=plan.lr, seed=seed, threads=threads,
-                     progress=progress)
+                     progress=progress, embed_lr_mult=plan.embed_lr_mult)
     ckpt = work / dataset / f"{len(data.train.x)}x{plan.epochs:g}" / f"{run_id}.pt"
     t0 = time.time()
     _, res = train(cfg, data, args, checkpoint=ckpt, resume=True)
@@ -111,6 +112,7 @@ def run_one(dataset: str, run_id: str, kwargs: dict[str, Any], data, plan: Datas
         "dataset": dataset, "run": run_id, "label": cfg.label(), "input_stage": cfg.input_stage,
         "wbits": cfg.wbits, "abits": cfg.abits,
         "embed_dim": e.get("dim"), "embed_bits": e.get("bits"), "bins": e.get("bins"),
+        "embed_lr_mult": plan.embed_lr_mult if cfg.input_stage == "embed" else None,
         "top1": round(100 * res.test_accuracy, 2), "train_seconds": round(res.train_seconds, 1),
         "wall_seconds": round(time.time() - t0, 1), "epochs": plan.epochs, "train_samples": len(data.train.x),
         "test_samples": len(data.test.x), "seed": seed, "config": cfg.to_dict(), "checkpoint": str(ckpt),
@@ -147,7 +149,8 @@ class _locked:
 
 def run_experiment(datasets: list[str], out: Path, work: Path, seed: int = 0, threads: int = 1,
                    epochs: float | None = None, train_subset: int | None = None, only: list[str] | None = None,
-                   progress: bool = True, bit_settings: tuple[tuple[int, int], ...] = (LOW_BITS, (8, 8))) -> dict[str, Any]:
+                   progress: bool = True, bit_settings: tuple[tuple[int, int], ...] = (LOW_BITS, (8, 8)),
+                   embed_lr_mult: float | None = None) -> dict[str, Any]:
     from pixmcu.train.data import load_dataset, subset
 
     json_path = out / "pixel_embedding.json"
@@ -160,12 +163,18 @@ def run_experiment(datasets: list[str], out: Path, work: Path, seed: int = 0, th
             plan.epochs = epochs
         if train_subset is not None:
             plan.train_subset = train_subset if train_subset > 0 else None
+        if embed_lr_mult is not None:
+            plan.embed_lr_mult = embed_lr_mult
         data = load_dataset(ds)
         data.train = subset(data.train, plan.train_subset, seed)
         data.test = subset(data.test, plan.test_subset, seed)
         for run_id, kwargs in run_plan(ds, bit_settings):
             if only and run_id not in only:
                 continue
+            if plan.embed_lr_mult != 1.0:
+                if kwargs["input_stage"] != "embed":
+                    continue  # the multiplier changes nothing else: those rows exist already
+                run_id = f"{run_id}_lr{plan.embed_lr_mult:g}"
             n_train = len(data.train.x)
             if any(_same_run(r, ds, run_id, n_train, plan.epochs) for r in results["runs"]):
                 continue
@@ -181,7 +190,7 @@ def run_experiment(datasets: list[str], out: Path, work: Path, seed: int = 0, th
     return results
 
 
-def ship_models(datasets: list[str], out: Path, models_dir: Path) -> None:
+def ship_models(datasets: list[str], out: Path, models_dir: Path, limit: int | None = None) -> None:
     from pixmcu.experiments.ship import best_embed_run, ship
 
     json_path = out / "pixel_embedding.json"
@@ -191,7 +200,7 @@ def ship_models(datasets: list[str], out: Path, models_dir: Path) -> None:
             if run is None:
                 continue
             print(f"[{ds}] shipping {run['run']} ...", flush=True)
-            rec = ship(load_results(json_path), ds, run, models_dir)
+            rec = ship(load_results(json_path), ds, run, models_dir, limit=limit)
             print(f"[{ds}] {rec}", flush=True)
             with _locked(out / ".pixel_embedding.lock"):
                 results = load_results(json_path)
@@ -226,12 +235,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="comma-separated bit settings, the low-bit one first (default W4A4,W8A8)")
     p.add_argument("--only", action="append", help="run only these run ids (repeatable)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--embed-lr-mult", type=float,
+                   help="pixel-embedding table learning rate x this (an ablation: only embedding rows run, ids get _lr<m>)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1: the CPUs are shared)")
     p.add_argument("--report-only", action="store_true", help="rewrite the table and plot from the JSON")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--ship", action="store_true",
                    help="export the best pixel-embedding run per dataset and bit width into pixmcu/models/ "
                         "and measure PyTorch-vs-reference agreement on the test set")
+    p.add_argument("--ship-test-subset", type=int, help="measure agreement on this many test images (default all)")
     p.add_argument("--models-dir", type=Path, default=Path(__file__).resolve().parents[1] / "models")
 
 
@@ -240,7 +252,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         write_report(load_results(args.out / "pixel_embedding.json"), args.out)
         return 0
     if args.ship:
-        ship_models(args.dataset or list(PLANS), args.out, args.models_dir)
+        ship_models(args.dataset or list(PLANS), args.out, args.models_dir, args.ship_test_subset)
         return 0
     from pixmcu.train.data import default_cache_dir
 
@@ -251,7 +263,7 @@ def run_from_args(args: argparse.Namespace) -> int:
     if any(w is None for w, _ in bits):
         raise PixmcuError("--bits lists quantized settings only; the float baseline always runs")
     run_experiment(args.dataset or ["fashion-mnist", "cifar10"], args.out, work, args.seed, args.threads,
-                   args.epochs, args.train_subset, args.only, not args.no_progress, bits)
+                   args.epochs, args.train_subset, args.only, not args.no_progress, bits, args.embed_lr_mult)
     return 0
 
 

@@ -18,6 +18,8 @@ def _stage(r: dict[str, Any]) -> str:
     kind = f"pixel embedding d={r['embed_dim']}, Q={r['embed_bits']}"
     if r.get("bins"):
         kind += f", K={r['bins']} learned bins"
+    if r.get("embed_lr_mult") not in (None, 1.0):
+        kind += f", table lr x{r['embed_lr_mult']:g}"
     return kind
 
 

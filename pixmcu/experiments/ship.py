@@ -30,17 +30,16 @@ def ship(results: dict[str, Any], dataset: str, run: dict[str, Any], models_dir:
     from pixmcu.nn.export import export_model, model_input
     from pixmcu.nn.intexact import float_fakequant
     from pixmcu.reference import invoke
-    from pixmcu.train.data import load_dataset
+    from pixmcu.train.data import load_dataset, subset
     from pixmcu.train.loop import load_trained, predict
 
-    model, state = load_trained(Path(run["checkpoint"]))
+    model, _ = load_trained(Path(run["checkpoint"]))
     cfg = model.cfg
     tag = f"w{cfg.wbits}a{cfg.abits}"
     name = f"{SHIP_NAMES.get(dataset, dataset)}-{tag}"
     data = load_dataset(dataset)
-    x, y = data.test.x, data.test.y
-    if limit:
-        x, y = x[:limit], y[:limit]
+    test = subset(data.test, limit, 0)  # random, not the first N: the CIFAR archive is sorted by class
+    x, y = test.x, test.y
     dev = torch.device("cpu")
     t0 = time.time()
     exact = predict(model, x, dev)
@@ -53,9 +52,6 @@ def ship(results: dict[str, Any], dataset: str, run: dict[str, Any], models_dir:
                                                                   "train_seconds": run["train_seconds"]})
     # The shipped file, read back, is what gets checked against PyTorch.
     ref = invoke(load_checkpoint(pmz), model_input(cfg, x)).argmax(1)
-    torch.save({"format": state["format"], "version": state["version"], "config": state["config"],
-                "model": state["model"], "dataset": dataset, "test_accuracy": state["test_accuracy"]},
-               models_dir / f"{name}.pt")
     rec = {
         "name": name, "dataset": dataset, "run": run["run"], "label": run["label"], "test_images": len(x),
         "host_top1": round(100 * float((ref == y).mean()), 2),

@@ -29,6 +29,7 @@ class TrainArgs:
     lr: float = 3e-3
     weight_decay: float = 1e-4
     freeze_bn_at: float = 0.8  # fraction of all steps after which BN statistics are frozen
+    embed_lr_mult: float = 1.0  # the table's learning rate relative to the network's
     augment: str = "auto"  # auto | none | crop-flip | flip
     seed: int = 0
     device: str = "auto"
@@ -99,12 +100,19 @@ def evaluate(model: torch.nn.Module, split: Split, device: torch.device) -> floa
     return float((predict(model, split.x, device) == split.y).mean())
 
 
-def _param_groups(model: torch.nn.Module, wd: float):
-    decay, no_decay = [], []
+def _param_groups(model: torch.nn.Module, wd: float, lr: float, embed_lr_mult: float):
+    decay, no_decay, table = [], [], []
     for name, p in model.named_parameters():
-        # The LUT, BN and biases are not decayed: shrinking the table pulls codes toward zero.
-        (decay if p.dim() > 1 and "embedding" not in name else no_decay).append(p)
-    return [{"params": decay, "weight_decay": wd}, {"params": no_decay, "weight_decay": 0.0}]
+        if "embedding" in name:
+            table.append(p)  # not decayed either: shrinking the table pulls every code toward zero
+        else:
+            (decay if p.dim() > 1 else no_decay).append(p)
+    groups = [{"params": decay, "weight_decay": wd, "lr": lr}, {"params": no_decay, "weight_decay": 0.0, "lr": lr}]
+    if table:
+        # A code moves only after its latent value crosses half a grid step, and each entry sees
+        # gradient only from pixels of its value: the table may need a larger step than the weights.
+        groups.append({"params": table, "weight_decay": 0.0, "lr": lr * embed_lr_mult})
+    return groups
 
 
 def save_checkpoint(path: Path, **state: Any) -> None:
@@ -123,7 +131,7 @@ def train(cfg: ModelConfig, data: Dataset, args: TrainArgs, checkpoint: Path | N
     model = build_model(cfg).to(device)
     if freeze_embedding and model.input.embedding is not None:
         model.input.embedding.freeze()
-    opt = torch.optim.AdamW(_param_groups(model, args.weight_decay), lr=args.lr)
+    opt = torch.optim.AdamW(_param_groups(model, args.weight_decay, args.lr, args.embed_lr_mult), lr=args.lr)
     n = len(data.train.x)
     steps_per_epoch = math.ceil(n / args.batch_size)
     total_steps = max(1, int(round(args.epochs * steps_per_epoch)))
