@@ -163,13 +163,13 @@ def generate(model: str | Path | Graph, out_dir: str | Path, board: str | None =
     packed: fast convolutions with generate-time layouts (default: on; packed int16 weights on
     Armv7E-M DSP cores, Helium kernels on the M55); False keeps the generic int8 kernels.
     """
-    from pixmcu.frontend import load_model
+    from pixmcu.frontend import load_model, resolve_model_path
 
     if isinstance(model, Graph):
         graph = model
         src = Path(graph.source) if graph.source and Path(graph.source).is_file() else None
     else:
-        src = Path(model)
+        src = resolve_model_path(model)
         graph = load_model(src)
     board_name, core = board_core(board)
     name = check_identifier(name if name is not None else default_name(src.stem if src else graph.name), "model name")

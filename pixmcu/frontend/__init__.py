@@ -7,15 +7,34 @@ from pathlib import Path
 from pixmcu.errors import PixmcuError
 from pixmcu.ir import Graph
 
+CHECKPOINT_SUFFIXES = (".pmz", ".pt")
 
-def load_model(path: str | Path) -> Graph:
-    """Load a model file (.tflite) as an integer graph; raises PixmcuError naming the file."""
+
+def resolve_model_path(model: str | Path) -> Path:
+    """A model argument as a file: an existing path, else the name of a model shipped with pixmcu."""
+    p = Path(model)
+    if p.exists():
+        return p
+    from pixmcu.models import list_models, resolve
+
+    shipped = resolve(str(model)) if p.parent == Path(".") else None
+    if shipped is not None:
+        return shipped
+    names = ", ".join(m["name"] for m in list_models()) or "none"
+    raise PixmcuError(f"{p}: no such model file, and no shipped model of that name (shipped: {names})")
+
+
+def load_model(model: str | Path) -> Graph:
+    """Load a .tflite file, a pixmcu checkpoint (.pmz graph, .pt training checkpoint) or a shipped
+    model's name as an integer graph; raises PixmcuError naming the file."""
+    p = resolve_model_path(model)
+    if p.is_dir():
+        raise PixmcuError(f"{p}: is a directory, expected a model file")
+    if p.suffix in CHECKPOINT_SUFFIXES:
+        from pixmcu.frontend.checkpoint import load_checkpoint
+
+        return load_checkpoint(p)
     from pixmcu.frontend.tflite_reader import read_tflite
     from pixmcu.frontend.tflite_to_ir import tflite_to_ir
 
-    p = Path(path)
-    if not p.exists():
-        raise PixmcuError(f"{p}: no such model file")
-    if p.is_dir():
-        raise PixmcuError(f"{p}: is a directory, expected a model file")
     return tflite_to_ir(read_tflite(p))
