@@ -35,10 +35,14 @@ def build_report(records: dict[int, dict], *, manifest: dict, board: Board, n_re
         counts = [conv(r["counts"][i]) for r in recs if i < len(r["counts"])]
         st = _stats(counts)
         macs = int(meta.get("macs") or 0)
+        # The fused call does the other layer's MACs too; the other layer's count is a bracket only.
+        fused = meta.get("fused_into")
+        work = macs + (int(layers_meta[fused].get("macs") or 0) if fused is not None and fused < len(layers_meta) else 0)
+        rate = round(work / st["count"], 4) if st["count"] and meta.get("computed_by") is None else None
         layers.append({
             "index": meta.get("index", i), "name": meta.get("name"), "op": meta.get("op"), "macs": macs,
             "count": st["count"], "count_min": st["min"], "count_max": st["max"],
-            "macs_per_count": round(macs / st["count"], 4) if st["count"] else None,
+            "macs_per_count": rate,
             # Fusion: layer i runs the kernel that also computes layer `fused_into`; that layer's own
             # count (`computed_by` i) is only the hook bracket around nothing.
             "fused_into": meta.get("fused_into"),

@@ -109,6 +109,20 @@ def _render_linker_script(path: Path, board: Board) -> None:
     }))
 
 
+def first_layer_sources(manifest: dict) -> list[Path]:
+    """The firmware/first_layer sources a model's fused first layer calls (manifest `first_layer`
+    `firmware_sources`, relative to firmware/): its kernel and the adapter; none for other models."""
+    fw = firmware_dir()
+    rels = (manifest.get("first_layer") or {}).get("firmware_sources") or []
+    out = []
+    for rel in rels:
+        p = fw / rel
+        if not rel.startswith("first_layer/") or ".." in Path(rel).parts or not p.is_file():
+            raise PixmcuError(f"manifest first_layer names an unknown firmware source {rel!r}")
+        out.append(p)
+    return out
+
+
 def _sources(outdir: Path, manifest: dict, board: Board, include_kernels: bool) -> list[tuple[Path, str]]:
     """(source, object name) pairs; model objects carry a prefix the linker script matches."""
     fw = firmware_dir()
@@ -120,6 +134,7 @@ def _sources(outdir: Path, manifest: dict, board: Board, include_kernels: bool) 
         pairs.append((src, f"{MODEL_OBJ_PREFIX}{i}_{src.stem}.o"))
     if include_kernels:
         pairs += [(p, f"kernel__{p.stem}.o") for p in sorted((fw / "kernels").glob("*.c"))]
+        pairs += [(p, f"kernel__{p.stem}.o") for p in first_layer_sources(manifest)]
     pairs += [(p, f"harness__{p.stem}.o") for p in sorted((fw / "harness").glob("*.c"))]
     for rel in board.port_sources:
         p = fw / "boards" / rel

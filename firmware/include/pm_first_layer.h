@@ -123,12 +123,40 @@ void pm_first_folded_s32(const pm_first_geom_t *g, const uint8_t *pixels, const 
  * @param n_joint     joint rows, not counting the zero row
  * @param widen_every as for pm_first_folded_s16
  * @param lane_bias   as for pm_first_folded_s16
- * @param scratch     [(W + k_h) * H] uint32, W = (out_w - 1)*stride_w + k_w, H = (out_h - 1)*stride_h + k_h:
+ * @param scratch     [W * (H + k_h)] uint32, W = (out_w - 1)*stride_w + k_w, H = (out_h - 1)*stride_h + k_h:
  *                    the padded, transposed joint-row image, then one output row's band
  */
 void pm_first_joint_s16(const pm_first_geom_t *g, const uint8_t *pixels, const uint32_t *bin_offset,
                         const int16_t *tables, int32_t n_joint, int32_t widen_every, const int16_t *lane_bias,
                         const pm_first_requant_t *rq, uint32_t *scratch, int8_t *out);
+
+/**
+ * @brief One generated first layer (pixel embedding + conv2d) with the code generator's calling
+ *        convention: `status = pm_first_<variant>_layer(&params, pixels, scratch, out)`.
+ *
+ * The generator (pixmcu/codegen/first_layer.py) fills the fields its variant reads and leaves the
+ * others zero/NULL; each adapter only forwards them to its kernel, so a firmware image links only the
+ * kernel it calls (-ffunction-sections, --gc-sections).
+ */
+typedef struct {
+    pm_first_geom_t geom;        /**< geometry of the conv */
+    pm_first_requant_t rq;       /**< the conv's requantization */
+    int32_t embed_dim;           /**< d (pe_embed_conv) */
+    int32_t n_joint;             /**< joint rows without the zero row (pe_joint_s16) */
+    int32_t widen_every;         /**< as for pm_first_folded_s16 / pm_first_joint_s16 */
+    const int16_t *table16;      /**< folded or joint int16 tables, or the int16 LUT of pe_embed_conv */
+    const int32_t *table32;      /**< int32 folded tables (pe_folded_s32) */
+    const int16_t *weights;      /**< packed int16 weights (pe_embed_conv) */
+    const uint32_t *bin_offset;  /**< joint row offsets per channel value (pe_joint_s16) */
+    const int16_t *lane_bias;    /**< int16 lane start values, or NULL */
+} pm_first_params_t;
+
+/** @brief Adapters: 0 (PM_OK) on success, -1 (PM_ERR_ARG) on a NULL pointer. `scratch` (arena,
+ *  16-byte aligned) is only read by the variants that need it (joint, embed-then-conv). */
+int pm_first_folded_s16_layer(const pm_first_params_t *p, const uint8_t *pixels, void *scratch, int8_t *out);
+int pm_first_folded_s32_layer(const pm_first_params_t *p, const uint8_t *pixels, void *scratch, int8_t *out);
+int pm_first_joint_s16_layer(const pm_first_params_t *p, const uint8_t *pixels, void *scratch, int8_t *out);
+int pm_first_embedconv_s8_layer(const pm_first_params_t *p, const uint8_t *pixels, void *scratch, int8_t *out);
 
 #ifdef __cplusplus
 }

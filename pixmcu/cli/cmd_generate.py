@@ -10,7 +10,7 @@ def add_parser(sub):
     p = sub.add_parser("generate", help="generate C sources for a model (kernels, data, static arena)",
                        description="Generate the model's C sources, constant data and a static memory plan "
                                    "into OUTDIR, with manifest.json (docs/contracts.md).")
-    p.add_argument("model", help="a .tflite file")
+    p.add_argument("model", help="a .tflite file, a .pmz checkpoint or a shipped model name")
     p.add_argument("-o", "--out", required=True, dest="out_dir", metavar="OUTDIR", help="output directory")
     p.add_argument("--board", default=None, help="target board (default qemu-m4); picks the kernel variants")
     p.add_argument("--name", default=None,
@@ -23,22 +23,41 @@ def add_parser(sub):
     p.add_argument("--fuse-residual-add", action=argparse.BooleanOptionalAction, default=True,
                    help="fold residual ADDs into the convolution before them (default; smallest arena; that "
                         "convolution's own output is then never stored and its layer hook reports 0 bytes)")
+    p.add_argument("--first-layer", default="auto", metavar="VARIANT",
+                   help="for a model starting pixel_embedding -> conv2d: the first-layer kernel, one of "
+                        "auto (default: the cost model for the board's core, within --flash-budget), unfused "
+                        "(embedding and conv as two calls), pe_embed_conv, pe_folded_s16, pe_folded_s32, "
+                        "pe_joint_s16 (docs/first_layer.md)")
+    p.add_argument("--flash-budget", type=int, default=None, metavar="BYTES",
+                   help="flash the first layer may use (code + tables) when --first-layer auto chooses")
     p.add_argument("--json", action="store_true", help="print the manifest summary as JSON")
     return p
 
 
 def run(args) -> int:
     from pixmcu.codegen import generate
+    from pixmcu.codegen.first_layer import CHOICES
+    from pixmcu.errors import PixmcuError
+
+    if args.first_layer not in CHOICES:
+        raise PixmcuError(f"--first-layer {args.first_layer}: choose one of {', '.join(CHOICES)}")
+    if args.flash_budget is not None and args.flash_budget < 0:
+        raise PixmcuError("--flash-budget must be a number of bytes >= 0")
 
     gen = generate(args.model, args.out_dir, board=args.board, name=args.name,
                    pixel_mapping={"scale": args.pixel_scale, "offset": args.pixel_offset},
-                   overlap=not args.no_overlap, fuse=args.fuse_residual_add)
+                   overlap=not args.no_overlap, fuse=args.fuse_residual_add, first_layer=args.first_layer,
+                   flash_budget=args.flash_budget)
     m = gen.manifest
     summary = {"out_dir": str(gen.out_dir), "name": m["name"], "board": m["board"], "layers": len(m["layers"]),
                "arena_bytes": m["arena_bytes"], "weight_bytes": m["weight_bytes"], "sources": m["sources"]}
+    if m.get("first_layer"):
+        summary["first_layer"] = {k: m["first_layer"].get(k) for k in ("variant", "kernel", "reason")}
     if args.json:
         print(json.dumps(summary))
     else:
         print(f"generated '{m['name']}' for {m['board']} in {gen.out_dir}: {len(m['layers'])} layers, "
               f"arena {m['arena_bytes']} bytes, constant data {m['weight_bytes']} bytes")
+        if m.get("first_layer"):
+            print(f"first layer: {m['first_layer']['variant']} ({m['first_layer']['reason']})")
     return 0

@@ -17,6 +17,7 @@ import jinja2
 import numpy as np
 
 from pixmcu import __version__
+from pixmcu.codegen import first_layer as fl
 from pixmcu.codegen.cformat import c_comment, c_int, c_type, check_identifier, default_name, format_array
 from pixmcu.codegen.kernels import DSP_CORES, MVE_CORES, PACKED_CORES, STRUCT_FIELDS, KernelCall, fuse_residual_adds, kernel_call
 from pixmcu.codegen.planner import Plan, plan
@@ -71,7 +72,7 @@ def _sha256(path: Path) -> str:
 
 def _field_lines(struct: str, fields: dict, array_syms: dict[str, str], indent: str) -> list[str]:
     lines = []
-    for fname, kind in STRUCT_FIELDS[struct]:
+    for fname, kind in {**STRUCT_FIELDS, **fl.FIRST_STRUCT_FIELDS}[struct]:
         v = fields[fname]
         if kind.startswith("struct:"):
             lines.append(f"{indent}.{fname} = {{")
@@ -153,7 +154,8 @@ def _io_json(graph: Graph, name: str) -> dict[str, Any]:
 
 def generate(model: str | Path | Graph, out_dir: str | Path, board: str | None = None, name: str | None = None,
              pixel_mapping: dict[str, float] | None = None, overlap: bool = True, fuse: bool = True,
-             packed: bool | None = None) -> Generated:
+             packed: bool | None = None, first_layer: str | None = None, flash_budget: int | None = None,
+             first_layer_decision: dict | None = None) -> Generated:
     """Write the generated model into out_dir and return its manifest.
 
     overlap: let windowed kernels write over the tail of a dying input (smaller arena, same hooks).
@@ -162,6 +164,11 @@ def generate(model: str | Path | Graph, out_dir: str | Path, board: str | None =
     0 bytes and its manifest entry says `fused_into`).
     packed: fast convolutions with generate-time layouts (default: on; packed int16 weights on
     Armv7E-M DSP cores, Helium kernels on the M55); False keeps the generic int8 kernels.
+    first_layer: for a graph starting pixel_embedding -> conv2d, run both layers as one first-layer
+    kernel: "auto" (the cost model of pixmcu.first_layer.choose for the board's core, within
+    `flash_budget` bytes), a variant name (pixmcu.codegen.first_layer.CHOICES) or "unfused" (two
+    calls). None (the API default) leaves the two layers as they are and records nothing; `pixmcu
+    generate` passes "auto". first_layer_decision: a measured choice from `pixmcu tune`.
     """
     from pixmcu.frontend import load_model, resolve_model_path
 
@@ -172,6 +179,7 @@ def generate(model: str | Path | Graph, out_dir: str | Path, board: str | None =
         src = resolve_model_path(model)
         graph = load_model(src)
     board_name, core = board_core(board)
+    packed_requested = packed
     name = check_identifier(name if name is not None else default_name(src.stem if src else graph.name), "model name")
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
         raise UnsupportedOperatorError(
@@ -184,6 +192,11 @@ def generate(model: str | Path | Graph, out_dir: str | Path, board: str | None =
     mve = core in MVE_CORES and packed is not False
     packed = core in PACKED_CORES if packed is None else packed
     calls: list[KernelCall] = [kernel_call(graph, op, dsp=dsp, packed=packed, mve=mve) for op in graph.operators]
+    first = None
+    if first_layer is not None or first_layer_decision is not None:
+        first = fl.plan_first_layer(graph, core, first_layer or "auto", flash_budget, first_layer_decision)
+        if first is not None and first.calls is not None:
+            calls[first.embed_index], calls[first.conv_index] = first.calls
     if fuse:
         calls = fuse_residual_adds(graph, calls)
     mem = plan(graph, calls, overlap=overlap)
@@ -214,9 +227,13 @@ def generate(model: str | Path | Graph, out_dir: str | Path, board: str | None =
             ins = [_tensor_expr(graph, mem, n, const_syms) for n in call.inputs]
             if call.scratch_bytes:
                 ins.append(f"(arena + {mem.scratch[i][0]})")
-            if call.kernel == "pm_pixel_embedding_u8":  # pixels are uint8; the API passes bytes as int8_t
+            if call.kernel == "pm_pixel_embedding_u8" or call.adapter:  # uint8 pixels; the API passes int8_t
                 ins[0] = f"(const uint8_t *){ins[0]}"
-            if call.kernel == "pm_concatenation_s8":
+            if call.adapter:
+                if not call.scratch_bytes:
+                    ins.append("NULL")
+                statements.append(f"status = {call.adapter}(&{var}, {', '.join(ins)}, {out_expr});")
+            elif call.kernel == "pm_concatenation_s8":
                 statements.append("{")
                 statements.append(f"    const int8_t *const ins[{len(ins)}] = {{{', '.join(ins)}}};")
                 statements.append(f"    status = {call.kernel}(&{var}, ins, {out_expr});")
@@ -226,7 +243,10 @@ def generate(model: str | Path | Graph, out_dir: str | Path, board: str | None =
             statements += ["if (status != PM_OK) {", "    return status;", "}"]
         pl = mem.tensors[out.name]
         where = f"arena[{pl.offset}:{pl.offset + out.nbytes}]" if pl.where == "arena" else f"caller's {pl.where} buffer"
-        if call.hides:
+        if call.hides and call.adapter:
+            where = (f"pixel embedding folded into the first layer ({call.kernel}); the embedded image is never "
+                     f"stored; the conv's output goes to {where}")
+        elif call.hides:
             where = f"fused with the ADD after it; its own output is never stored; the sum goes to {where}"
         elif call.done_by is not None:
             where = f"computed by layer {call.done_by} into {where}"
@@ -265,7 +285,8 @@ def generate(model: str | Path | Graph, out_dir: str | Path, board: str | None =
                                      "output_ctype": c_type(out_t.dtype)}),
         f"{name}.c": ("model.c.j2", {**common, "arena_alloc": max(mem.arena_bytes, 16), "param_definitions": params,
                                      "extra_includes": sorted({KERNEL_HEADERS[c.kernel] for c in calls
-                                                               if c.kernel in KERNEL_HEADERS}),
+                                                               if c.kernel in KERNEL_HEADERS}
+                                                              | {"pm_first_layer.h" for c in calls if c.adapter}),
                                      "layers": layers_ctx, "copy_output": copy_output}),
         "pm_model.h": ("pm_model.h.j2", common),
     }
@@ -288,6 +309,9 @@ def generate(model: str | Path | Graph, out_dir: str | Path, board: str | None =
         "sources": [f"{name}.c", f"{name}_data.c"], "headers": [f"{name}.h", f"{name}_data.h", "pm_model.h"],
         "pixel_mapping": mapping,
         "provenance": provenance,
+        "generate_options": {"overlap": overlap, "fuse": fuse, "packed": packed_requested},
     }
+    if first is not None:
+        manifest["first_layer"] = first.manifest
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return Generated(out_dir, manifest, mem)

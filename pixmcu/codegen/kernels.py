@@ -108,6 +108,8 @@ class KernelCall:
     scratch_bytes: int = 0  # arena bytes the kernel borrows for its own call (passed before the output)
     hides: str | None = None  # a tensor this fused kernel never writes to memory
     done_by: int | None = None  # this layer's output is produced by that (fused) layer
+    # C function called instead of `kernel` (first-layer adapters: `status = adapter(&params, in, scratch, out)`).
+    adapter: str | None = None
 
     @property
     def is_view(self) -> bool:

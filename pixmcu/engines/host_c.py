@@ -72,7 +72,10 @@ def kernel_objects(extra_flags: tuple[str, ...] = ()) -> list[Path]:
 
 def build_host_runner(gen_dir: Path, manifest: dict, exe: Path) -> Path:
     fw = firmware_dir()
-    sources = [gen_dir / s for s in manifest["sources"]] + [RUNNER]
+    from pixmcu.build import first_layer_sources
+
+    # A fused first layer (pixmcu.codegen.first_layer): its kernel and adapter, compiled with the model.
+    sources = [gen_dir / s for s in manifest["sources"]] + [RUNNER] + first_layer_sources(manifest)
     _compile([_gcc(), *CFLAGS, f"-I{fw / 'include'}", f"-I{gen_dir}", *map(str, sources),
               *map(str, kernel_objects()), "-o", str(exe)], cwd=gen_dir)
     return exe
@@ -89,19 +92,34 @@ def _batch(x: np.ndarray, shape: tuple[int, ...], dtype: str) -> np.ndarray:
 
 
 def run_host_c(model: str | Path | Graph, x: np.ndarray, board: str | None = None, layers: bool = False,
-               workdir: str | Path | None = None, fuse: bool = True, overlap: bool = True):
+               workdir: str | Path | None = None, fuse: bool = True, overlap: bool = True,
+               first_layer: str | None = None, flash_budget: int | None = None):
     """Outputs of the generated C for N inputs (N, ...) in the model input's dtype.
 
     With layers=True returns (outputs, {layer name: (N, ...) outputs}) from the per-layer hooks;
     layers whose output is never stored (fused, see pixmcu.codegen.generate) are left out.
+    first_layer / flash_budget: as for pixmcu.codegen.generate (None: the embedding and the first conv
+    stay two calls).
     """
     from pixmcu.codegen import generate
 
     with tempfile.TemporaryDirectory(prefix="pixmcu-host-c-") as tmp:
         work = Path(workdir) if workdir else Path(tmp)
         gen_dir = work / "model"
-        gen = generate(model, gen_dir, board=board, name="pm_host", fuse=fuse, overlap=overlap)
-        m = gen.manifest
+        gen = generate(model, gen_dir, board=board, name="pm_host", fuse=fuse, overlap=overlap,
+                       first_layer=first_layer, flash_budget=flash_budget)
+        return run_generated(gen_dir, x, layers=layers, workdir=work)
+
+
+def run_generated(gen_dir: str | Path, x: np.ndarray, layers: bool = False, workdir: str | Path | None = None):
+    """As run_host_c, for a directory `pixmcu generate` already wrote (any model name, any options)."""
+    import json
+
+    gen_dir = Path(gen_dir)
+    m = json.loads((gen_dir / "manifest.json").read_text())
+    with tempfile.TemporaryDirectory(prefix="pixmcu-host-c-") as tmp:
+        work = Path(workdir) if workdir else Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
         exe = build_host_runner(gen_dir, m, work / "host_runner")
         xb = _batch(x, tuple(m["input"]["shape"]), m["input"]["dtype"])
         n = xb.shape[0]

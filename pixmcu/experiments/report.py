@@ -35,8 +35,11 @@ def budgets(results: dict[str, Any], dataset: str) -> list[tuple[int, float]]:
 
 def rows(results: dict[str, Any], dataset: str, budget: tuple[int, float] | None = None) -> list[dict[str, Any]]:
     if budget is None:
+        # The headline budget is the one with the most rows (the complete table), larger on ties.
         bs = budgets(results, dataset)
-        budget = bs[0] if bs else None
+        count = {b: sum(1 for r in results["runs"] if r["dataset"] == dataset
+                        and (r["train_samples"], float(r["epochs"])) == b) for b in bs}
+        budget = max(bs, key=lambda b: (count[b], b[0] * b[1])) if bs else None
     runs = [r for r in results["runs"] if r["dataset"] == dataset
             and (r["train_samples"], float(r["epochs"])) == budget]
     base = next((r["top1"] for r in runs if r["run"] == "float32"), None)
@@ -44,8 +47,9 @@ def rows(results: dict[str, Any], dataset: str, budget: tuple[int, float] | None
     for r in runs:
         gap = None if base is None else round(r["top1"] - base, 2)
         out.append({**r, "gap": gap, "stage_text": _stage(r), "bits_text": _bits(r)})
-    order = {"float32": 0}
-    return sorted(out, key=lambda r: (order.get(r["run"], 1), -(r["wbits"] or 99), r["run"]))
+    stage = {"float": 0, "naive": 1, "int8": 2, "embed": 3}
+    return sorted(out, key=lambda r: (stage[r["input_stage"]] > 0, -(r["wbits"] or 99), -(r["abits"] or 99),
+                                      stage[r["input_stage"]], r["run"]))
 
 
 def summary(results: dict[str, Any]) -> list[str]:

@@ -101,7 +101,8 @@ def data_bytes(name: str, g: Geometry, d: int, bins: int | None) -> int:
 
 def scratch_bytes(name: str, g: Geometry, d: int) -> int:
     kp4 = lambda k: (k + 3) & ~3  # noqa: E731
-    return {"pe_joint_s16": ((g.out_w - 1) * g.stride + 2 * g.k) * ((g.out_h - 1) * g.stride + g.k) * 4, "s8_im2col": 10 * kp4(g.taps * g.in_c),
+    wb, hp = (g.out_w - 1) * g.stride + g.k, (g.out_h - 1) * g.stride + g.k
+    return {"pe_joint_s16": (wb * hp + wb * g.k) * 4, "s8_im2col": 10 * kp4(g.taps * g.in_c),
             "pe_embed_conv": 10 * kp4(g.taps * g.in_c * d),
             "f32_vmul": g.in_h * g.in_w * g.in_c * 4, "f32_vfma": g.in_h * g.in_w * g.in_c * 4}.get(name, 0)
 

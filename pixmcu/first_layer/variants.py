@@ -113,7 +113,7 @@ def prep_pe_joint(p: Problem) -> Prepared | None:
     if lb is not None:
         arrays["lane_bias"] = lb
     wb, hp = (g.out_w - 1) * g.stride + g.k, (g.out_h - 1) * g.stride + g.k
-    return Prepared("pe_joint_s16", "pm_first_joint_s16", arrays, (wb + g.k) * hp * 4, "int8",
+    return Prepared("pe_joint_s16", "pm_first_joint_s16", arrays, (wb * hp + wb * g.k) * 4, "int8",
                     f"pm_first_joint_s16(&geom, pixels, A(bin_offset), A(tables), {t.shape[1]}, "
                     f"{proof.widen_every}, {'A(lane_bias)' if lb is not None else 'NULL'}, &rq, "
                     "(uint32_t *)scratch, (int8_t *)out)",
