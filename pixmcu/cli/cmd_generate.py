@@ -30,6 +30,9 @@ def add_parser(sub):
                         "pe_joint_s16 (docs/first_layer.md)")
     p.add_argument("--flash-budget", type=int, default=None, metavar="BYTES",
                    help="flash the first layer may use (code + tables) when --first-layer auto chooses")
+    p.add_argument("--flash-wait-states", type=int, default=0, metavar="N",
+                   help="wait states of the target's flash: auto charges them to the tables' random reads "
+                        "(default 0, as under QEMU)")
     p.add_argument("--json", action="store_true", help="print the manifest summary as JSON")
     return p
 
@@ -43,11 +46,13 @@ def run(args) -> int:
         raise PixmcuError(f"--first-layer {args.first_layer}: choose one of {', '.join(CHOICES)}")
     if args.flash_budget is not None and args.flash_budget < 0:
         raise PixmcuError("--flash-budget must be a number of bytes >= 0")
+    if args.flash_wait_states < 0:
+        raise PixmcuError("--flash-wait-states must be >= 0")
 
     gen = generate(args.model, args.out_dir, board=args.board, name=args.name,
                    pixel_mapping={"scale": args.pixel_scale, "offset": args.pixel_offset},
                    overlap=not args.no_overlap, fuse=args.fuse_residual_add, first_layer=args.first_layer,
-                   flash_budget=args.flash_budget)
+                   flash_budget=args.flash_budget, flash_wait_states=args.flash_wait_states)
     m = gen.manifest
     summary = {"out_dir": str(gen.out_dir), "name": m["name"], "board": m["board"], "layers": len(m["layers"]),
                "arena_bytes": m["arena_bytes"], "weight_bytes": m["weight_bytes"], "sources": m["sources"]}

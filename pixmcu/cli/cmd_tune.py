@@ -22,7 +22,7 @@ def add_parser(sub):
     return p
 
 
-def regenerate(outdir: Path, decision: dict, flash_budget: int | None = None):
+def regenerate(outdir: Path, decision: dict, flash_budget: int | None = None, flash_wait_states: int = 0):
     """Regenerate OUTDIR from its own source model (manifest `source_file`: .tflite or .pmz) with the
     measured first-layer decision, keeping the board, name, pixel mapping and generate options."""
     from pixmcu.build import load_manifest
@@ -36,7 +36,7 @@ def regenerate(outdir: Path, decision: dict, flash_budget: int | None = None):
     return generate(Path(outdir) / m["source_file"], outdir, board=m.get("board"), name=m.get("name"),
                     pixel_mapping=m.get("pixel_mapping"), overlap=opts.get("overlap", True),
                     fuse=opts.get("fuse", True), packed=opts.get("packed"),
-                    flash_budget=flash_budget, first_layer_decision=decision)
+                    flash_budget=flash_budget, first_layer_decision=decision, flash_wait_states=flash_wait_states)
 
 
 def run(args) -> int:
@@ -57,7 +57,7 @@ def run(args) -> int:
     print(f"chosen: {d['variant']} ({d['reason']})")
     print(f"wrote {args.outdir / 'first_layer.json'}")
     if not args.no_regenerate:
-        gen = regenerate(args.outdir, d, args.flash_budget)
+        gen = regenerate(args.outdir, d, args.flash_budget, args.flash_wait_states)
         fl = gen.manifest.get("first_layer") or {}
         print(f"regenerated {args.outdir} with first layer {fl.get('variant')} ({fl.get('kernel')}); "
               "rebuild it (`pixmcu build` / `pixmcu run`)")

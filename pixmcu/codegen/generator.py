@@ -155,7 +155,7 @@ def _io_json(graph: Graph, name: str) -> dict[str, Any]:
 def generate(model: str | Path | Graph, out_dir: str | Path, board: str | None = None, name: str | None = None,
              pixel_mapping: dict[str, float] | None = None, overlap: bool = True, fuse: bool = True,
              packed: bool | None = None, first_layer: str | None = None, flash_budget: int | None = None,
-             first_layer_decision: dict | None = None) -> Generated:
+             first_layer_decision: dict | None = None, flash_wait_states: int = 0) -> Generated:
     """Write the generated model into out_dir and return its manifest.
 
     overlap: let windowed kernels write over the tail of a dying input (smaller arena, same hooks).
@@ -194,7 +194,8 @@ def generate(model: str | Path | Graph, out_dir: str | Path, board: str | None =
     calls: list[KernelCall] = [kernel_call(graph, op, dsp=dsp, packed=packed, mve=mve) for op in graph.operators]
     first = None
     if first_layer is not None or first_layer_decision is not None:
-        first = fl.plan_first_layer(graph, core, first_layer or "auto", flash_budget, first_layer_decision)
+        first = fl.plan_first_layer(graph, core, first_layer or "auto", flash_budget, first_layer_decision,
+                                    flash_wait_states)
         if first is not None and first.calls is not None:
             calls[first.embed_index], calls[first.conv_index] = first.calls
     if fuse:

@@ -12,6 +12,7 @@ resumes the interrupted one from its last epoch checkpoint.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -127,6 +128,14 @@ def _same_run(r: dict[str, Any], dataset: str, run_id: str, n_train: int, epochs
             and float(r["epochs"]) == float(epochs))
 
 
+def _lock_path(out: Path) -> Path:
+    """Beside the cache, not in docs/: one lock per results directory, never committed."""
+    from pixmcu.train.data import default_cache_dir
+
+    tag = hashlib.sha256(str(out.resolve()).encode()).hexdigest()[:12]
+    return default_cache_dir() / "locks" / f"pixel_embedding_{tag}.lock"
+
+
 class _locked:
     """An exclusive lock file, so one process per dataset can share the results file."""
 
@@ -181,7 +190,7 @@ def run_experiment(datasets: list[str], out: Path, work: Path, seed: int = 0, th
             print(f"[{ds}] {run_id} ...", flush=True)
             rec = run_one(ds, run_id, kwargs, data, plan, work, seed, threads, progress)
             print(f"[{ds}] {run_id}: top-1 {rec['top1']:.2f}% in {rec['train_seconds']:.0f} s", flush=True)
-            with _locked(out / ".pixel_embedding.lock"):
+            with _locked(_lock_path(out)):
                 results = load_results(json_path)  # another process may have added runs meanwhile
                 results["runs"] = [r for r in results["runs"] if not _same_run(r, ds, run_id, n_train, plan.epochs)]
                 results["runs"].append(rec)
@@ -202,7 +211,7 @@ def ship_models(datasets: list[str], out: Path, models_dir: Path, limit: int | N
             print(f"[{ds}] shipping {run['run']} ...", flush=True)
             rec = ship(load_results(json_path), ds, run, models_dir, limit=limit)
             print(f"[{ds}] {rec}", flush=True)
-            with _locked(out / ".pixel_embedding.lock"):
+            with _locked(_lock_path(out)):
                 results = load_results(json_path)
                 results["shipped"] = [r for r in results.get("shipped", []) if r["name"] != rec["name"]] + [rec]
                 save_results(json_path, results)

@@ -46,7 +46,7 @@ def ship(results: dict[str, Any], dataset: str, run: dict[str, Any], models_dir:
     with float_fakequant():
         approx = predict(model, x, dev)
     graph = export_model(model, name=name.replace("-", "_"), source=f"pixmcu train ({run['run']})")
-    meta = model_metadata(cfg, dataset, float((exact == y).mean()))
+    meta = {**model_metadata(cfg, dataset, float((exact == y).mean())), "host_test_images": len(x)}
     models_dir.mkdir(parents=True, exist_ok=True)
     pmz = save_graph(graph, models_dir / f"{name}.pmz", metadata={**meta, "run": run["run"],
                                                                   "train_seconds": run["train_seconds"]})
