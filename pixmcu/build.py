@@ -160,12 +160,11 @@ def _up_to_date(obj: Path, cmd: list[str]) -> bool:
 
 
 def object_cache_dir() -> Path | None:
-    """Shared cache of objects that do not depend on the model (kernels, ports); PIXMCU_CACHE=off
-    disables it."""
-    env = os.environ.get("PIXMCU_CACHE")
-    if env == "off":
-        return None
-    return Path(env) if env else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pixmcu" / "obj"
+    """Shared cache of objects that do not depend on the model (kernels, ports) under pixmcu's cache
+    directory (pixmcu.cache); PIXMCU_OBJECT_CACHE=off disables it."""
+    from pixmcu.cache import cache_dir
+
+    return None if os.environ.get("PIXMCU_OBJECT_CACHE") == "off" else cache_dir("obj")
 
 
 def _cache_key(cc: str, src: Path, obj: Path, flags: list[str], outdir: Path) -> str:

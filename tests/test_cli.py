@@ -72,3 +72,27 @@ def test_infer_pixel_mapping_is_overridable(tmp_path, pixmcu_cli):
     assert pixmcu_cli("infer", RESNET, "--data", data, "--out", out, "--pixel-scale", "0.5", "--pixel-offset", "10")[0] == 0
     expected = reference.invoke(load_model(RESNET), np.full((1, 32, 32, 3), -18, np.int8))
     np.testing.assert_array_equal(np.load(out)["outputs"], expected)
+
+
+def test_data_sample_decodes_a_seeded_subset(tmp_path, pixmcu_cli):
+    from conftest import CIFAR_TEST
+
+    out = tmp_path / "s.npz"
+    code, stdout, _ = pixmcu_cli("data", "sample", CIFAR_TEST, "-n", "30", "--seed", "3", "-o", out)
+    assert code == 0 and str(out) in stdout
+    d = np.load(out)
+    assert d["x"].shape == (30, 32, 32, 3) and d["x"].dtype == np.uint8 and d["y"].shape == (30,)
+    assert len(set(d["y"].tolist())) > 3  # the archive is sorted by class; a random sample is not
+    again = tmp_path / "s2.npz"
+    pixmcu_cli("data", "sample", CIFAR_TEST, "-n", "30", "--seed", "3", "-o", again)
+    np.testing.assert_array_equal(np.load(again)["x"], d["x"])
+
+
+def test_data_export_fashion_mnist(tmp_path, pixmcu_cli):
+    out = tmp_path / "f.npz"
+    code, _, err = pixmcu_cli("data", "export", "fashion-mnist", "-n", "50", "-o", out)
+    assert code == 0, err
+    d = np.load(out)
+    assert d["x"].shape == (50, 28, 28, 1) and d["y"].max() <= 9
+    code, _, err = pixmcu_cli("data", "export", "imagenet", "-o", out)
+    assert code == 2 and "fashion-mnist" in err

@@ -60,5 +60,5 @@ def run(args) -> int:
     idx = sample_indices(total, args.n, args.seed) if args.n < total else None
     ds = load_dataset(args.source, indices=idx)
     _save(Path(args.out), ds.x, ds.y)
-    print(f"{len(ds.x)} of {total} images from {args.source} -> {out}")
+    print(f"{len(ds.x)} of {total} images from {args.source} -> {args.out}")
     return 0

@@ -23,8 +23,9 @@ def plugin_source_dir() -> Path:
 
 
 def cache_dir() -> Path:
-    base = os.environ.get("PIXMCU_CACHE") or os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "pixmcu" / "qemu_plugin"
+    from pixmcu.cache import cache_dir as root
+
+    return root("qemu_plugin")
 
 
 def _digest(src: Path) -> str:

@@ -26,8 +26,9 @@ RUNNER = Path(__file__).with_name("host_runner.c")
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("PIXMCU_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "pixmcu")
-    return Path(root)
+    from pixmcu.cache import cache_root
+
+    return cache_root()
 
 
 def _gcc() -> str:

@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 SHIP_NAMES = {"fashion-mnist": "fmnist-pe", "cifar10": "cifar10-pe"}
 
@@ -24,7 +23,6 @@ def ship(results: dict[str, Any], dataset: str, run: dict[str, Any], models_dir:
          limit: int | None = None) -> dict[str, Any]:
     import torch
 
-    import pixmcu.reference.ops_embedding  # noqa: F401
     from pixmcu.cli.cmd_train import model_metadata
     from pixmcu.frontend.checkpoint import load_checkpoint, save_graph
     from pixmcu.nn.export import export_model, model_input

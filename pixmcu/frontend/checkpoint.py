@@ -106,8 +106,6 @@ def _identifier(stem: str) -> str:
 
 def load_checkpoint(path: str | Path) -> Graph:
     """A .pt training checkpoint or a .pmz graph file as an integer graph."""
-    import pixmcu.reference.ops_embedding  # noqa: F401  (the reference must know the embedding op)
-
     p = Path(path)
     if not p.exists():
         raise PixmcuError(f"{p}: no such model file")

@@ -62,3 +62,7 @@ def invoke(graph: Graph, x: np.ndarray, batch: int = 256) -> np.ndarray:
     """The first graph output for N inputs, computed in batches to bound memory."""
     outs = [run(graph, x[i:i + batch])[graph.outputs[0]] for i in range(0, len(x), batch)]
     return np.concatenate(outs) if outs else np.zeros((0,) + graph.output_tensor().shape[1:], graph.output_tensor().dtype)
+
+
+# Operator kinds whose reference lives in their own module register themselves on import.
+from pixmcu.reference import ops_embedding  # noqa: E402,F401

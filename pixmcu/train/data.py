@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gzip
 import io
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,7 +40,9 @@ class Dataset:
 
 
 def default_cache_dir() -> Path:
-    return Path(os.environ.get("PIXMCU_CACHE", Path.home() / ".cache" / "pixmcu"))
+    from pixmcu.cache import cache_root
+
+    return cache_root()
 
 
 def _read_idx(path: Path) -> np.ndarray:
