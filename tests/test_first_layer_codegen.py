@@ -137,6 +137,9 @@ def test_auto_respects_a_small_flash_budget(tmp_path, pixmcu_cli):
     free = m["first_layer"]
     assert free["requested"] == "auto" and free["flash_budget"] is None
     assert free["variant"] in ("pe_folded_s16", "pe_joint_s16")  # the table variants win without a budget
+    _generate(pixmcu_cli, model, tmp_path / "again")  # deterministic, the first layer included
+    assert {f.name: f.read_bytes() for f in (tmp_path / "free").iterdir()} == \
+        {f.name: f.read_bytes() for f in (tmp_path / "again").iterdir()}
     budget = 20_000
     m = _generate(pixmcu_cli, model, tmp_path / "small", "--flash-budget", budget)
     fl = m["first_layer"]

@@ -78,6 +78,12 @@ def match(graph: Graph) -> tuple[int, int] | None:
             or tuple(conv.attrs.get("dilation", (1, 1))) != (1, 1) \
             or conv.attrs.get("padding", "same") not in ("same", "valid"):
         return None
+    out = graph.tensors[conv.outputs[0]]
+    # pm_first_geom_t holds 16-bit sizes and 8-bit kernel/stride/padding; the kernels keep at most
+    # PM_FL_MAX_OUT_C / PM_FL_MAX_BLOCK (256) accumulators of one window.
+    if max(x.shape[1], x.shape[2], x.shape[3], out.shape[1], out.shape[2]) > 0xFFFF or out.shape[3] > 256 \
+            or w.shape[1] > 255 or sh > 255:
+        return None
     return 0, 1
 
 

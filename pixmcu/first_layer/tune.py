@@ -5,12 +5,10 @@ into each variant's tables; each variant runs on the board, is checked bit for b
 project's reference (`pixmcu.reference.run` on the model's first two layers), and the chooser
 (choose.py) picks the fastest that fits the budgets, from the measured estimated cycles.
 
-Integration with the code generator (pixmcu/codegen, not done here): the decision is written to
-OUTDIR/first_layer.json; `pixmcu generate` would read it (or take --first-layer/--flash-budget) and,
-for a graph starting pixel_embedding -> conv2d, replace those two KernelCalls by one call of the
-chosen pm_first_* kernel with the tables from pixmcu.first_layer.tables (the conv's KernelCall with
-the embedding's `done_by` pointing at it, as fused residual adds do), and record the choice and its
-reason in manifest.json.
+The decision is written to OUTDIR/first_layer.json, and `pixmcu tune` (pixmcu/cli/cmd_tune.py)
+regenerates OUTDIR with it: `pixmcu.codegen.generate(..., first_layer_decision=decision)` replaces the
+first two layers by one call of the chosen pm_first_* kernel (pixmcu/codegen/first_layer.py) and
+records the measurements and the reason in manifest.json's `first_layer`.
 """
 
 from __future__ import annotations
