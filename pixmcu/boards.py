@@ -103,70 +103,33 @@ _M55 = ("-mcpu=cortex-m55", "-mfloat-abi=hard")
 KiB = 1024
 MiB = 1024 * 1024
 
+_QEMU_PORT = ("common/startup.c", "common/cmsdk_uart.c", "common/systick_counter.c", "common/semihost.c",
+              "qemu-mps/board.c")
+
+
+def _qemu_board(name: str, machine: str, title: str, core: str, cpu_flags: tuple[str, ...], clock_hz: int,
+                flash: Region, ram: Region, weights: Region | None, num_irqs: int, uart_base: int,
+                uart_note: str = "") -> Board:
+    """The QEMU MPS2/MPS3 boards share the CMSDK UART, SysTick under -icount and semihosting."""
+    return Board(
+        name=name, title=title, core=core, cpu_flags=cpu_flags, clock_hz=clock_hz, flash=flash, ram=ram,
+        weights=weights, port_sources=_QEMU_PORT, num_irqs=num_irqs, counter="instructions",
+        qemu_machine=machine, icount_shift=8, semihosting=True, rx_idle_polls=1 << 17,
+        uart=f"CMSDK UART0 @ {uart_base:#010x}{uart_note}", extra_defines={"PM_UART_BASE": f"{uart_base:#010x}u"},
+    )
+
+
 BOARDS: dict[str, Board] = {
     b.name: b
     for b in (
-        Board(
-            name="qemu-m4",
-            title="QEMU mps2-an386 (Cortex-M4F)",
-            core="cortex-m4",
-            cpu_flags=_M4F,
-            clock_hz=25_000_000,
-            flash=Region("FLASH", 0x00000000, 4 * MiB),
-            ram=Region("RAM", 0x20000000, 4 * MiB),
-            weights=None,
-            port_sources=("common/startup.c", "common/cmsdk_uart.c", "common/systick_counter.c",
-                          "common/semihost.c", "qemu-mps/board.c"),
-            num_irqs=32,
-            counter="instructions",
-            qemu_machine="mps2-an386",
-            icount_shift=8,
-            semihosting=True,
-            rx_idle_polls=1 << 17,
-            uart="CMSDK UART0 @ 0x40004000",
-            extra_defines={"PM_UART_BASE": "0x40004000u"},
-        ),
-        Board(
-            name="qemu-m7",
-            title="QEMU mps2-an500 (Cortex-M7)",
-            core="cortex-m7",
-            cpu_flags=_M7,
-            clock_hz=25_000_000,
-            flash=Region("FLASH", 0x00000000, 4 * MiB),
-            ram=Region("RAM", 0x20000000, 4 * MiB),
-            weights=None,
-            port_sources=("common/startup.c", "common/cmsdk_uart.c", "common/systick_counter.c",
-                          "common/semihost.c", "qemu-mps/board.c"),
-            num_irqs=32,
-            counter="instructions",
-            qemu_machine="mps2-an500",
-            icount_shift=8,
-            semihosting=True,
-            rx_idle_polls=1 << 17,
-            uart="CMSDK UART0 @ 0x40004000",
-            extra_defines={"PM_UART_BASE": "0x40004000u"},
-        ),
-        Board(
-            name="qemu-m55",
-            title="QEMU mps3-an547 (Cortex-M55, boots Secure)",
-            core="cortex-m55",
-            cpu_flags=_M55,
-            clock_hz=32_000_000,
-            flash=Region("ITCM", 0x00000000, 512 * KiB),
-            ram=Region("DTCM", 0x20000000, 512 * KiB),
-            # The ITCM is small; the 8 MiB QSPI holds the weights of any model that fits the board.
-            weights=Region("QSPI", 0x28000000, 8 * MiB),
-            port_sources=("common/startup.c", "common/cmsdk_uart.c", "common/systick_counter.c",
-                          "common/semihost.c", "qemu-mps/board.c"),
-            num_irqs=96,
-            counter="instructions",
-            qemu_machine="mps3-an547",
-            icount_shift=8,
-            semihosting=True,
-            rx_idle_polls=1 << 17,
-            uart="CMSDK UART0 @ 0x59303000 (Secure alias)",
-            extra_defines={"PM_UART_BASE": "0x59303000u"},
-        ),
+        _qemu_board("qemu-m4", "mps2-an386", "QEMU mps2-an386 (Cortex-M4F)", "cortex-m4", _M4F, 25_000_000,
+                    Region("FLASH", 0x00000000, 4 * MiB), Region("RAM", 0x20000000, 4 * MiB), None, 32, 0x40004000),
+        _qemu_board("qemu-m7", "mps2-an500", "QEMU mps2-an500 (Cortex-M7)", "cortex-m7", _M7, 25_000_000,
+                    Region("FLASH", 0x00000000, 4 * MiB), Region("RAM", 0x20000000, 4 * MiB), None, 32, 0x40004000),
+        # The ITCM is small; the 8 MiB QSPI holds the weights of any model that fits the board.
+        _qemu_board("qemu-m55", "mps3-an547", "QEMU mps3-an547 (Cortex-M55, boots Secure)", "cortex-m55", _M55,
+                    32_000_000, Region("ITCM", 0x00000000, 512 * KiB), Region("DTCM", 0x20000000, 512 * KiB),
+                    Region("QSPI", 0x28000000, 8 * MiB), 96, 0x59303000, " (Secure alias)"),
         Board(
             name="nucleo-f446re",
             title="ST NUCLEO-F446RE (STM32F446RE, Cortex-M4F)",
@@ -188,7 +151,7 @@ BOARDS: dict[str, Board] = {
             name="nucleo-h743zi2",
             title="ST NUCLEO-H743ZI2 (STM32H743ZI, Cortex-M7)",
             core="cortex-m7",
-            cpu_flags=("-mcpu=cortex-m7", "-mfpu=fpv5-d16", "-mfloat-abi=hard"),
+            cpu_flags=_M7,
             clock_hz=400_000_000,
             flash=Region("FLASH", 0x08000000, 2 * MiB),
             # AXI SRAM: the largest block the core reaches without crossing into D2/D3 domains.
