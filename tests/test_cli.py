@@ -96,3 +96,12 @@ def test_data_export_fashion_mnist(tmp_path, pixmcu_cli):
     assert d["x"].shape == (50, 28, 28, 1) and d["y"].max() <= 9
     code, _, err = pixmcu_cli("data", "export", "imagenet", "-o", out)
     assert code == 2 and "fashion-mnist" in err
+
+
+def test_inspect_accepts_a_shipped_model_name(pixmcu_cli):
+    code, out, _ = pixmcu_cli("inspect", "fmnist-pe-w8a8", "--json")
+    assert code == 0
+    r = json.loads(out)
+    assert r["layers"][0]["op"] == "pixel_embedding" and r["input"]["dtype"] == "uint8"
+    code, _, err = pixmcu_cli("inspect", "no-such-model")
+    assert code == 2 and "fmnist-pe-w8a8" in err

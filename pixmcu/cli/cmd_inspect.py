@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
+from pixmcu.frontend import CHECKPOINT_SUFFIXES, load_model, resolve_model_path
 from pixmcu.frontend.tflite_reader import read_tflite
 from pixmcu.frontend.tflite_to_ir import SUPPORTED_OPS, tflite_to_ir, unsupported_operators
 from pixmcu.model_info import layer_table, tensor_summary
@@ -14,13 +16,17 @@ def add_parser(sub):
     p = sub.add_parser("inspect", help="list a model's layers, MACs, parameters and quantization",
                        description="List a .tflite model's layers (op, shapes, MACs, parameter bytes, "
                                    "quantization); name every unsupported operator.")
-    p.add_argument("model", help="a .tflite file")
+    p.add_argument("model", help="a .tflite file, a .pmz/.pt checkpoint, or a shipped model's name")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return p
 
 
 def run(args) -> int:
-    raw = read_tflite(args.model)
+    path = resolve_model_path(args.model)
+    if path.suffix in CHECKPOINT_SUFFIXES:
+        graph = load_model(path)
+        return _report(args, graph, str(path), _sha256(path))
+    raw = read_tflite(path)
     bad = unsupported_operators(raw)
     if bad:
         report = {
@@ -37,10 +43,17 @@ def run(args) -> int:
             print(f"\n{len(bad)} unsupported operator(s): " + ", ".join(f"{o['op']} (#{o['index']})" for o in report["unsupported"]))
             print("pixmcu supports: " + ", ".join(SUPPORTED_OPS))
         return 1
-    graph = tflite_to_ir(raw)
+    return _report(args, tflite_to_ir(raw), str(raw.path), raw.sha256)
+
+
+def _sha256(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _report(args, graph, model: str, sha256: str) -> int:
     layers = layer_table(graph)
     report = {
-        "model": str(raw.path), "sha256": raw.sha256, "supported": True,
+        "model": model, "sha256": sha256, "supported": True,
         "input": tensor_summary(graph.input_tensor()), "output": tensor_summary(graph.output_tensor()),
         "layers": layers,
         "total_macs": sum(r["macs"] for r in layers),
@@ -50,7 +63,7 @@ def run(args) -> int:
         print(json.dumps(report, indent=2))
         return 0
     inp, out = report["input"], report["output"]
-    print(f"{raw.path}  sha256 {raw.sha256[:16]}…")
+    print(f"{model}  sha256 {sha256[:16]}…")
     print(f"input  {inp['name']} {inp['shape']} {inp['dtype']} scale={inp['scale']} zp={inp['zero_point']}")
     print(f"output {out['name']} {out['shape']} {out['dtype']} scale={out['scale']} zp={out['zero_point']}\n")
     rows = [[r["index"], r["name"], " ".join("x".join(map(str, s)) for s in r["input_shapes"]),
