@@ -27,9 +27,6 @@ class PixelMapping:
     scale: float = 1.0
     offset: float = 0.0
 
-    def to_json(self) -> dict:
-        return {"scale": self.scale, "offset": self.offset}
-
 
 @dataclass(frozen=True)
 class Dataset:

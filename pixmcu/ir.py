@@ -76,10 +76,6 @@ class Quantization:
         s = np.asarray(self.scale, dtype=np.float32)
         return np.broadcast_to(s, (n,)).copy() if s.size == 1 else s
 
-    def zero_points(self, n: int) -> np.ndarray:
-        z = np.asarray(self.zero_point, dtype=np.int64)
-        return np.broadcast_to(z, (n,)).copy() if z.size == 1 else z
-
     def to_json(self) -> dict[str, Any]:
         return {"scale": list(self.scale), "zero_point": list(self.zero_point), "axis": self.axis}
 
@@ -217,6 +213,3 @@ class Graph:
 
     def output_tensor(self, index: int = 0) -> Tensor:
         return self.tensors[self.outputs[index]]
-
-    def consumers(self, name: str) -> list[Operator]:
-        return [op for op in self.operators if name in op.inputs]
