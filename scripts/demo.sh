@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 
-SHARED=${PIXMCU_SHARED:-../shared}
+SHARED=${PIXMCU_SHARED:-$(.venv/bin/python -c "from pixmcu.shared_data import shared_dir; print(shared_dir())")}
 MODEL=${MODEL:-$SHARED/models/mlperf_tiny/pretrainedResnet_quant.tflite}
 BOARD=${BOARD:-qemu-m4}
 N=${N:-100}

@@ -5,8 +5,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pixmcu.shared_data import shared_dir
+
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
+SHARED = shared_dir()
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 RESNET = SHARED / "models" / "mlperf_tiny" / "pretrainedResnet_quant.tflite"
 CIFAR_TEST = SHARED / "datasets" / "cifar10_test_jpeg.npz"
@@ -14,10 +16,13 @@ FIXTURE_MODELS = sorted((FIXTURES / "models").glob("*.tflite"))
 
 
 def pytest_configure(config):
-    # Shared data is part of the contract with CI: missing data is a failure, never a skip.
+    # Shared data and the toolchains are part of the contract with CI: missing ones fail, never skip.
     for p in (RESNET, CIFAR_TEST):
         if not p.exists():
-            raise pytest.UsageError(f"required shared file missing: {p}")
+            raise pytest.UsageError(f"required shared file missing: {p} (set PIXMCU_SHARED to the shared/ folder)")
+    for tool in ("gcc", "arm-none-eabi-gcc", "qemu-system-arm"):
+        if shutil.which(tool) is None:
+            raise pytest.UsageError(f"{tool} is not installed (bash scripts/setup.sh installs it)")
 
 
 @pytest.fixture(scope="session")

@@ -6,20 +6,13 @@ benchmark prints the figures (docs/performance.md)."""
 from __future__ import annotations
 
 import json
-import shutil
-from pathlib import Path
 
 import pytest
 
+from conftest import CIFAR_TEST as CIFAR, RESNET
 from pixmcu.bench import model as bm
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-RESNET = SHARED / "models" / "mlperf_tiny" / "pretrainedResnet_quant.tflite"
-CIFAR = SHARED / "datasets" / "cifar10_test_jpeg.npz"
 
-needs_qemu = pytest.mark.skipif(
-    shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None or not RESNET.exists()
-    or not CIFAR.exists(), reason="QEMU, the Arm toolchain or the shared model/data are not available")
 
 
 def _fake(core="cortex-m4"):
@@ -61,7 +54,6 @@ def test_cli_registers_bench_model():
     assert args.board == "qemu-m7" and args.images == 3 and args._bench_run is bm.run
 
 
-@needs_qemu
 @pytest.mark.parametrize("board", ["qemu-m4", "qemu-m55"])
 def test_bench_resnet_under_qemu(tmp_path, board, capsys):
     """The default generated ResNet (fused residual ADDs; packed SMLAD kernels on M4, Helium on M55)

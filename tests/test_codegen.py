@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from conftest import CIFAR_TEST as CIFAR, RESNET
 from pixmcu import reference
 from pixmcu.codegen import generate
 from pixmcu.engines.host_c import run_host_c
@@ -20,9 +20,6 @@ from pixmcu.frontend import load_model
 from pixmcu.ir import Graph, Operator, Quantization, Tensor
 from pixmcu.resources import firmware_dir
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-RESNET = SHARED / "models" / "mlperf_tiny" / "pretrainedResnet_quant.tflite"
-CIFAR = SHARED / "datasets" / "cifar10_test_jpeg.npz"
 FIXTURES = sorted((Path(__file__).resolve().parent / "fixtures" / "models").glob("*.tflite"))
 N_IMAGES = 200
 
@@ -33,7 +30,6 @@ CORES = {
     "qemu-m55": ["-mcpu=cortex-m55", "-mfloat-abi=hard"],
 }
 
-needs_resnet = pytest.mark.skipif(not RESNET.exists(), reason="MLPerf Tiny ResNet not available")
 
 
 def cifar_int8(n: int) -> np.ndarray:
@@ -50,7 +46,6 @@ def resnet():
     return load_model(RESNET)
 
 
-@needs_resnet
 def test_resnet_bit_exact_on_cifar10(resnet):
     """200 real CIFAR-10 test images (JPEG re-encoded): outputs identical to the reference."""
     x = cifar_int8(N_IMAGES)
@@ -61,7 +56,6 @@ def test_resnet_bit_exact_on_cifar10(resnet):
     assert mismatched == 0, f"{mismatched} of {N_IMAGES} images differ"
 
 
-@needs_resnet
 def test_resnet_every_layer_portable_path(resnet):
     """Per-layer outputs through the hooks (unfused, so every layer is stored; Cortex-M55 selection)."""
     x = cifar_int8(6)
@@ -72,7 +66,6 @@ def test_resnet_every_layer_portable_path(resnet):
     np.testing.assert_array_equal(y, want[resnet.outputs[0]])
 
 
-@needs_resnet
 def test_resnet_fused_residual_adds(resnet, tmp_path):
     """--fuse-residual-add: arena at the two-largest-live-tensors yardstick, outputs unchanged."""
     x = cifar_int8(24)
@@ -139,7 +132,6 @@ def test_pixel_embedding_model_bit_exact():
     np.testing.assert_array_equal(y, want["out"])
 
 
-@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="arm-none-eabi-gcc not installed")
 @pytest.mark.parametrize("board", sorted(CORES))
 def test_cross_compiles_for_cortex_m(tmp_path, board):
     """Kernels and generated sources compile (not link) with -Wall -Wextra -Werror for each core."""
@@ -172,7 +164,6 @@ def _files(d: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(d.iterdir())}
 
 
-@pytest.mark.skipif(not FIXTURES, reason="no fixture models")
 def test_deterministic_output(tmp_path):
     model = FIXTURES[0]
     generate(model, tmp_path / "a", board="qemu-m4", name="det")
@@ -189,7 +180,6 @@ def test_deterministic_output(tmp_path):
     assert _files(tmp_path / "c") == _files(tmp_path / "d")
 
 
-@needs_resnet
 def test_manifest_follows_the_contract(tmp_path, resnet):
     gen = generate(RESNET, tmp_path, board="qemu-m7", name="resnet")
     m = json.loads((tmp_path / "manifest.json").read_text())
@@ -261,8 +251,6 @@ def _qemu_cases():
     return [("conv_ops-m4", by_stem["conv_ops"], "qemu-m4", False, 4)] if "conv_ops" in by_stem else []
 
 
-@pytest.mark.skipif(shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
-                    reason="QEMU or the Arm toolchain is not installed")
 @pytest.mark.parametrize("case", _qemu_cases(), ids=lambda c: c[0])
 def test_generated_model_bit_exact_under_qemu(tmp_path, case):
     """The real DSP intrinsics (M4/M7) and the M55 build, run by `pixmcu run`, agree with the reference."""

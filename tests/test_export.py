@@ -15,7 +15,7 @@ from pixmcu.frontend.checkpoint import load_checkpoint, save_graph  # noqa: E402
 from pixmcu.ir import Graph, Operator, Quantization, Tensor  # noqa: E402
 from pixmcu.nn.export import export_model, model_input  # noqa: E402
 from pixmcu.nn.intexact import float_fakequant  # noqa: E402
-from pixmcu.nn.models import ModelConfig, build_model  # noqa: E402
+from pixmcu.nn.models import ModelConfig  # noqa: E402
 from pixmcu.reference import invoke, run  # noqa: E402
 from pixmcu.resources import firmware_dir  # noqa: E402
 from pixmcu.train.data import Dataset, Split  # noqa: E402

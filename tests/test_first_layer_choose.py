@@ -82,7 +82,7 @@ def test_tune_cli_rejects_a_model_without_embedding(tmp_path, pixmcu_cli):
 def test_tune_an_exported_binned_model(tmp_path):
     """A model from pixmcu's own exporter (issue 5's binned pixel embedding): its real table, bin
     edges, weights and requantization drive every variant, all bit-exact on QEMU."""
-    torch = pytest.importorskip("torch")
+    import torch
     from pixmcu.first_layer.tune import problem_from_graph, tune_graph
     from pixmcu.nn.export import export_model
     from pixmcu.nn.models import ModelConfig, build_model

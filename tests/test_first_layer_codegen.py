@@ -9,7 +9,6 @@ measured fastest variant.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -26,8 +25,6 @@ from pixmcu.frontend.checkpoint import save_graph
 from pixmcu.ir import Graph, Operator
 
 VARIANTS = ("unfused", "pe_embed_conv", "pe_folded_s16", "pe_folded_s32", "pe_joint_s16")
-needs_qemu = pytest.mark.skipif(shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
-                                reason="QEMU or the Arm toolchain is not installed")
 
 
 def _graph(activation: str = "relu", **kw) -> Graph:
@@ -169,7 +166,6 @@ def _pixmcu(*args, timeout=240) -> subprocess.CompletedProcess:
                           timeout=timeout)
 
 
-@needs_qemu
 @pytest.mark.parametrize("variant", ["pe_folded_s16", "pe_joint_s16"])
 def test_variant_bit_exact_under_qemu(tmp_path, pixmcu_cli, variant):
     model = _pmz(tmp_path, "rgb16-none")
@@ -184,7 +180,6 @@ def test_variant_bit_exact_under_qemu(tmp_path, pixmcu_cli, variant):
     assert report["first_layer"]["count"] > 0
 
 
-@needs_qemu
 def test_tune_regenerates_with_the_measured_fastest(tmp_path, pixmcu_cli):
     model = _pmz(tmp_path, "rgb16-none")
     out = tmp_path / "gen"

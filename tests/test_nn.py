@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+import torch  # noqa: E402  (a required dependency: requirements.txt)
 torch.set_num_threads(1)  # the CPUs are shared; more threads only oversubscribe them
 
 from pixmcu.nn import ActQuant, PixelEmbedding, QConv2d, fake_quant_weight, weight_codes  # noqa: E402

@@ -13,7 +13,6 @@ ASan + UBSan as executables at the end. On the host the portable path of pm_dsp.
 from __future__ import annotations
 
 import ctypes
-import shutil
 import sys
 from pathlib import Path
 
@@ -294,8 +293,6 @@ def test_models_under_asan(seed, cin, board):
             assert set(layers) == {op.name for op in graph.operators}
 
 
-@pytest.mark.skipif(shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
-                    reason="QEMU or the Arm toolchain is not installed")
 @pytest.mark.parametrize("seed,cin,board", [(91, 3, "qemu-m4"), (92, 8, "qemu-m4"), (93, 3, "qemu-m55")])
 def test_models_under_qemu(tmp_path, seed, cin, board):
     """The real SMLAD/LDM assembly (M4) and Helium (M55) paths on random shapes and zero points: a

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import RESNET
 from pixmcu.codegen.kernels import fuse_residual_adds, kernel_call
 from pixmcu.codegen.planner import ALIGN, live_pairs_bound, overlap_delta, plan
 from pixmcu.frontend import load_model
@@ -21,8 +22,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from kernel_support import GUARD, GUARD_BYTE, _struct, build_kernel_lib, load  # noqa: E402
 from kernel_support import graphs as G  # noqa: E402
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-RESNET = SHARED / "models" / "mlperf_tiny" / "pretrainedResnet_quant.tflite"
 FIXTURES = sorted((Path(__file__).resolve().parent / "fixtures" / "models").glob("*.tflite"))
 MODELS = ([RESNET] if RESNET.exists() else []) + FIXTURES
 

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+import torch  # noqa: E402  (a required dependency: requirements.txt)
 torch.set_num_threads(1)  # the CPUs are shared; more threads only oversubscribe them
 
 from pixmcu.nn.models import ModelConfig, build_model  # noqa: E402

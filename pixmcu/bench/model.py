@@ -21,12 +21,13 @@ from pathlib import Path
 import numpy as np
 
 from pixmcu.errors import PixmcuError
+from pixmcu.shared_data import cifar10_test
 
 # Peak int8 MACs per cycle of the core's MAC instruction: SMLAD (2 x 16-bit) on Armv7E-M; on the
 # M55 the Helium VMLADAVA.S8 retires 8 MACs per cycle (a 128-bit beat pair per cycle on the M55).
 PEAK_MACS_PER_CYCLE = {"cortex-m4": 2.0, "cortex-m7": 2.0, "cortex-m55": 8.0}
 CYCLE_TABLE_CORES = ("cortex-m4", "cortex-m7")
-DEFAULT_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "cifar10_test_jpeg.npz"
+DEFAULT_DATA = cifar10_test()
 
 
 def add_action(subparsers) -> None:

@@ -11,9 +11,10 @@ from pixmcu.first_layer.bench import BenchBuilder, VariantResult
 from pixmcu.first_layer.problem import make_problem
 from pixmcu.first_layer.reference import Geometry
 from pixmcu.first_layer.variants import FLOAT_VARIANTS, JOINT_PE, PER_CHANNEL_PE
+from pixmcu.shared_data import mlperf_resnet
 
 HEADLINE = Geometry(32, 32, 3, 16, 3, 1)
-MLPERF_RESNET = Path(__file__).resolve().parents[2].parent / "shared" / "models" / "mlperf_tiny" / "pretrainedResnet_quant.tflite"
+MLPERF_RESNET = mlperf_resnet()
 MLPERF_LABEL = "mlperf-tiny ResNet conv1"
 
 

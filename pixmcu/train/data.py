@@ -15,9 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from pixmcu.errors import PixmcuError
+from pixmcu.shared_data import shared_dir
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
-SHARED_DATASETS = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
+SHARED_DATASETS = shared_dir() / "datasets"
 DATASET_NAMES = ("fashion-mnist", "cifar10")
 
 
