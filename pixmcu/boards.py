@@ -104,7 +104,7 @@ KiB = 1024
 MiB = 1024 * 1024
 
 _QEMU_PORT = ("common/startup.c", "common/cmsdk_uart.c", "common/systick_counter.c", "common/semihost.c",
-              "qemu-mps/board.c")
+              "common/system_reset.c", "qemu-mps/board.c")
 
 
 def _qemu_board(name: str, machine: str, title: str, core: str, cpu_flags: tuple[str, ...], clock_hz: int,
@@ -139,7 +139,7 @@ BOARDS: dict[str, Board] = {
             flash=Region("FLASH", 0x08000000, 512 * KiB),
             ram=Region("SRAM", 0x20000000, 128 * KiB),
             weights=None,
-            port_sources=("common/startup.c", "common/dwt_counter.c", "nucleo-f446re/board.c"),
+            port_sources=("common/startup.c", "common/dwt_counter.c", "common/system_reset.c", "nucleo-f446re/board.c"),
             num_irqs=97,
             counter="cycles",
             flash_target="stm32f446retx",  # from the CMSIS pack: pyocd pack install stm32f446re
@@ -157,7 +157,7 @@ BOARDS: dict[str, Board] = {
             # AXI SRAM: the largest block the core reaches without crossing into D2/D3 domains.
             ram=Region("AXI_SRAM", 0x24000000, 512 * KiB),
             weights=None,
-            port_sources=("common/startup.c", "common/dwt_counter.c", "nucleo-h743zi2/board.c"),
+            port_sources=("common/startup.c", "common/dwt_counter.c", "common/system_reset.c", "nucleo-h743zi2/board.c"),
             num_irqs=150,
             counter="cycles",
             flash_target="stm32h743xx",

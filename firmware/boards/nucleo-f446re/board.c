@@ -39,8 +39,6 @@
 
 #define APB1_HZ (PM_BOARD_CLOCK_HZ / 4u)
 
-#define SCB_AIRCR REG(0xE000ED0Cu)
-#define AIRCR_RESET (0x05FAu << 16 | 1u << 2)
 
 static void clock_init(void)
 {
@@ -111,15 +109,6 @@ void pm_port_putc(uint8_t byte)
 void pm_port_flush(void)
 {
     while (!(USART2_SR & SR_TC)) {
-    }
-}
-
-void pm_port_reset(void)
-{
-    pm_port_flush();
-    __asm volatile("dsb" ::: "memory");
-    SCB_AIRCR = AIRCR_RESET;
-    for (;;) {
     }
 }
 

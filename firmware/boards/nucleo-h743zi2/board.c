@@ -49,13 +49,11 @@
 
 #define APB1_HZ (PM_BOARD_CLOCK_HZ / 4u)
 
-#define SCB_AIRCR REG(0xE000ED0Cu)
 #define SCB_CCR REG(0xE000ED14u)
 #define SCB_CCSIDR REG(0xE000ED80u)
 #define SCB_CSSELR REG(0xE000ED84u)
 #define SCB_ICIALLU REG(0xE000EF50u)
 #define SCB_DCISW REG(0xE000EF60u)
-#define AIRCR_RESET (0x05FAu << 16 | 1u << 2)
 
 static inline void barrier(void) { __asm volatile("dsb\n\tisb" ::: "memory"); }
 
@@ -154,15 +152,6 @@ void pm_port_putc(uint8_t byte)
 void pm_port_flush(void)
 {
     while (!(USART3_ISR & ISR_TC)) {
-    }
-}
-
-void pm_port_reset(void)
-{
-    pm_port_flush();
-    __asm volatile("dsb" ::: "memory");
-    SCB_AIRCR = AIRCR_RESET;
-    for (;;) {
     }
 }
 

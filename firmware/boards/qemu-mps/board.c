@@ -6,22 +6,10 @@
 #include "pm_port.h"
 #include "pm_semihost.h"
 
-#define SCB_AIRCR (*(volatile uint32_t *)0xE000ED0Cu)
-#define AIRCR_RESET (0x05FAu << 16 | 1u << 2)
-
 void pm_port_init(void)
 {
     pm_cmsdk_uart_init();
     pm_counter_start();
-}
-
-void pm_port_reset(void)
-{
-    pm_port_flush();
-    __asm volatile("dsb" ::: "memory");
-    SCB_AIRCR = AIRCR_RESET;
-    for (;;) {
-    }
 }
 
 void pm_port_exit(int status)
