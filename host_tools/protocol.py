@@ -298,6 +298,6 @@ def c_constants() -> dict:
 
 
 def render_c_header() -> str:
-    from host_tools.render import render_template
+    from pixmcu.templating import render_template
 
     return render_template("protocol.h.j2", c_constants())

@@ -84,7 +84,7 @@ def _write_if_changed(path: Path, text: str) -> None:
 
 def _render_generated(gen: Path, board: Board, max_payload: int, rx_idle_polls: int) -> None:
     from host_tools.protocol import render_c_header
-    from host_tools.render import render_template
+    from pixmcu.templating import render_template
 
     gen.mkdir(parents=True, exist_ok=True)
     _write_if_changed(gen / "pm_protocol.h", render_c_header())
@@ -96,7 +96,7 @@ def _render_generated(gen: Path, board: Board, max_payload: int, rx_idle_polls: 
 
 
 def _render_linker_script(path: Path, board: Board) -> None:
-    from host_tools.render import render_template
+    from pixmcu.templating import render_template
 
     regions = [{"name": board.flash.name, "attrs": "rx", "origin": board.flash.origin, "size": board.flash.size},
                {"name": board.ram.name, "attrs": "rwx", "origin": board.ram.origin, "size": board.ram.size}]

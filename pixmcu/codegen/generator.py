@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import numpy as np
 
 from pixmcu import __version__
@@ -21,16 +20,12 @@ from pixmcu.codegen import first_layer as fl
 from pixmcu.codegen.cformat import c_comment, c_int, c_type, check_identifier, default_name, format_array
 from pixmcu.codegen.kernels import DSP_CORES, MVE_CORES, PACKED_CORES, STRUCT_FIELDS, KernelCall, fuse_residual_adds, kernel_call
 from pixmcu.codegen.planner import Plan, plan
-from pixmcu.errors import PixmcuError, UnsupportedOperatorError
+from pixmcu.boards import get_board
+from pixmcu.errors import UnsupportedOperatorError
 from pixmcu.ir import Graph
 from pixmcu.lowering import macs
-from pixmcu.resources import templates_dir
+from pixmcu.templating import render_template
 
-KNOWN_BOARDS = {  # used when pixmcu.boards is unavailable
-    "qemu-m4": "cortex-m4", "qemu-m7": "cortex-m7", "qemu-m55": "cortex-m55",
-    "nucleo-f446re": "cortex-m4", "nucleo-h743zi2": "cortex-m7",
-}
-DEFAULT_BOARD = "qemu-m4"
 # Kernels declared outside pm_kernels.h.
 KERNEL_HEADERS = {"pm_pixel_embedding_u8": "pm_embedding.h"}
 
@@ -43,27 +38,9 @@ class Generated:
 
 
 def board_core(board: str | None) -> tuple[str, str]:
-    """(board name, core) from pixmcu.boards when present, else the built-in table."""
-    try:
-        from pixmcu.boards import get_board
-    except ImportError:
-        name = board or DEFAULT_BOARD
-        if name not in KNOWN_BOARDS:
-            raise PixmcuError(f"unknown board '{name}'; known boards: {', '.join(KNOWN_BOARDS)}") from None
-        return name, KNOWN_BOARDS[name]
+    """(board name, core); None is the default board."""
     b = get_board(board)
     return b.name, b.core
-
-
-def _env() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates_dir())),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        autoescape=False,
-    )
 
 
 def _sha256(path: Path) -> str:
@@ -293,9 +270,8 @@ def generate(model: str | Path | Graph, out_dir: str | Path, board: str | None =
     }
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    env = _env()
     for fname, (template, ctx) in files.items():
-        (out_dir / fname).write_text(env.get_template(template).render(**ctx))
+        (out_dir / fname).write_text(render_template(template, ctx))
     if src is not None and not (out_dir / source_file).resolve() == src.resolve():
         shutil.copyfile(src, out_dir / source_file)
 

@@ -1,4 +1,5 @@
-"""Jinja2 rendering of the firmware-side files pixmcu generates (protocol header, build files)."""
+"""The one Jinja2 environment for everything pixmcu renders (model sources, protocol header, build files):
+StrictUndefined, so a missing context key is an error rather than an empty string."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import jinja2
 from pixmcu.resources import templates_dir
 
 
-@functools.lru_cache(maxsize=1)
+@functools.cache
 def _env() -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_dir())),
