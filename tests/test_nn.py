@@ -116,22 +116,28 @@ def test_stride2_same_padding_is_tflites():
     assert y.shape[-2:] == (33, 33) and y[0, 0, 0, 0] == 1 and y[0, 0, -1, -1] == 0  # remainder goes after
 
 
-def test_fast_requantization_equals_the_contract():
+def test_torch_requantization_equals_the_contract():
     from pixmcu import quant
     from pixmcu.nn.intexact import mbqm
 
     rng = np.random.default_rng(0)
-    real = np.concatenate([rng.uniform(1e-5, 0.999, 60), [0.5, 0.25, 1 / 3, 2 ** -10]])
+    real = np.concatenate([rng.uniform(1e-5, 0.999, 60), [0.5, 0.25, 1 / 3, 2 ** -10, 1.7, 3.9, 1e-12]])
     m, shift = quant.quantize_multipliers(real)
-    acc = rng.integers(-(1 << 21) + 1, 1 << 21, (50, len(real)))
-    # Exact ties of both roundings.
-    acc[0] = 1 << 20
+    acc = rng.integers(quant.INT32_MIN, quant.INT32_MAX, (50, len(real)), endpoint=True)
+    acc[0] = 1 << 20  # exact ties of both roundings
     acc[1] = -(1 << 20)
     acc[2] = 3
     acc[3] = -3
+    acc[4] = quant.INT32_MIN  # the one saturating product, and left shifts that wrap
+    acc[5] = quant.INT32_MAX
+    acc[6] = rng.integers(-(1 << 21), 1 << 21, len(real))
     expect = quant.multiply_by_quantized_multiplier(acc, m[None], shift[None])
-    np.testing.assert_array_equal(mbqm(torch.from_numpy(acc.astype(np.float64)), m[None], shift[None]), expect)
-    big = acc.copy()
-    big[5] = 1 << 28  # outside the fast path's range: the contract's own code runs
-    np.testing.assert_array_equal(mbqm(torch.from_numpy(big.astype(np.float64)), m[None], shift[None]),
-                                  quant.multiply_by_quantized_multiplier(big, m[None], shift[None]))
+    got_int = mbqm(torch.from_numpy(acc), m[None], shift[None]).numpy()
+    got_float = mbqm(torch.from_numpy(acc.astype(np.float64)), m[None], shift[None]).numpy()
+    np.testing.assert_array_equal(got_int, expect)
+    np.testing.assert_array_equal(got_float, expect)
+    for j in (0, 61, 64, 65, 66):  # one multiplier for the whole tensor (the ADD path)
+        np.testing.assert_array_equal(mbqm(torch.from_numpy(acc[:, j]), m[j], shift[j]).numpy(), expect[:, j])
+    small = acc[:4, :64]  # the float64 fast path: multipliers below one, |acc| < 2^21
+    np.testing.assert_array_equal(mbqm(torch.from_numpy(small.astype(np.float64)), m[None, :64], shift[None, :64]).numpy(),
+                                  quant.multiply_by_quantized_multiplier(small, m[None, :64], shift[None, :64]))

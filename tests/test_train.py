@@ -121,3 +121,47 @@ def test_experiment_report_from_json(tmp_path):
     write_markdown({"runs": runs}, tmp_path / "r.md")
     text = (tmp_path / "r.md").read_text()
     assert "-4.50" in text and "Fashion-MNIST" in text
+
+
+def test_augment_crops_and_flips_are_one_gather():
+    from pixmcu.train.loop import augment_batch
+
+    x = torch.randint(0, 256, (12, 3, 10, 10), dtype=torch.uint8)
+    got = augment_batch(x, "crop-flip", torch.Generator().manual_seed(3))
+    g = torch.Generator().manual_seed(3)  # the same draws, in the same order, applied image by image
+    flip = torch.rand(12, generator=g) < 0.5
+    dy, dx = torch.randint(0, 9, (12,), generator=g), torch.randint(0, 9, (12,), generator=g)
+    for i in range(12):
+        img = x[i].flip(2) if flip[i] else x[i]
+        want = torch.nn.functional.pad(img, (4, 4, 4, 4))[:, dy[i]:dy[i] + 10, dx[i]:dx[i] + 10]
+        assert torch.equal(got[i], want)
+    assert flip.any() and not flip.all() and (dy != 4).any()  # the seed exercises both branches
+
+
+def test_choose_epochs_fits_the_budget():
+    from pixmcu.experiments.pixel_embedding import choose_epochs
+
+    # 17 runs on 17 workers at 0.1 s/step, 196 steps/epoch: 240 s holds 12 whole epochs.
+    assert choose_epochs(0.1, 196, 17, 17, 240, 40) == 12
+    assert choose_epochs(0.1, 196, 17, 9, 240, 40) == 6  # two waves
+    assert choose_epochs(0.001, 196, 1, 1, 240, 40) == 40  # capped
+    assert choose_epochs(10.0, 196, 1, 1, 240, 40) == 1  # never zero
+
+
+def test_experiment_in_parallel_workers_records_every_run(tmp_path):
+    from pixmcu.experiments import pixel_embedding as pe
+
+    argv = ["--dataset", "fashion-mnist", "--out", str(tmp_path / "out"), "--work", str(tmp_path / "w"),
+            "--train-subset", "64", "--test-subset", "40", "--epochs", "1", "--widths", "4,4,4",
+            "--batch-size", "32", "--jobs", "2", "--device", "cpu", "--no-progress",
+            "--only", "float32", "--only", "w4a4_embed_d10q2"]
+    assert pe.main(argv) == 0
+    runs = json.loads((tmp_path / "out" / "pixel_embedding.json").read_text())["runs"]
+    assert sorted(r["run"] for r in runs) == ["float32", "w4a4_embed_d10q2"]
+    assert all(r["train_samples"] == 64 and r["test_samples"] == 40 and r["config"]["widths"] == [4, 4, 4]
+               for r in runs)
+    assert (tmp_path / "out" / "pixel_embedding.md").exists()
+    assert pe.PLANS["fashion-mnist"].widths == (16, 32, 64)  # overrides never leak into the plan
+    assert pe.main(argv) == 0  # finished runs are skipped, not retrained
+    again = json.loads((tmp_path / "out" / "pixel_embedding.json").read_text())["runs"]
+    assert [r["finished"] for r in again] == [r["finished"] for r in runs]

@@ -12,6 +12,7 @@ resumes the interrupted one from its last epoch checkpoint.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import os
@@ -41,6 +42,7 @@ class DatasetPlan:
     lr: float = 3e-3
     test_subset: int | None = None  # the integer-contract evaluation is slow on a shared CPU
     embed_lr_mult: float = 1.0
+    device: str = "auto"
 
 
 PLANS = {
@@ -49,6 +51,9 @@ PLANS = {
     # subsets and one or two epochs. CIFAR-10 uses half the MLPerf Tiny widths (16, 32, 64).
     "cifar10": DatasetPlan("cifar10", "resnet8", (8, 16, 32), "gap", 2.0, 10000, test_subset=2000),
 }
+
+
+PLANS_DEFAULT_WIDTHS = {name: plan.widths for name, plan in PLANS.items()}
 
 
 def run_plan(dataset: str, bit_settings: tuple[tuple[int, int], ...] = (LOW_BITS, (8, 8))) -> list[tuple[str, dict[str, Any]]]:
@@ -71,7 +76,7 @@ def run_plan(dataset: str, bit_settings: tuple[tuple[int, int], ...] = (LOW_BITS
     return sorted(runs, key=lambda r: first.index(r[0]) if r[0] in first else len(first))
 
 
-def hardware() -> str:
+def hardware(device: str = "cpu", jobs: int = 1) -> str:
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -80,6 +85,11 @@ def hardware() -> str:
                 break
     except OSError:
         pass
+    if device.startswith("cuda"):
+        import torch
+
+        return (f"{torch.cuda.get_device_name(0)} GPU shared by {jobs} concurrent runs; "
+                f"{cpu}, {os.cpu_count()} cores; torch {torch.__version__}")
     return f"{cpu}, {os.cpu_count()} cores (shared), 1 torch thread, no GPU"
 
 
@@ -96,16 +106,27 @@ def save_results(path: Path, results: dict[str, Any]) -> None:
     tmp.replace(path)
 
 
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def budget_tag(n_train: int, plan: DatasetPlan) -> str:
+    return f"{n_train}x{plan.epochs:g}" + ("" if plan.widths == PLANS_DEFAULT_WIDTHS[plan.name] else
+                                           "_w" + "-".join(map(str, plan.widths)))
+
+
 def run_one(dataset: str, run_id: str, kwargs: dict[str, Any], data, plan: DatasetPlan, work: Path,
-            seed: int, threads: int, progress: bool) -> dict[str, Any]:
+            seed: int, threads: int, progress: bool, jobs: int = 1) -> dict[str, Any]:
     from pixmcu.nn.models import ModelConfig
     from pixmcu.train.loop import TrainArgs, train
 
     c, hw = data.shape[2], data.shape[0]
     cfg = ModelConfig(arch=plan.arch, in_channels=c, image_size=hw, widths=plan.widths, head=plan.head, **kwargs)
     args = TrainArgs(epochs=plan.epochs, batch_size=plan.batch_size, lr=plan.lr, seed=seed, threads=threads,
-                     progress=progress, embed_lr_mult=plan.embed_lr_mult)
-    ckpt = work / dataset / f"{len(data.train.x)}x{plan.epochs:g}" / f"{run_id}.pt"
+                     progress=progress, embed_lr_mult=plan.embed_lr_mult, device=plan.device)
+    ckpt = work / dataset / budget_tag(len(data.train.x), plan) / f"{run_id}.pt"
     t0 = time.time()
     _, res = train(cfg, data, args, checkpoint=ckpt, resume=True)
     e = cfg.embed
@@ -117,15 +138,18 @@ def run_one(dataset: str, run_id: str, kwargs: dict[str, Any], data, plan: Datas
         "top1": round(100 * res.test_accuracy, 2), "train_seconds": round(res.train_seconds, 1),
         "wall_seconds": round(time.time() - t0, 1), "epochs": plan.epochs, "train_samples": len(data.train.x),
         "test_samples": len(data.test.x), "seed": seed, "config": cfg.to_dict(), "checkpoint": str(ckpt),
-        "history": res.history, "hardware": hardware(),
+        "history": res.history, "hardware": hardware(args.device if args.device != "auto" else
+                                                     ("cuda" if _cuda() else "cpu"), jobs),
+        "train_args": {"batch_size": args.batch_size, "lr": args.lr, "weight_decay": args.weight_decay},
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
 
 
-def _same_run(r: dict[str, Any], dataset: str, run_id: str, n_train: int, epochs: float) -> bool:
-    """Runs are identified by dataset, setting and training budget (images, epochs)."""
+def _same_run(r: dict[str, Any], dataset: str, run_id: str, n_train: int, epochs: float,
+              widths: tuple[int, ...]) -> bool:
+    """Runs are identified by dataset, setting, network width and training budget (images, epochs)."""
     return (r["dataset"] == dataset and r["run"] == run_id and r["train_samples"] == n_train
-            and float(r["epochs"]) == float(epochs))
+            and float(r["epochs"]) == float(epochs) and tuple(r["config"]["widths"]) == tuple(widths))
 
 
 def _lock_path(out: Path) -> Path:
@@ -156,47 +180,172 @@ class _locked:
         self.f.close()
 
 
-def run_experiment(datasets: list[str], out: Path, work: Path, seed: int = 0, threads: int = 1,
-                   epochs: float | None = None, train_subset: int | None = None, only: list[str] | None = None,
-                   progress: bool = True, bit_settings: tuple[tuple[int, int], ...] = (LOW_BITS, (8, 8)),
-                   embed_lr_mult: float | None = None) -> dict[str, Any]:
+@dataclass
+class Options:
+    """How to run the plan: everything that is not a property of the dataset."""
+
+    seed: int = 0
+    threads: int = 1
+    progress: bool = True
+    only: list[str] | None = None
+    bit_settings: tuple[tuple[int, int], ...] = (LOW_BITS, (8, 8))
+    jobs: int = 1  # runs in parallel worker processes (they share one GPU well: each is launch-bound)
+    time_budget: float | None = None  # seconds of training per dataset: epochs chosen by calibration
+    max_epochs: float = 30.0
+
+
+def _prepare(ds: str, overrides: dict[str, Any], seed: int):
     from pixmcu.train.data import load_dataset, subset
 
+    if ds not in PLANS:
+        raise PixmcuError(f"no experiment plan for dataset {ds!r} (have {', '.join(PLANS)})")
+    plan = dataclasses.replace(PLANS[ds], **{k: v for k, v in overrides.items() if v is not None})
+    data = load_dataset(ds)
+    data.train = subset(data.train, plan.train_subset or None, seed)
+    data.test = subset(data.test, plan.test_subset or None, seed)
+    return plan, data
+
+
+def _pending(ds: str, plan: DatasetPlan, n_train: int, results: dict[str, Any], opts: Options):
+    out = []
+    for run_id, kwargs in run_plan(ds, opts.bit_settings):
+        if opts.only and run_id not in opts.only:
+            continue
+        if plan.embed_lr_mult != 1.0:
+            if kwargs["input_stage"] != "embed":
+                continue  # the multiplier changes nothing else: those rows exist already
+            run_id = f"{run_id}_lr{plan.embed_lr_mult:g}"
+        if not any(_same_run(r, ds, run_id, n_train, plan.epochs, plan.widths) for r in results["runs"]):
+            out.append((run_id, kwargs))
+    return out
+
+
+def _record(out: Path, rec: dict[str, Any], widths: tuple[int, ...]) -> None:
     json_path = out / "pixel_embedding.json"
-    results = load_results(json_path)
+    with _locked(_lock_path(out)):
+        results = load_results(json_path)  # another process may have added runs meanwhile
+        results["runs"] = [r for r in results["runs"] if not _same_run(
+            r, rec["dataset"], rec["run"], rec["train_samples"], rec["epochs"], widths)]
+        results["runs"].append(rec)
+        save_results(json_path, results)
+        write_report(results, out)
+
+
+# Worker processes keep their dataset between runs: decoding and uploading it is the slow part.
+_worker_data: dict[str, Any] = {}
+
+
+def _worker(task: tuple) -> tuple[str, float | None]:
+    """One run in a worker process; a failure is reported and returned, never allowed to take the
+    pool (and with it every other run in progress) down."""
+    try:
+        return _run_task(task)
+    except Exception:
+        import traceback
+
+        print(f"[{task[0]}] {task[1]} FAILED:\n{traceback.format_exc()}", flush=True)
+        return task[1], None
+
+
+def _run_task(task: tuple) -> tuple[str, float | None]:
+    ds, run_id, kwargs, overrides, out, work, opts = task
+    key = repr((ds, sorted(overrides.items())))
+    if key not in _worker_data:
+        _worker_data.clear()
+        _worker_data[key] = _prepare(ds, overrides, opts.seed)
+    plan, data = _worker_data[key]
+    print(f"[{ds}] {run_id} ...", flush=True)
+    rec = run_one(ds, run_id, kwargs, data, plan, work, opts.seed, opts.threads, opts.progress, opts.jobs)
+    _record(out, rec, plan.widths)
+    print(f"[{ds}] {run_id}: top-1 {rec['top1']:.2f}% in {rec['train_seconds']:.0f} s", flush=True)
+    return run_id, rec["top1"]
+
+
+CALIBRATION_STEPS = 20
+
+
+def _calibrate_worker(task: tuple) -> float | None:
+    try:
+        return _calibrate(task)
+    except Exception:
+        import traceback
+
+        print(f"[{task[0]}] calibration of {task[1]} FAILED:\n{traceback.format_exc()}", flush=True)
+        return None
+
+
+def _calibrate(task: tuple) -> float:
+    """Seconds per training step of one run while all the others calibrate beside it: two short
+    epochs, timed on the second so start-up (CUDA context, kernel selection) is left out."""
+    from pixmcu.nn.models import ModelConfig
+    from pixmcu.train.data import Split
+    from pixmcu.train.loop import TrainArgs, train
+
+    ds, run_id, kwargs, overrides, opts = task
+    plan, data = _prepare(ds, overrides, opts.seed)
+    n = CALIBRATION_STEPS * plan.batch_size
+    data.train = Split(data.train.x[:n], data.train.y[:n])
+    data.test = Split(data.test.x[:plan.batch_size], data.test.y[:plan.batch_size])
+    c, hw = data.shape[2], data.shape[0]
+    cfg = ModelConfig(arch=plan.arch, in_channels=c, image_size=hw, widths=plan.widths, head=plan.head, **kwargs)
+    _, res = train(cfg, data, TrainArgs(epochs=2, batch_size=plan.batch_size, lr=plan.lr, seed=opts.seed,
+                                        threads=opts.threads, progress=False, device=plan.device))
+    h = res.history
+    return (h[1]["seconds"] - h[0]["seconds"]) / -(-len(data.train.x) // plan.batch_size)
+
+
+def choose_epochs(seconds_per_step: float, steps_per_epoch: int, runs: int, jobs: int, budget: float,
+                  max_epochs: float) -> float:
+    """Whole epochs that fit the budget when `runs` runs go through `jobs` workers at the slowest
+    calibrated speed; the calibration ran every worker at once, so this is the loaded speed."""
+    waves = -(-runs // jobs)
+    epochs = int(budget / (waves * steps_per_epoch * seconds_per_step))
+    return float(max(1, min(int(max_epochs), epochs)))
+
+
+def _pool(jobs: int):
+    import multiprocessing
+
+    # spawn: CUDA cannot be used in a forked child of a process that initialised it.
+    return multiprocessing.get_context("spawn").Pool(jobs, maxtasksperchild=None)
+
+
+def run_experiment(datasets: list[str], out: Path, work: Path, opts: Options,
+                   overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    json_path = out / "pixel_embedding.json"
+    overrides = dict(overrides or {})
     for ds in datasets:
-        if ds not in PLANS:
-            raise PixmcuError(f"no experiment plan for dataset {ds!r} (have {', '.join(PLANS)})")
-        plan = PLANS[ds]
-        if epochs is not None:
-            plan.epochs = epochs
-        if train_subset is not None:
-            plan.train_subset = train_subset if train_subset > 0 else None
-        if embed_lr_mult is not None:
-            plan.embed_lr_mult = embed_lr_mult
-        data = load_dataset(ds)
-        data.train = subset(data.train, plan.train_subset, seed)
-        data.test = subset(data.test, plan.test_subset, seed)
-        for run_id, kwargs in run_plan(ds, bit_settings):
-            if only and run_id not in only:
+        plan, data = _prepare(ds, overrides, opts.seed)
+        n_train = len(data.train.x)
+        ds_over = dict(overrides)
+        if opts.time_budget:
+            todo = _pending(ds, plan, n_train, load_results(json_path), opts)
+            if not todo:
                 continue
-            if plan.embed_lr_mult != 1.0:
-                if kwargs["input_stage"] != "embed":
-                    continue  # the multiplier changes nothing else: those rows exist already
-                run_id = f"{run_id}_lr{plan.embed_lr_mult:g}"
-            n_train = len(data.train.x)
-            if any(_same_run(r, ds, run_id, n_train, plan.epochs) for r in results["runs"]):
-                continue
-            print(f"[{ds}] {run_id} ...", flush=True)
-            rec = run_one(ds, run_id, kwargs, data, plan, work, seed, threads, progress)
-            print(f"[{ds}] {run_id}: top-1 {rec['top1']:.2f}% in {rec['train_seconds']:.0f} s", flush=True)
-            with _locked(_lock_path(out)):
-                results = load_results(json_path)  # another process may have added runs meanwhile
-                results["runs"] = [r for r in results["runs"] if not _same_run(r, ds, run_id, n_train, plan.epochs)]
-                results["runs"].append(rec)
-                save_results(json_path, results)
-                write_report(results, out)
-    return results
+            tasks = [(ds, run_id, kw, ds_over, opts) for run_id, kw in todo]
+            with _pool(min(opts.jobs, len(tasks))) as pool:
+                timed = pool.map(_calibrate_worker, tasks, chunksize=1)
+            if all(t is None for t in timed):
+                raise PixmcuError(f"[{ds}] every calibration run failed (see above)")
+            per_step = max(t for t in timed if t is not None)
+            steps = -(-n_train // plan.batch_size)
+            plan.epochs = ds_over["epochs"] = choose_epochs(per_step, steps, len(todo), opts.jobs,
+                                                            opts.time_budget, opts.max_epochs)
+            print(f"[{ds}] calibration: {per_step * 1e3:.1f} ms/step at worst with {min(opts.jobs, len(tasks))} "
+                  f"runs at once -> {plan.epochs:g} epochs of {steps} steps", flush=True)
+        todo = _pending(ds, plan, n_train, load_results(json_path), opts)
+        tasks = [(ds, run_id, kw, ds_over, out, work, opts) for run_id, kw in todo]
+        if opts.jobs > 1 and len(tasks) > 1:
+            with _pool(min(opts.jobs, len(tasks))) as pool:
+                done = list(pool.imap_unordered(_worker, tasks, chunksize=1))
+        else:
+            _worker_data[repr((ds, sorted(ds_over.items())))] = (plan, data)
+            done = [_worker(t) for t in tasks]
+        failed = [run_id for run_id, top1 in done if top1 is None]
+        if failed:
+            raise PixmcuError(f"[{ds}] {len(failed)} run(s) failed: {', '.join(failed)} (tracebacks above); "
+                              "the finished runs are saved, and rerunning the same command retries the rest")
+    return load_results(json_path)
 
 
 def ship_models(datasets: list[str], out: Path, models_dir: Path, limit: int | None = None) -> None:
@@ -246,7 +395,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--embed-lr-mult", type=float,
                    help="pixel-embedding table learning rate x this (an ablation: only embedding rows run, ids get _lr<m>)")
-    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1: the CPUs are shared)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1)")
+    p.add_argument("--widths", help="network widths, e.g. 16,32,64 (default: the plan's)")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--test-subset", type=int, help="evaluate on this many test images (0: all)")
+    p.add_argument("--device", help="auto (default: CUDA when present), cpu, cuda, cuda:N")
+    p.add_argument("--jobs", type=int, default=1, help="runs trained at once in worker processes (default 1)")
+    p.add_argument("--time-budget", type=float, metavar="SECONDS",
+                   help="choose whole epochs per dataset so its runs train in about this long, from a "
+                        "calibration of every run's step time with all of them running at once")
+    p.add_argument("--max-epochs", type=float, default=30.0, help="cap for --time-budget (default 30)")
     p.add_argument("--report-only", action="store_true", help="rewrite the table and plot from the JSON")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--ship", action="store_true",
@@ -271,8 +430,24 @@ def run_from_args(args: argparse.Namespace) -> int:
     bits = tuple(parse_bits(b.strip()) for b in args.bits.split(","))
     if any(w is None for w, _ in bits):
         raise PixmcuError("--bits lists quantized settings only; the float baseline always runs")
-    run_experiment(args.dataset or ["fashion-mnist", "cifar10"], args.out, work, args.seed, args.threads,
-                   args.epochs, args.train_subset, args.only, not args.no_progress, bits, args.embed_lr_mult)
+    if args.jobs < 1:
+        raise PixmcuError("--jobs must be at least 1")
+    overrides: dict[str, Any] = {
+        "epochs": args.epochs, "embed_lr_mult": args.embed_lr_mult, "batch_size": args.batch_size,
+        "lr": args.lr, "device": args.device,
+        "train_subset": args.train_subset, "test_subset": args.test_subset,  # 0: all
+    }
+    if args.widths:
+        try:
+            overrides["widths"] = tuple(int(w) for w in args.widths.split(","))
+        except ValueError:
+            raise PixmcuError(f"--widths takes comma-separated integers, got {args.widths!r}") from None
+        if len(overrides["widths"]) != 3 or min(overrides["widths"]) < 1:
+            raise PixmcuError(f"--widths needs three positive widths, got {args.widths!r}")
+    opts = Options(seed=args.seed, threads=args.threads, progress=not args.no_progress and args.jobs == 1,
+                   only=args.only, bit_settings=bits, jobs=args.jobs, time_budget=args.time_budget,
+                   max_epochs=args.max_epochs)
+    run_experiment(args.dataset or ["fashion-mnist", "cifar10"], args.out, work, opts, overrides)
     return 0
 
 

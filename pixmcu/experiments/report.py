@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -27,21 +28,30 @@ def _bits(r: dict[str, Any]) -> str:
     return "float32" if r["wbits"] is None else f"W{r['wbits']}A{r['abits']}"
 
 
-def budgets(results: dict[str, Any], dataset: str) -> list[tuple[int, float]]:
-    """Training budgets (images, epochs) run for `dataset`, the largest first."""
-    b = {(r["train_samples"], float(r["epochs"])) for r in results["runs"] if r["dataset"] == dataset}
-    return sorted(b, key=lambda t: -t[0] * t[1])
+def budget_of(r: dict[str, Any]) -> tuple[int, float, tuple[int, ...]]:
+    """What makes rows comparable: training images, epochs and network widths."""
+    return r["train_samples"], float(r["epochs"]), tuple(r["config"]["widths"])
 
 
-def rows(results: dict[str, Any], dataset: str, budget: tuple[int, float] | None = None) -> list[dict[str, Any]]:
+def budgets(results: dict[str, Any], dataset: str) -> list[tuple[int, float, tuple[int, ...]]]:
+    """Training budgets run for `dataset`, the largest first."""
+    b = {budget_of(r) for r in results["runs"] if r["dataset"] == dataset}
+    return sorted(b, key=lambda t: (-t[0] * t[1], -sum(t[2])))
+
+
+def headline_budget(results: dict[str, Any], dataset: str):
+    """The longest training that has a float baseline and quantized rows to compare with it."""
+    for b in budgets(results, dataset):
+        runs = [r for r in results["runs"] if r["dataset"] == dataset and budget_of(r) == b]
+        if any(r["run"] == "float32" for r in runs) and sum(r["run"] != "float32" for r in runs) >= 2:
+            return b
+    return None
+
+
+def rows(results: dict[str, Any], dataset: str, budget=None) -> list[dict[str, Any]]:
     if budget is None:
-        # The headline budget is the one with the most rows (the complete table), larger on ties.
-        bs = budgets(results, dataset)
-        count = {b: sum(1 for r in results["runs"] if r["dataset"] == dataset
-                        and (r["train_samples"], float(r["epochs"])) == b) for b in bs}
-        budget = max(bs, key=lambda b: (count[b], b[0] * b[1])) if bs else None
-    runs = [r for r in results["runs"] if r["dataset"] == dataset
-            and (r["train_samples"], float(r["epochs"])) == budget]
+        budget = headline_budget(results, dataset)
+    runs = [r for r in results["runs"] if r["dataset"] == dataset and budget_of(r) == budget]
     base = next((r["top1"] for r in runs if r["run"] == "float32"), None)
     out = []
     for r in runs:
@@ -77,12 +87,29 @@ def summary(results: dict[str, Any]) -> list[str]:
     return lines + [""] if lines else []
 
 
+def _setup(rs: list[dict[str, Any]]) -> str:
+    """Training set-up and hardware of a table's rows, as the records state them."""
+    args = {json.dumps(r.get("train_args"), sort_keys=True) for r in rs}
+    parts = []
+    if len(args) == 1 and rs[0].get("train_args"):
+        a = rs[0]["train_args"]
+        parts.append(f"batch {a['batch_size']}, lr {a['lr']:g}, weight decay {a['weight_decay']:g}")
+    else:
+        parts.append("batch 128, lr 0.003, weight decay 0.0001" if all(not r.get("train_args") for r in rs)
+                     else "mixed training arguments (see the JSON)")
+    hws = sorted({r.get("hardware", "?") for r in rs})
+    parts.append("trained on " + "; ".join(hws))
+    return "; ".join(parts)
+
+
 def _table(title: str, rs: list[dict[str, Any]]) -> list[str]:
     r0 = rs[0]
     cfg = r0["config"]
-    lines = [f"## {title}: {r0['train_samples']} training images x {r0['epochs']:g} epoch(s)", "",
+    lines = [f"## {title}: {r0['train_samples']} training images x {r0['epochs']:g} epoch(s), widths "
+             f"{tuple(cfg['widths'])}", "",
              f"Model `{cfg['arch']}` widths {tuple(cfg['widths'])}; top-1 on {r0['test_samples']} test images; "
-             "quantized rows are evaluated with the integer contract (bit-exact with the numpy reference).", "",
+             "quantized rows are evaluated with the integer contract (bit-exact with the numpy reference). "
+             f"Training: {_setup(rs)}. Train time is wall time while sharing the machine with the other runs.", "",
              "| bits | input stage | top-1 % | gap to float (points) | train time (s) |",
              "|---|---|---:|---:|---:|"]
     for r in rs:
@@ -119,24 +146,25 @@ def write_markdown(results: dict[str, Any], path: Path) -> None:
         hw = runs[0].get("hardware", "?")
         lines += ["## Method", "",
                   "- Networks: `cnn28` (3x3 convs 16-32-64, two 2x2 max pools, NHWC flatten, FC) for Fashion-MNIST; "
-                  "`resnet8` (the MLPerf Tiny ResNet shape: stem, three residual stacks, global average pool, FC) at "
-                  "half width (8-16-32) for CIFAR-10 (JPEG).",
+                  "`resnet8` (the MLPerf Tiny ResNet shape: stem, three residual stacks, global average pool, FC) for "
+                  "CIFAR-10 (JPEG), at the widths each table names (16-32-64 is MLPerf Tiny's).",
                   "- Fully quantized: every conv and FC, first and last included, has per-channel symmetric weights "
                   "(W4: codes -7..7, W8: -127..127) with BatchNorm folded before quantization and int32 biases; every "
                   "ReLU6 activation that feeds a conv or FC has 2^A - 1 steps over [0, 6] (int8 containers, zero point "
                   "-128); the tensors entering a residual add and the logits are 8-bit.",
                   "- Input stages: *naive* = pixels requantized to A bits by the graph's own `quantize` op (16 grey "
-                  "levels at A4); *8-bit input* = int8 pixels (p - 128, scale 1/255) into the quantized first layer; "
-                  "*pixel embedding* = one table per input channel, d entries of Q bits on [0, 1], ramp-initialised, "
-                  "trained through a straight-through quantizer; *binned* = each channel's 256 values in K bins with "
-                  "learned thresholds, one vector per bin.",
-                  "- Training: AdamW (lr 3e-3, cosine, weight decay 1e-4 except on the table, BN and biases), batch 128, "
+                  "levels at A4, 4 at A2); *8-bit input* = int8 pixels (p - 128, scale 1/255) into the quantized first "
+                  "layer; *pixel embedding* = one table per input channel, d entries of Q bits on [0, 1], "
+                  "ramp-initialised, trained through a straight-through quantizer; *binned* = each channel's 256 values "
+                  "in K bins with learned thresholds, one vector per bin.",
+                  "- Training: AdamW (cosine schedule with 2% warm-up, no weight decay on the table, BN and biases), "
                   "BN statistics frozen for the last 20% of steps so training ends on the exact folded network; "
-                  "random crop + flip on CIFAR-10; seed 0, one run per row.",
+                  "random crop + flip on CIFAR-10; seed 0, one run per row. Batch, learning rate and hardware are "
+                  "given per table.",
                   "- Evaluation: quantized rows are computed with the integer contract itself (TFLM requantization, "
                   "double rounding included), which is bit-exact with `pixmcu.reference` on the exported graph.",
-                  f"- Hardware: {hw}; the two CPUs were shared with other jobs (compilers, QEMU), so wall times "
-                  "are long and noisy.", ""]
+                  "- Several runs share a machine at once (`--jobs`), so train times are wall times under load, not "
+                  "speeds of one run.", ""]
     notes = results.get("notes")
     if notes:
         lines += ["## Notes", ""] + [notes, ""]

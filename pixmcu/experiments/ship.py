@@ -12,8 +12,11 @@ SHIP_NAMES = {"fashion-mnist": "fmnist-pe", "cifar10": "cifar10-pe"}
 
 
 def best_embed_run(results: dict[str, Any], dataset: str, bits: tuple[int, int] | None = None) -> dict[str, Any] | None:
+    from pixmcu.experiments.report import budget_of, headline_budget
+
+    headline = headline_budget(results, dataset)
     runs = [r for r in results["runs"] if r["dataset"] == dataset and r["input_stage"] == "embed"
-            and (bits is None or (r["wbits"], r["abits"]) == bits)]
+            and budget_of(r) == headline and (bits is None or (r["wbits"], r["abits"]) == bits)]
     # Highest accuracy; among near-ties (0.1 point) the smaller first layer (fewer embedded channels).
     runs.sort(key=lambda r: (-round(r["top1"], 1), r["embed_dim"] * r["embed_bits"]))
     return runs[0] if runs else None

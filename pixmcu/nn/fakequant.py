@@ -137,12 +137,13 @@ class ActQuant(nn.Module):
         if self.bits is None:
             return x
         if self.kind == "signed" and self.training:
+            # Tensor arithmetic only: reading the range back to Python every step would stall a GPU.
             m = x.detach().abs().amax()
-            if float(self.running_absmax) == 0.0:
-                self.running_absmax.copy_(m)
-            else:
-                self.running_absmax.mul_(1 - self.momentum).add_(self.momentum * m)
-        s = self.scale
+            r = self.running_absmax
+            r.copy_(torch.where(r == 0, m, r * (1 - self.momentum) + self.momentum * m))
+            s = torch.clamp(r, min=1e-6) / 127.0
+        else:
+            s = self.scale
         lo, hi = self.qrange()
         codes = torch.clamp(round_half_away(x.detach() / s), lo, hi)
         q = codes * s

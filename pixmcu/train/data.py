@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,12 +55,14 @@ def _read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
-def load_fashion_mnist(root: Path = FASHION_DIR) -> Dataset:
+def load_fashion_mnist(root: Path | None = None) -> Dataset:
+    root = root or Path(os.environ.get("PIXMCU_FASHION_MNIST", FASHION_DIR))
     files = {k: root / f"{k}-ubyte.gz" for k in
              ("train-images-idx3", "train-labels-idx1", "t10k-images-idx3", "t10k-labels-idx1")}
     missing = [str(p) for p in files.values() if not p.exists()]
     if missing:
-        raise PixmcuError(f"Fashion-MNIST files missing: {missing} (apt-get install dataset-fashion-mnist)")
+        raise PixmcuError(f"Fashion-MNIST files missing: {missing} (apt-get install dataset-fashion-mnist, "
+                          "or point PIXMCU_FASHION_MNIST at a folder holding them)")
     tr = Split(_read_idx(files["train-images-idx3"])[..., None], _read_idx(files["train-labels-idx1"]).astype(np.int64))
     te = Split(_read_idx(files["t10k-images-idx3"])[..., None], _read_idx(files["t10k-labels-idx1"]).astype(np.int64))
     return Dataset("fashion-mnist", tr, te, 10)

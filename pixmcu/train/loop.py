@@ -67,17 +67,25 @@ def to_nchw(x: np.ndarray) -> torch.Tensor:
 
 
 def augment_batch(x: torch.Tensor, mode: str, gen: torch.Generator) -> torch.Tensor:
-    """Random 4-pixel-shift crops (zero padded) and horizontal flips on a uint8 NCHW batch."""
+    """Random 4-pixel-shift crops (zero padded) and horizontal flips on a uint8 NCHW batch.
+
+    The random draws come from `gen` (CPU) whatever device `x` is on, so a seed gives the same
+    augmentation on CPU and GPU; the crops are one gather, not a per-image loop.
+    """
     n = x.shape[0]
     if mode in ("crop-flip", "flip"):
-        flip = torch.rand(n, generator=gen) < 0.5
+        flip = (torch.rand(n, generator=gen) < 0.5).to(x.device)
         x = torch.where(flip.view(n, 1, 1, 1), x.flip(3), x)
     if mode == "crop-flip":
-        h, w = x.shape[2:]
+        c, h, w = x.shape[1:]
         padded = F.pad(x, (4, 4, 4, 4))
-        dy = torch.randint(0, 9, (n,), generator=gen)
-        dx = torch.randint(0, 9, (n,), generator=gen)
-        x = torch.stack([padded[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w] for i in range(n)])
+        dy = torch.randint(0, 9, (n,), generator=gen).to(x.device)
+        dx = torch.randint(0, 9, (n,), generator=gen).to(x.device)
+        rows = (dy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]
+        cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, None, :]
+        batch = torch.arange(n, device=x.device)[:, None, None, None]
+        chans = torch.arange(c, device=x.device)[None, :, None, None]
+        x = padded[batch, chans, rows, cols]
     return x
 
 
@@ -87,12 +95,24 @@ def resolve_augment(mode: str, dataset_name: str) -> str:
     return "crop-flip" if dataset_name.startswith("cifar") else "none"
 
 
+class _exact_float32:
+    """TF32 off: integer-valued operands must be multiplied in full float32 for eval to be exact."""
+
+    def __enter__(self):
+        self.prev = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+
+    def __exit__(self, *exc):
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = self.prev
+
+
 @torch.no_grad()
 def predict(model: torch.nn.Module, x: np.ndarray, device: torch.device, batch: int = 500) -> np.ndarray:
     model.eval()
     out = []
-    for i in range(0, len(x), batch):
-        out.append(model(to_nchw(x[i:i + batch]).to(device)).argmax(1).cpu().numpy())
+    with _exact_float32():
+        for i in range(0, len(x), batch):
+            out.append(model(to_nchw(x[i:i + batch]).to(device)).argmax(1).cpu().numpy())
     return np.concatenate(out) if out else np.zeros(0, np.int64)
 
 
@@ -155,21 +175,25 @@ def train(cfg: ModelConfig, data: Dataset, args: TrainArgs, checkpoint: Path | N
         step, epoch, history, elapsed = st["step"], st["epoch"], st["history"], st["train_seconds"]
         torch.set_rng_state(st["rng"])
     aug = resolve_augment(args.augment, data.name)
-    x_all, y_all = to_nchw(data.train.x), torch.from_numpy(data.train.y)
+    # The whole training set lives on the device; per step only the batch indices travel.
+    x_all, y_all = to_nchw(data.train.x).to(device), torch.from_numpy(data.train.y).to(device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
     while step < total_steps:
         gen = torch.Generator().manual_seed(args.seed * 1000 + epoch)
-        order = torch.randperm(n, generator=gen)
+        order = torch.randperm(n, generator=gen).to(device)
         model.train()
         t0 = time.time()
         todo = min(steps_per_epoch, total_steps - step)
         bar = tqdm(range(todo), desc=f"{cfg.label()} ep{epoch + 1}", disable=not args.progress, leave=False)
-        seen, correct, loss_sum = 0, 0, 0.0
+        # Running totals stay on the device: reading them every step would serialise a GPU.
+        seen, correct, loss_sum = 0, torch.zeros((), device=device), torch.zeros((), device=device)
         for i in bar:
             if step >= args.freeze_bn_at * total_steps:
                 freeze_bn(model)
             idx = order[i * args.batch_size:(i + 1) * args.batch_size]
-            xb = augment_batch(x_all[idx], aug, gen).to(device)
-            yb = y_all[idx].to(device)
+            xb = augment_batch(x_all[idx], aug, gen)
+            yb = y_all[idx]
             out = model(xb)
             loss = F.cross_entropy(out, yb)
             opt.zero_grad(set_to_none=True)
@@ -178,10 +202,11 @@ def train(cfg: ModelConfig, data: Dataset, args: TrainArgs, checkpoint: Path | N
             sched.step()
             step += 1
             seen += len(yb)
-            correct += int((out.argmax(1) == yb).sum())
-            loss_sum += float(loss.detach()) * len(yb)
-            if i % 20 == 0:
-                bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
+            correct += (out.argmax(1) == yb).sum()
+            loss_sum += loss.detach() * len(yb)
+            if args.progress and i % 20 == 0:
+                bar.set_postfix(loss=f"{float(loss_sum) / seen:.3f}", acc=f"{float(correct) / seen:.3f}")
+        correct, loss_sum = int(correct), float(loss_sum)
         elapsed += time.time() - t0
         epoch += 1
         if step >= total_steps:
