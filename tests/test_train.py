@@ -142,8 +142,9 @@ def test_choose_epochs_fits_the_budget():
     from pixmcu.experiments.pixel_embedding import choose_epochs
 
     # 17 runs on 17 workers at 0.1 s/step, 196 steps/epoch: 240 s holds 12 whole epochs.
-    assert choose_epochs(0.1, 196, 17, 17, 240, 40) == 12
-    assert choose_epochs(0.1, 196, 17, 9, 240, 40) == 6  # two waves
+    assert choose_epochs(0.1, 196, 17, 17, 240, 40, safety=1.0) == 12
+    assert choose_epochs(0.1, 196, 17, 9, 240, 40, safety=1.0) == 6  # two waves
+    assert choose_epochs(0.1, 196, 17, 17, 240, 40) == 9  # room for the loaded speed
     assert choose_epochs(0.001, 196, 1, 1, 240, 40) == 40  # capped
     assert choose_epochs(10.0, 196, 1, 1, 240, 40) == 1  # never zero
 
