@@ -2,6 +2,7 @@
 # The main job end to end on the default QEMU board (qemu-m4, Cortex-M4F): set up, inspect the MLPerf Tiny
 # int8 ResNet, generate C, build firmware, stream 100 CIFAR-10 (JPEG) test images over the emulated serial
 # link, and print accuracy, bit-exact agreement with the host reference, and instruction counts.
+# MODEL=cifar10-pe-w8a8 (a shipped pixel-embedding model, see `pixmcu models`) or any int8 .tflite also works.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
