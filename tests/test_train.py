@@ -166,3 +166,24 @@ def test_experiment_in_parallel_workers_records_every_run(tmp_path):
     assert pe.main(argv) == 0  # finished runs are skipped, not retrained
     again = json.loads((tmp_path / "out" / "pixel_embedding.json").read_text())["runs"]
     assert [r["finished"] for r in again] == [r["finished"] for r in runs]
+
+
+def test_a_failed_run_is_reported_and_the_others_still_recorded(tmp_path, monkeypatch):
+    from pixmcu.errors import PixmcuError
+    from pixmcu.experiments import pixel_embedding as pe
+
+    real = pe.run_one
+
+    def flaky(ds, run_id, *a, **k):
+        if run_id == "float32":
+            raise RuntimeError("CUDA error: an illegal memory access was encountered")
+        return real(ds, run_id, *a, **k)
+
+    monkeypatch.setattr(pe, "run_one", flaky)
+    argv = ["--dataset", "fashion-mnist", "--out", str(tmp_path / "out"), "--work", str(tmp_path / "w"),
+            "--train-subset", "32", "--test-subset", "20", "--epochs", "1", "--widths", "4,4,4",
+            "--batch-size", "32", "--device", "cpu", "--no-progress", "--only", "float32", "--only", "w8a8_int8"]
+    with pytest.raises(PixmcuError, match=r"1 run\(s\) failed: float32"):
+        pe.main(argv)
+    runs = json.loads((tmp_path / "out" / "pixel_embedding.json").read_text())["runs"]
+    assert [r["run"] for r in runs] == ["w8a8_int8"]

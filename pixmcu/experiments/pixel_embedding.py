@@ -58,9 +58,6 @@ PLANS = {
 }
 
 
-PLANS_DEFAULT_WIDTHS = {name: plan.widths for name, plan in PLANS.items()}
-
-
 def run_plan(dataset: str, bit_settings: tuple[tuple[int, int], ...] = (LOW_BITS, (8, 8))) -> list[tuple[str, dict[str, Any]]]:
     """(run id, ModelConfig kwargs) in priority order: the comparisons that matter most come first."""
     runs: list[tuple[str, dict[str, Any]]] = [("float32", dict(input_stage="float", wbits=None, abits=None))]
@@ -111,21 +108,15 @@ def save_results(path: Path, results: dict[str, Any]) -> None:
     tmp.replace(path)
 
 
-def _cuda() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
-
-
 def budget_tag(n_train: int, plan: DatasetPlan) -> str:
-    return f"{n_train}x{plan.epochs:g}" + ("" if plan.widths == PLANS_DEFAULT_WIDTHS[plan.name] else
+    return f"{n_train}x{plan.epochs:g}" + ("" if plan.widths == PLANS[plan.name].widths else
                                            "_w" + "-".join(map(str, plan.widths)))
 
 
 def run_one(dataset: str, run_id: str, kwargs: dict[str, Any], data, plan: DatasetPlan, work: Path,
             seed: int, threads: int, progress: bool, jobs: int = 1) -> dict[str, Any]:
     from pixmcu.nn.models import ModelConfig
-    from pixmcu.train.loop import TrainArgs, train
+    from pixmcu.train.loop import TrainArgs, pick_device, train
 
     c, hw = data.shape[2], data.shape[0]
     cfg = ModelConfig(arch=plan.arch, in_channels=c, image_size=hw, widths=plan.widths, head=plan.head, **kwargs)
@@ -143,8 +134,7 @@ def run_one(dataset: str, run_id: str, kwargs: dict[str, Any], data, plan: Datas
         "top1": round(100 * res.test_accuracy, 2), "train_seconds": round(res.train_seconds, 1),
         "wall_seconds": round(time.time() - t0, 1), "epochs": plan.epochs, "train_samples": len(data.train.x),
         "test_samples": len(data.test.x), "seed": seed, "config": cfg.to_dict(), "checkpoint": str(ckpt),
-        "history": res.history, "hardware": hardware(args.device if args.device != "auto" else
-                                                     ("cuda" if _cuda() else "cpu"), jobs),
+        "history": res.history, "hardware": hardware(pick_device(args.device).type, jobs),
         "train_args": {"batch_size": args.batch_size, "lr": args.lr, "weight_decay": args.weight_decay},
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
@@ -240,19 +230,27 @@ def _record(out: Path, rec: dict[str, Any], widths: tuple[int, ...]) -> None:
 _worker_data: dict[str, Any] = {}
 
 
-def _worker(task: tuple) -> tuple[str, float | None]:
-    """One run in a worker process; a failure is reported and returned, never allowed to take the
-    pool (and with it every other run in progress) down."""
+def _guarded(what: str, fn, task: tuple):
+    """A failure in one worker is reported and returned as None, never allowed to take the pool (and
+    with it every other run in progress) down."""
     try:
-        return _run_task(task)
+        return fn(task)
     except Exception:
         import traceback
 
-        print(f"[{task[0]}] {task[1]} FAILED:\n{traceback.format_exc()}", flush=True)
-        return task[1], None
+        print(f"[{task[0]}] {what} {task[1]} FAILED:\n{traceback.format_exc()}", flush=True)
+        return None
 
 
-def _run_task(task: tuple) -> tuple[str, float | None]:
+def _worker(task: tuple) -> float | None:
+    return _guarded("run", _run_task, task)
+
+
+def _calibrate_worker(task: tuple) -> float | None:
+    return _guarded("calibration of", _calibrate, task)
+
+
+def _run_task(task: tuple) -> float:
     ds, run_id, kwargs, overrides, out, work, opts = task
     key = repr((ds, sorted(overrides.items())))
     if key not in _worker_data:
@@ -263,20 +261,10 @@ def _run_task(task: tuple) -> tuple[str, float | None]:
     rec = run_one(ds, run_id, kwargs, data, plan, work, opts.seed, opts.threads, opts.progress, opts.jobs)
     _record(out, rec, plan.widths)
     print(f"[{ds}] {run_id}: top-1 {rec['top1']:.2f}% in {rec['train_seconds']:.0f} s", flush=True)
-    return run_id, rec["top1"]
+    return rec["top1"]
 
 
 CALIBRATION_STEPS = 20
-
-
-def _calibrate_worker(task: tuple) -> float | None:
-    try:
-        return _calibrate(task)
-    except Exception:
-        import traceback
-
-        print(f"[{task[0]}] calibration of {task[1]} FAILED:\n{traceback.format_exc()}", flush=True)
-        return None
 
 
 def _calibrate(task: tuple) -> float:
@@ -343,11 +331,11 @@ def run_experiment(datasets: list[str], out: Path, work: Path, opts: Options,
         tasks = [(ds, run_id, kw, ds_over, out, work, opts) for run_id, kw in todo]
         if opts.jobs > 1 and len(tasks) > 1:
             with _pool(min(opts.jobs, len(tasks))) as pool:
-                done = list(pool.imap_unordered(_worker, tasks, chunksize=1))
+                done = pool.map(_worker, tasks, chunksize=1)
         else:
             _worker_data[repr((ds, sorted(ds_over.items())))] = (plan, data)
             done = [_worker(t) for t in tasks]
-        failed = [run_id for run_id, top1 in done if top1 is None]
+        failed = [t[1] for t, top1 in zip(tasks, done) if top1 is None]
         if failed:
             raise PixmcuError(f"[{ds}] {len(failed)} run(s) failed: {', '.join(failed)} (tracebacks above); "
                               "the finished runs are saved, and rerunning the same command retries the rest")
