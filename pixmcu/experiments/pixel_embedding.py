@@ -215,12 +215,12 @@ def _pending(ds: str, plan: DatasetPlan, n_train: int, results: dict[str, Any], 
     return out
 
 
-def _record(out: Path, rec: dict[str, Any], widths: tuple[int, ...]) -> None:
+def _record(out: Path, rec: dict[str, Any]) -> None:
     json_path = out / "pixel_embedding.json"
     with _locked(_lock_path(out)):
         results = load_results(json_path)  # another process may have added runs meanwhile
         results["runs"] = [r for r in results["runs"] if not _same_run(
-            r, rec["dataset"], rec["run"], rec["train_samples"], rec["epochs"], widths)]
+            r, rec["dataset"], rec["run"], rec["train_samples"], rec["epochs"], rec["config"]["widths"])]
         results["runs"].append(rec)
         save_results(json_path, results)
         write_report(results, out)
@@ -259,7 +259,7 @@ def _run_task(task: tuple) -> float:
     plan, data = _worker_data[key]
     print(f"[{ds}] {run_id} ...", flush=True)
     rec = run_one(ds, run_id, kwargs, data, plan, work, opts.seed, opts.threads, opts.progress, opts.jobs)
-    _record(out, rec, plan.widths)
+    _record(out, rec)
     print(f"[{ds}] {run_id}: top-1 {rec['top1']:.2f}% in {rec['train_seconds']:.0f} s", flush=True)
     return rec["top1"]
 
