@@ -15,6 +15,7 @@ SUBCOMMANDS = [
     "infer",
     "data",
     "train",
+    "quantize",
     "models",
     "experiment",
     "generate",

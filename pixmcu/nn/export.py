@@ -13,38 +13,17 @@ import numpy as np
 import torch
 
 from pixmcu.errors import PixmcuError
-from pixmcu.ir import Graph, Operator, Quantization, Tensor
+from pixmcu.graph_builder import GraphBuilder
+from pixmcu.ir import Graph
 from pixmcu.nn.fakequant import ActQuant, bias_codes, weight_codes
 from pixmcu.nn.layers import QConv2d, QLinear
 from pixmcu.nn.models import InputStage, ModelConfig, ResBlock, ResNet8, SmallCNN
 
 
-class _Builder:
+class _Builder(GraphBuilder):
     def __init__(self, cfg: ModelConfig):
+        super().__init__()
         self.cfg = cfg
-        self.tensors: dict[str, Tensor] = {}
-        self.ops: list[Operator] = []
-
-    def tensor(self, name, shape, dtype, scale=None, zp=None, data=None, axis=None) -> str:
-        quant = None
-        if scale is not None:
-            scale = np.atleast_1d(np.asarray(scale, np.float32))
-            zp = np.zeros(len(scale), np.int64) if zp is None else np.atleast_1d(zp)
-            quant = Quantization(tuple(scale.tolist()), tuple(np.asarray(zp).tolist()),
-                                 axis if len(scale) > 1 else None)
-        self.tensors[name] = Tensor(name, tuple(shape), dtype, quant, data)
-        return name
-
-    def op(self, name, kind, inputs, output, **attrs) -> str:
-        self.ops.append(Operator(name, kind, tuple(inputs), (output,), attrs))
-        return output
-
-    def shape(self, name):
-        return self.tensors[name].shape
-
-    def qparams(self, name):
-        q = self.tensors[name].quant
-        return float(q.scale[0]), int(q.zero_point[0])
 
     def conv(self, name, x, layer: QConv2d, out_q: ActQuant, activation: str) -> str:
         s_in, _ = self.qparams(x)
@@ -121,7 +100,7 @@ class _Builder:
         return x
 
     def graph(self, output: str, name: str, source: str) -> Graph:
-        return Graph(self.tensors, self.ops, ("input",), (output,), name=name, source=source)
+        return self.build(("input",), (output,), name, source)
 
 
 def export_model(model: torch.nn.Module, name: str = "model", source: str = "") -> Graph:
