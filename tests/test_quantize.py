@@ -129,6 +129,31 @@ def test_every_layer_lowers_close_to_float(tmp_path, fmt):
     assert (deq.argmax(1) == ref.argmax(1)).mean() >= 0.9
 
 
+def test_float_tflite_matches_tflite_and_quantizes(tmp_path, pixmcu_cli):
+    """A Keras model converted to float .tflite (made by scripts/make_byom_tflite.py with TensorFlow,
+    which also recorded TFLite's own float outputs): SAME padding, NHWC flatten, concat, softmax."""
+    d = np.load(BYOM / "float_mixed_expected.npz")
+    mapping = PixelMapping(1 / 127.5, -1.0)
+    fg = load_float_model(BYOM / "float_mixed.tflite")
+    f = float_logits(fg, d["x"], mapping)
+    np.testing.assert_allclose(f, d["y"].reshape(f.shape), atol=1e-5)
+    np.savez(tmp_path / "c.npz", x=d["x"])
+    code, _, err = pixmcu_cli("quantize", BYOM / "float_mixed.tflite", "-o", tmp_path / "m.pmz", "--calib",
+                              tmp_path / "c.npz", "--pixel-scale", 1 / 127.5, "--pixel-offset", -1.0)
+    assert code == 0, err
+    from pixmcu.frontend import load_model
+
+    g = load_model(tmp_path / "m.pmz")
+    y = invoke(g, to_model_input(d["x"], g.input_tensor(), mapping)).reshape(f.shape)
+    assert g.operators[-1].kind == "softmax"
+    assert np.abs((y.astype(np.float64) + 128) / 256 - f).max() < 0.02  # a few 1/256 steps
+
+
+def test_float_tflite_for_generate_points_at_quantize(pixmcu_cli, tmp_path):
+    code, _, err = pixmcu_cli("generate", BYOM / "float_mixed.tflite", "-o", tmp_path / "g")
+    assert code == 2 and "pixmcu quantize" in err
+
+
 def test_unsupported_layers_are_named_in_one_paragraph(tmp_path, pixmcu_cli):
     class Odd(nn.Module):
         def __init__(self):

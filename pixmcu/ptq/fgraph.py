@@ -15,6 +15,7 @@ their attributes:
   flatten  -                                      (NCHW order from dim 1, as torch.flatten)
   add      act                                    (two inputs of one shape)
   concat   axis                                   (NCHW axis)
+  softmax  beta                                   (over the last axis of (N, classes))
   identity -
 
 `act` is "none", "relu" or "relu6". `where` names the layer in the user's terms (module path,
@@ -34,7 +35,7 @@ import torch.nn.functional as F
 from pixmcu.errors import PixmcuError
 
 KINDS = ("input", "conv", "linear", "bn", "clip", "maxpool", "avgpool", "gap", "flatten", "add",
-         "concat", "identity")
+         "concat", "softmax", "identity")
 ACT_CLIP = {"none": (-math.inf, math.inf), "relu": (0.0, math.inf), "relu6": (0.0, 6.0)}
 
 
@@ -117,10 +118,12 @@ def _eval(node: Node, ins: list[torch.Tensor]) -> torch.Tensor:
     if k == "maxpool":
         return F.max_pool2d(_pool_pad(ins[0], a["pads"], -math.inf), a["k"], a["stride"])
     if k == "avgpool":
-        t, l, b, r = a["pads"]
+        total = F.avg_pool2d(_pool_pad(ins[0], a["pads"], 0.0), a["k"], a["stride"])
         if a["count_pad"] or not any(a["pads"]):
-            return F.avg_pool2d(_pool_pad(ins[0], a["pads"], 0.0), a["k"], a["stride"])
-        return F.avg_pool2d(ins[0], a["k"], a["stride"], (t, l), count_include_pad=False)
+            return total
+        # Padded zeros left out of the divisor (TFLite's SAME average): sum over count of real pixels.
+        ones = torch.ones_like(ins[0][:1, :1])
+        return total / F.avg_pool2d(_pool_pad(ones, a["pads"], 0.0), a["k"], a["stride"])
     if k == "gap":
         return ins[0].mean(dim=(2, 3), keepdim=True)
     if k == "flatten":
@@ -129,6 +132,8 @@ def _eval(node: Node, ins: list[torch.Tensor]) -> torch.Tensor:
         return _act(ins[0] + ins[1], a["act"])
     if k == "concat":
         return torch.cat(ins, dim=a["axis"])
+    if k == "softmax":
+        return torch.softmax(ins[0] * a["beta"], dim=-1)
     if k == "identity":
         return ins[0]
     raise AssertionError(k)
@@ -160,12 +165,6 @@ def run(graph: FloatGraph, x: torch.Tensor, observe: Callable[[Node, torch.Tenso
             if uses[i] == 0:
                 del values[i]
     return values[graph.output]
-
-
-def check_symmetric_pads(pads, where: str, what: str) -> None:
-    t, l, b, r = pads
-    if (t, l) != (b, r):
-        raise PixmcuError(f"{where}: {what} with asymmetric padding {tuple(pads)} is not supported")
 
 
 __all__ = ["ACT_CLIP", "FloatGraph", "KINDS", "Node", "run"]

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from pixmcu.errors import PixmcuError, UnsupportedOperatorError
-from pixmcu.ptq.fgraph import FloatGraph, Node, check_symmetric_pads
+from pixmcu.ptq.fgraph import FloatGraph, Node
 
 _IDENTITY = {"Identity", "Dropout"}
 
@@ -99,7 +99,7 @@ class _Importer:
                 f"{self.source}: {len(self.bad)} node{'s' if len(self.bad) > 1 else ''} cannot be mapped to "
                 f"pixmcu's integer operators: {'; '.join(self.bad)}. Supported: Conv (any group), Gemm, MatMul+Add, "
                 "BatchNormalization, Relu, Clip, MaxPool, AveragePool, GlobalAveragePool, ReduceMean over H and W, "
-                "Flatten, Reshape to (N, features), Add, Concat, Identity, Dropout.")
+                "Flatten, Reshape to (N, features), Add, Concat, Softmax, Identity, Dropout.")
         if len(g.output) != 1:
             raise PixmcuError(f"{self.source}: the model has {len(g.output)} outputs; pixmcu deploys models with one")
         out = g.output[0].name
@@ -219,6 +219,12 @@ class _Importer:
                 self.fail(n, "Concat along the batch axis")
                 return
             self.emit(n, "concat", [self.ref(i) for i in ins], axis=axis)
+        elif op == "Softmax":
+            rank = len(self.shapes.get(ins[0], ())) or 2
+            if at.get("axis", -1) % rank != rank - 1:
+                self.fail(n, f"Softmax over axis {at.get('axis')} (only the last axis is supported)")
+                return
+            self.emit(n, "softmax", [self.ref(ins[0])], beta=1.0)
         else:
             self.fail(n, f"ONNX {op}")
 
@@ -278,8 +284,6 @@ class _Importer:
             self.emit(n, "maxpool", [self.ref(ins[0])], k=k, stride=stride, pads=pads)
         else:
             count_pad = bool(at.get("count_include_pad", 0))
-            if not count_pad:
-                check_symmetric_pads(pads, f"{self.source}: {self.where(n)}", "AveragePool")
             self.emit(n, "avgpool", [self.ref(ins[0])], k=k, stride=stride, pads=pads, count_pad=count_pad)
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from pixmcu.errors import PixmcuError, UnsupportedOperatorError
-from pixmcu.ptq.fgraph import FloatGraph, Node, check_symmetric_pads
+from pixmcu.ptq.fgraph import FloatGraph, Node
 
 # Ops that pass their input through unchanged in inference.
 _IDENTITY = {"dropout", "clone", "contiguous", "alias", "detach", "lift_fresh_copy", "feature_dropout",
@@ -140,7 +140,7 @@ class _Importer:
                 f"{self.source}: {len(self.bad)} layer{'s' if len(self.bad) > 1 else ''} cannot be mapped to "
                 f"pixmcu's integer operators: {'; '.join(self.bad)}. Supported: Conv2d (any groups), Linear, "
                 "BatchNorm, ReLU, ReLU6, max/average pooling, adaptive average pooling to 1x1, mean over H and W, "
-                "flatten/reshape to (N, features), residual add, concatenation, dropout/identity.")
+                "flatten/reshape to (N, features), residual add, concatenation, softmax, dropout/identity.")
         if out is None or out.name not in self.alias:
             raise PixmcuError(f"{self.source}: the model output is not computed from the input image")
         return FloatGraph(self.nodes, self.alias[out.name], shape[1:], source=self.source)
@@ -231,6 +231,12 @@ class _Importer:
                 self.fail(node, "concatenation along the batch axis")
                 return
             self.emit(node, "concat", [self.ref(x) for x in a[0]], axis=dim)
+        elif op in ("softmax", "_softmax"):
+            dim = a[1] if len(a) > 1 else kw.get("dim", -1)
+            if dim % len(self.shape(a[0])) != len(self.shape(a[0])) - 1:
+                self.fail(node, f"softmax over dim {dim} (only the last axis is supported)")
+                return
+            self.emit(node, "softmax", [self.ref(a[0])], beta=1.0)
         else:
             self.fail(node, f"aten.{op}")
 
@@ -307,7 +313,6 @@ class _Importer:
             if div is not None:
                 self.fail(node, "average pooling with divisor_override")
                 return
-            check_symmetric_pads(pads, module_path(node), "average pooling")
             attrs = {"count_pad": bool(count_pad)}
         if ceil_mode:
             _, _, h, w = self.shape(a[0])

@@ -264,6 +264,12 @@ class _Lowering(GraphBuilder):
             out = self.out(n, self.shape(xs[0]))
             self.t[n.name] = self.op(_ident(n.name), "quantize", (xs[0],), out)
 
+    def _softmax(self, n: Node, xs: list[str]) -> None:
+        if self._check_plain(n, xs):
+            # TFLite's fixed int8 softmax output: 1/256 steps from -128, so [0, 1) is covered exactly.
+            out = self.tensor(_ident(n.name), self.shape(xs[0]), "int8", 1.0 / 256, -128)
+            self.t[n.name] = self.op(_ident(n.name), "softmax", (xs[0],), out, beta=n.attrs["beta"])
+
     def _concat(self, n: Node, xs: list[str]) -> None:
         if not self._check_plain(n, xs):
             return
