@@ -62,17 +62,33 @@ def _ident(name: str) -> str:
     return s if s and not s[0].isdigit() else f"t_{s}"
 
 
+def _conv_layout(w: np.ndarray, groups: int, cin: int, kind: str) -> np.ndarray:
+    """PyTorch [O, I/groups, kh, kw] -> TFLite's OHWI (conv2d) or [1, kh, kw, O] (depthwise)."""
+    if kind == "depthwise_conv2d":
+        return w.transpose(1, 2, 3, 0)
+    if groups != 1:
+        # Grouped convolution as a dense one with a block-diagonal kernel: the same sums, more MACs.
+        o, _, kh, kw = w.shape
+        dense = np.zeros((o, cin, kh, kw), w.dtype)
+        og, ig = o // groups, cin // groups
+        for i in range(groups):
+            dense[i * og:(i + 1) * og, i * ig:(i + 1) * ig] = w[i * og:(i + 1) * og]
+        w = dense
+    return w.transpose(0, 2, 3, 1)
+
+
 class _Lowering(GraphBuilder):
-    def __init__(self, fg: FloatGraph, ranges: dict[str, tuple[float, float]], in_q: tuple[float, int],
-                 per_tensor: bool):
+    def __init__(self, fg: FloatGraph, ranges: dict[str, tuple[float, float]] | None, in_q: tuple[float, int] | None,
+                 per_tensor: bool, qp: dict[str, tuple[float, int]] | None = None, stage=None):
         super().__init__()
         self.fg = fg
         self.ranges = ranges
         self.per_tensor = per_tensor
+        self.stage = stage
         self.t: dict[str, str] = {}  # float node -> integer tensor
         self.perm: dict[str, np.ndarray] = {}  # integer tensor -> NCHW index of each NHWC-flattened entry
         self.bad: list[str] = []
-        self.qp = self._plan(in_q)
+        self.qp = qp if qp is not None else self._plan(in_q)
 
     def _plan(self, in_q) -> dict[str, tuple[float, int]]:
         """Output quantization of every requantizing node; concatenated tensors share one."""
@@ -104,8 +120,11 @@ class _Lowering(GraphBuilder):
         for n in self.fg.nodes:
             if n.kind == "input":
                 c, h, w = self.fg.input_shape
-                s, zp = self.qp[n.name]
-                self.t[n.name] = self.tensor("input", (1, h, w, c), "int8", s, zp)
+                if self.stage is not None:  # a QAT input stage: pixel embedding, naive or int8 pixels
+                    self.t[n.name] = self.stage_ops(self.stage, (1, h, w, c))
+                else:
+                    s, zp = self.qp[n.name]
+                    self.t[n.name] = self.tensor("input", (1, h, w, c), "int8", s, zp)
                 continue
             if any(i not in self.t for i in n.inputs):
                 continue  # after a layer already refused
@@ -131,11 +150,16 @@ class _Lowering(GraphBuilder):
         return True
 
     # --- weights -------------------------------------------------------------------------------
-    def weights(self, n: Node, w: np.ndarray, b: np.ndarray | None, axis: int, s_in: float):
-        s_w = weight_scales(w, axis, self.per_tensor)
-        shape = [1] * w.ndim
-        shape[axis] = -1
-        codes = np.clip(_round(w.astype(np.float64) / s_w.astype(np.float64).reshape(shape)), -127, 127)
+    def weights(self, n: Node, w: np.ndarray, b: np.ndarray | None, axis: int, s_in: float,
+                codes: np.ndarray | None = None):
+        """int8 weights and int32 bias tensors; `codes` (with the node's "w_scales") come from QAT."""
+        if codes is not None:
+            s_w = np.asarray(n.attrs["w_scales"], np.float32)
+        else:
+            s_w = weight_scales(w, axis, self.per_tensor)
+            shape = [1] * w.ndim
+            shape[axis] = -1
+            codes = np.clip(_round(w.astype(np.float64) / s_w.astype(np.float64).reshape(shape)), -127, 127)
         bias = np.zeros(len(s_w)) if b is None else np.asarray(b, np.float64)
         b_scale = np.float64(np.float32(s_in)) * s_w.astype(np.float64)
         bq = np.clip(_round(bias / b_scale), INT32_MIN, INT32_MAX)
@@ -154,22 +178,16 @@ class _Lowering(GraphBuilder):
         _, h, wd, c = self.shape(x)
         g = a["groups"]
         o, _, kh, kw = w.shape
-        if g == 1:
-            kind, wk, axis, extra = "conv2d", w.transpose(0, 2, 3, 1), 0, {}
-        elif g == c and o % c == 0:
-            kind, wk, axis, extra = "depthwise_conv2d", w.transpose(1, 2, 3, 0), 3, {"depth_multiplier": o // c}
-        else:
-            # Grouped convolution as a dense one with a block-diagonal kernel: the same sums, more MACs.
-            dense = np.zeros((o, c, kh, kw), np.float32)
-            og, ig = o // g, c // g
-            for i in range(g):
-                dense[i * og:(i + 1) * og, i * ig:(i + 1) * ig] = w[i * og:(i + 1) * og]
-            kind, wk, axis, extra = "conv2d", dense.transpose(0, 2, 3, 1), 0, {}
+        kind, axis, extra = "conv2d", 0, {}
+        if g != 1 and g == c and o % c == 0:
+            kind, axis, extra = "depthwise_conv2d", 3, {"depth_multiplier": o // c}
+        wk = _conv_layout(w, g, c, kind)
+        codes = None if "w_codes" not in a else _conv_layout(np.asarray(a["w_codes"], np.float32), g, c, kind)
         padding, x = self.padding(n, x, (kh, kw), a["stride"], a["dilation"], a["pads"], "zero")
         if padding is None:
             return
         s_in, _ = self.q(x)
-        wname, bname = self.weights(n, wk, a["b"], axis, s_in)
+        wname, bname = self.weights(n, wk, a["b"], axis, s_in, codes)
         _, ph, pw, _ = self.shape(x)
         oh = out_size(padding, ph, kh, a["stride"][0], a["dilation"][0])
         ow = out_size(padding, pw, kw, a["stride"][1], a["dilation"][1])
@@ -207,10 +225,12 @@ class _Lowering(GraphBuilder):
         if len(self.shape(x)) != 2:
             self.fail(n, f"a Linear on a {len(self.shape(x))}-D tensor (flatten to (N, features) first)")
             return
+        codes = n.attrs.get("w_codes")
         if x in self.perm:
             w = w[:, self.perm[x]]
+            codes = None if codes is None else np.asarray(codes)[:, self.perm[x]]
         s_in, _ = self.q(x)
-        wname, bname = self.weights(n, w, n.attrs["b"], 0, s_in)
+        wname, bname = self.weights(n, w, n.attrs["b"], 0, s_in, codes)
         out = self.out(n, (1, w.shape[0]))
         self.t[n.name] = self.op(_ident(n.name), "fully_connected", (x, wname, bname), out, activation=n.attrs["act"])
 
@@ -288,6 +308,8 @@ class _Lowering(GraphBuilder):
         self.t[n.name] = self.op(_ident(n.name), "concatenation", tuple(ins), out, axis=axis, activation="none")
 
 
-def lower(fg: FloatGraph, ranges: dict[str, tuple[float, float]], in_q: tuple[float, int],
-          per_tensor: bool = False, name: str = "model", source: str = "") -> Graph:
-    return _Lowering(fg, ranges, in_q, per_tensor).lower(name, source)
+def lower(fg: FloatGraph, ranges: dict[str, tuple[float, float]] | None, in_q: tuple[float, int] | None,
+          per_tensor: bool = False, name: str = "model", source: str = "", qp: dict | None = None,
+          stage=None) -> Graph:
+    """Calibrated ranges (PTQ), or explicit output quantization per node and weight codes (QAT)."""
+    return _Lowering(fg, ranges, in_q, per_tensor, qp, stage).lower(name, source)
