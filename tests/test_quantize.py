@@ -127,6 +127,10 @@ def test_every_layer_lowers_close_to_float(tmp_path, fmt):
     err = np.abs(deq - ref).max()
     assert err < 0.03 * (ref.max() - ref.min()), err
     assert (deq.argmax(1) == ref.argmax(1)).mean() >= 0.9
+    # Percentile calibration clips the rarest extremes: no range wider than min/max's, some narrower.
+    pq = quantize(fg, x, mapping, method="percentile")
+    widths = [(pq.ranges[k][1] - pq.ranges[k][0], q.ranges[k][1] - q.ranges[k][0]) for k in q.ranges]
+    assert all(p <= m + 1e-6 for p, m in widths) and any(p < 0.99 * m for p, m in widths)
 
 
 def test_float_tflite_matches_tflite_and_quantizes(tmp_path, pixmcu_cli):
@@ -152,6 +156,19 @@ def test_float_tflite_matches_tflite_and_quantizes(tmp_path, pixmcu_cli):
 def test_float_tflite_for_generate_points_at_quantize(pixmcu_cli, tmp_path):
     code, _, err = pixmcu_cli("generate", BYOM / "float_mixed.tflite", "-o", tmp_path / "g")
     assert code == 2 and "pixmcu quantize" in err
+
+
+def test_dynamic_batch_exports_load(tmp_path):
+    """A batch dimension left dynamic (ONNX dynamic_axes, torch.export Dim) still deploys with batch 1."""
+    model = _Everything().eval()
+    x = torch.zeros(2, 3, 16, 16)
+    torch.onnx.export(model, (x,), tmp_path / "d.onnx", dynamo=False, input_names=["x"], dynamic_axes={"x": {0: "n"}})
+    ep = torch.export.export(model, (x,), dynamic_shapes=({0: torch.export.Dim("n", min=1, max=64)},))
+    torch.export.save(ep, tmp_path / "d.pt2")
+    pixels = np.random.default_rng(0).integers(0, 256, (8, 16, 16, 3)).astype(np.uint8)
+    for path in (tmp_path / "d.onnx", tmp_path / "d.pt2"):
+        q = quantize(load_float_model(path), pixels, PixelMapping(1 / 255))
+        assert q.graph.input_tensor().shape == (1, 16, 16, 3)
 
 
 def test_unsupported_layers_are_named_in_one_paragraph(tmp_path, pixmcu_cli):

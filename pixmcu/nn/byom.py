@@ -80,8 +80,8 @@ class QATModel(nn.Module):
         self.qsrc: dict[str, str] = {}  # node -> the ActQuant (key) that sets its quantization, or "input"
         bad = [f"{n.where or n.name} ({n.kind})" for n in self.nodes if n.kind not in QAT_KINDS]
         first = [n for n in self.nodes if "input" in n.inputs]
-        if not bad and (len(first) != 1 or first[0].kind != "conv"):
-            bad.append("the input image must feed exactly one convolution (the input stage goes in front of it)")
+        if not bad and (not first or any(n.kind != "conv" for n in first)):
+            bad.append("the input image must feed convolutions only (the input stage goes in front of them)")
         for n in self.nodes:
             key = n.name
             a = n.attrs
@@ -89,7 +89,7 @@ class QATModel(nn.Module):
                 self.qsrc[key] = "input"
             elif n.kind in ("conv", "linear"):
                 wbits = cfg.wbits
-                if first and n is first[0]:
+                if any(n is f for f in first):
                     wbits = cfg.first_wbits or cfg.wbits
                     a = dict(a, **self._first_layer(a, pixel_scale, pixel_offset))
                 if key == self.output:
@@ -150,7 +150,7 @@ class QATModel(nn.Module):
         was = self.training
         self.train()
         dev = next(self.parameters()).device
-        self(torch.as_tensor(np.asarray(pixels)).to(dev))
+        self(torch.as_tensor(np.array(pixels)).to(dev))
         self.train(was)
         return self
 

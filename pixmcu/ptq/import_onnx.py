@@ -133,7 +133,10 @@ class _Importer:
                 self.fail(n, "a Constant without a tensor value")
             return
         if op in _IDENTITY:
-            self.alias[n.output[0]] = self.ref(ins[0])
+            if ins[0] in self.consts:  # exporters alias shared or renamed weights through Identity
+                self.consts[n.output[0]] = self.consts[ins[0]]
+            else:
+                self.alias[n.output[0]] = self.ref(ins[0])
             return
         if op == "Conv":
             self.conv(n, at, ins)
