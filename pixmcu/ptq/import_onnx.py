@@ -17,6 +17,7 @@ from pixmcu.errors import PixmcuError, UnsupportedOperatorError
 from pixmcu.ptq.fgraph import FloatGraph, Node
 
 _IDENTITY = {"Identity", "Dropout"}
+_FOLDABLE = {"Gather", "Unsqueeze", "Squeeze", "Concat", "Cast", "Reshape", "Slice", "Add", "Sub", "Mul", "Div"}
 
 
 def load_onnx(path: Path):
@@ -120,10 +121,60 @@ class _Importer:
             self.shapes[v.name] = tuple(d.dim_value if d.HasField("dim_value") else -1 for d in shape.dim)
         self.shapes[input_name] = tuple(dims)
 
+    def static_shape(self, name: str) -> tuple[int, ...]:
+        """A value's shape with the batch fixed to 1 (the deployed batch); KeyError when not static."""
+        shape = self.shapes.get(name)
+        if shape is None or -1 in shape[1:]:
+            raise KeyError(name)
+        return (1,) + tuple(shape[1:]) if shape and shape[0] == -1 else tuple(shape)
+
+    def fold(self, n, at: dict, ins: list[str]) -> bool:
+        """Shape arithmetic (Shape, Gather, Concat, ... on constants), as exporters write for
+        x.view(x.size(0), -1) with a dynamic batch: evaluated here, once, with batch 1."""
+        op = n.op_type
+        if op == "Shape" and ins[0] in self.alias:
+            self.consts[n.output[0]] = np.array(self.static_shape(ins[0]), np.int64)
+            return True
+        if op not in _FOLDABLE or not all(i in self.consts for i in ins if i):
+            return False
+        v = [self.consts[i] if i else None for i in ins]
+        if op == "Gather":
+            r = np.take(v[0], v[1].astype(np.int64), axis=at.get("axis", 0))
+        elif op in ("Unsqueeze", "Squeeze"):
+            axes = at.get("axes", None if len(v) < 2 or v[1] is None else [int(a) for a in v[1]])
+            if op == "Squeeze":
+                r = np.squeeze(v[0], axis=None if axes is None else tuple(axes))
+            else:
+                r = v[0]
+                for a in sorted(int(a) % (v[0].ndim + len(axes)) for a in axes):
+                    r = np.expand_dims(r, a)
+        elif op == "Concat":
+            r = np.concatenate([np.atleast_1d(x) for x in v], axis=at.get("axis", 0))
+        elif op == "Cast":
+            r = v[0]
+        elif op == "Reshape":
+            r = v[0].reshape([v[0].shape[i] if t == 0 else int(t) for i, t in enumerate(v[1])])
+        elif op == "Slice":
+            starts, ends = v[1], v[2]
+            axes = v[3] if len(v) > 3 and v[3] is not None else np.arange(len(starts))
+            steps = v[4] if len(v) > 4 and v[4] is not None else np.ones(len(starts), np.int64)
+            idx = [slice(None)] * v[0].ndim
+            for a, b, e, st in zip(axes, starts, ends, steps):
+                idx[int(a)] = slice(int(b), int(e), int(st))
+            r = v[0][tuple(idx)]
+        else:
+            a, b = v[0], v[1]
+            r = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply}[op](a, b) if op != "Div" else (
+                np.trunc(a / b).astype(a.dtype) if a.dtype.kind in "iu" else a / b)
+        self.consts[n.output[0]] = np.asarray(r)
+        return True
+
     def call(self, n) -> None:
         op = n.op_type
         at = self.attrs(n)
         ins = list(n.input)
+        if self.fold(n, at, ins):
+            return
         if op == "Constant":
             from onnx import numpy_helper
 
@@ -194,6 +245,10 @@ class _Importer:
             self.emit(n, "flatten", [self.ref(ins[0])])
         elif op in ("Reshape", "Squeeze", "Unsqueeze"):
             src, dst = self.shapes.get(ins[0]), self.shapes.get(n.output[0])
+            if op == "Reshape" and ins[1] in self.consts:
+                src = self.static_shape(ins[0])
+                target = [src[i] if t == 0 else int(t) for i, t in enumerate(self.consts[ins[1]])]
+                dst = np.empty(src).reshape(target).shape
             if src is not None and dst is not None and src == dst:
                 self.alias[n.output[0]] = self.ref(ins[0])
             elif src is not None and dst is not None and len(dst) == 2 and dst[0] == src[0] and -1 not in dst:

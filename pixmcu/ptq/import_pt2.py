@@ -100,8 +100,14 @@ class _Importer:
         self.alias[node.name] = name
 
     def shape(self, node) -> tuple[int, ...]:
+        """Static shape from torch.export's metadata; a symbolic (dynamic) batch counts as 1."""
         val = node.meta.get("val")
-        return tuple(int(d) for d in val.shape) if val is not None and hasattr(val, "shape") else ()
+        if val is None or not hasattr(val, "shape"):
+            return ()
+        dims = [d if isinstance(d, int) else -1 for d in val.shape]
+        if dims and dims[0] == -1:
+            dims[0] = 1
+        return tuple(dims)
 
     def convert(self) -> FloatGraph:
         graph = self.ep.graph
@@ -117,6 +123,10 @@ class _Importer:
         self.alias[inputs[0].name] = "input"
         out = None
         for node in graph.nodes:
+            val = node.meta.get("val")
+            if node.op == "call_function" and val is not None and not isinstance(val, (tuple, list)) \
+                    and not hasattr(val, "shape"):
+                continue  # shape arithmetic (x.size(0), ...) on symbolic sizes: no tensor to compute
             if node.op == "call_function":
                 try:
                     self.call(node)
