@@ -131,6 +131,14 @@ def test_every_layer_lowers_close_to_float(tmp_path, fmt):
     pq = quantize(fg, x, mapping, method="percentile")
     widths = [(pq.ranges[k][1] - pq.ranges[k][0], q.ranges[k][1] - q.ranges[k][0]) for k in q.ranges]
     assert all(p <= m + 1e-6 for p, m in widths) and any(p < 0.99 * m for p, m in widths)
+    # --per-tensor: one weight scale per tensor, and the model still close to float.
+    tq = quantize(fg, x, mapping, per_tensor=True)
+    weights = [t for t in tq.graph.tensors.values() if t.is_constant and t.dtype == "int8" and len(t.shape) > 1]
+    assert weights and all(len(set(t.quant.scale)) == 1 for t in weights)
+    yt = invoke(tq.graph, to_model_input(x, tq.graph.input_tensor(), mapping)).reshape(len(ref), -1)
+    ot = tq.graph.output_tensor().quant
+    deq_t = (yt.astype(np.float64) - ot.zero_point[0]) * ot.scale[0]
+    assert np.abs(deq_t - ref).max() < 0.1 * (ref.max() - ref.min())
 
 
 def test_float_tflite_matches_tflite_and_quantizes(tmp_path, pixmcu_cli):
