@@ -37,12 +37,16 @@ def load_exported(path: Path):
 
 def module_path(node) -> str:
     """The layer a graph node came from, in the user's terms: 'block1.dw (Conv2d)'."""
+    import re
+
     stack = node.meta.get("nn_module_stack") or {}
+    frames = re.findall(r'File "([^"]+)", line (\d+)', node.meta.get("stack_trace") or "")
+    at = f" at {Path(frames[-1][0]).name}:{frames[-1][1]}" if frames else ""
     if not stack:
-        return f"'{node.name}'"
+        return f"'{node.name}'{at}"
     path, cls = list(stack.values())[-1]
     cls = cls.rsplit(".", 1)[-1] if isinstance(cls, str) else getattr(cls, "__name__", str(cls))
-    return f"'{path}' ({cls})" if path else f"the top-level module ({cls})"
+    return (f"'{path}' ({cls})" if path else f"the top-level module ({cls})") + at
 
 
 def _op_name(node) -> str:
