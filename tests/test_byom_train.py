@@ -134,6 +134,17 @@ def test_files_that_are_not_pixmcu_models_get_a_hint(tmp_path, pixmcu_cli):
         assert words in err and ("pixmcu quantize" in err or "torch.export.save" in err), err
 
 
+def test_train_init_refuses_what_it_cannot_do(tmp_path, pixmcu_cli):
+    d = _data(64, shape=(28, 28, 1))
+    np.savez(tmp_path / "d.npz", x=d.train.x, y=d.train.y)
+    base = ("train", "--dataset", tmp_path / "d.npz", "--bits", "W4A4")
+    for extra, words in (((BYOM / "tiny_separable.onnx", "--export", tmp_path / "o.pmz"), ".pt2"),
+                         ((PT2,), "--export"),
+                         ((PT2, "--export", tmp_path / "o.pmz", "--arch", "resnet8"), "do not apply")):
+        code, _, err = pixmcu_cli(*base, "--init", *extra)
+        assert code == 2 and words in err and "Traceback" not in err, err
+
+
 @pytest.mark.slow
 def test_train_init_embed_w4a4_runs_bit_exact_on_qemu_m4(tmp_path, pixmcu_cli):
     from pixmcu.train.data import load_fashion_mnist
