@@ -2,7 +2,7 @@
 
 Depthwise-separable blocks with BatchNorm, residual adds, a stride-2 stem convolution, global
 average pooling and a Linear head, trained in float on Fashion-MNIST (input pixel/255). Writes the
-model as `torch.export` (.pt2) and ONNX (.onnx) files, plus the state_dict, into
+model as `torch.export` (.pt2) and ONNX (.onnx) files into
 tests/fixtures/byom/; the tests quantize those files and never train this network themselves.
 
     .venv/bin/python scripts/train_byom_fixture.py [--epochs 2] [--out tests/fixtures/byom]
@@ -97,7 +97,6 @@ def main() -> None:
     torch.export.save(torch.export.export(model, example), args.out / "tiny_separable.pt2")
     torch.onnx.export(model, example, args.out / "tiny_separable.onnx", dynamo=False,
                       input_names=["image"], output_names=["logits"])
-    torch.save(model.state_dict(), args.out / "tiny_separable_state_dict.pt")
     (args.out / "tiny_separable.json").write_text(json.dumps(
         {"float_top1_test10k": round(100 * acc, 2), "epochs": args.epochs, "pixel_scale": 1 / 255,
          "train_seconds": round(time.time() - t0)}, indent=1) + "\n")

@@ -178,6 +178,7 @@ def run_init(args: argparse.Namespace, data) -> int:
     graph = model.export(name="model", source=str(args.init))
     meta = model_metadata(qat.cfg, data.name, res.test_accuracy)
     meta["init"] = str(args.init)
+    del meta["widths"]  # the zoo's widths; this network's are in its graph
     save_graph(graph, args.export, metadata=meta)
     print(f"integer graph {args.export}")
     return 0
