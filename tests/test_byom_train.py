@@ -99,6 +99,25 @@ def test_quantize_aware_trains_and_exports_bit_exact(stage, float_net):
     assert float_acc > 0.6 and res.test_accuracy >= float_acc - 0.15, (float_acc, res.test_accuracy)
 
 
+def test_equalize_ranges_keeps_the_float_function(float_net):
+    from pixmcu.nn.byom import equalize_ranges
+    from pixmcu.ptq import prepare
+    from pixmcu.ptq.fgraph import run
+    from pixmcu.ptq.import_pt2 import import_exported
+
+    net, _ = float_net
+    fg = prepare(import_exported(torch.export.export(net, (torch.zeros(1, 3, 12, 12),)), "net"))
+    real = torch.from_numpy(_data().train.x[:64].transpose(0, 3, 1, 2).copy()).float() / 255
+    before = run(fg, real).numpy()
+    assert equalize_ranges(fg, real.numpy()) == 1  # the depthwise conv; the stem also feeds an add
+    peaks = {}
+    after = run(fg, real, lambda n, v: peaks.__setitem__(n.name, v.amax(dim=(0, 2, 3)) if v.dim() == 4 else None)).numpy()
+    np.testing.assert_allclose(after, before, rtol=1e-4, atol=1e-4)  # on its calibration images: exact
+    dw = next(n for n in fg.nodes if n.kind == "conv" and n.attrs["groups"] > 1)
+    live = peaks[dw.name][peaks[dw.name] > 0]
+    assert len(live) and torch.allclose(live, torch.tensor(6.0), rtol=1e-4)
+
+
 def test_unsupported_for_qat_named_by_module_path():
     class Gate(nn.Module):
         def __init__(self):

@@ -230,6 +230,62 @@ class QATModel(nn.Module):
         return lower(fg, None, None, qp=qp, stage=self.input, name=name, source=source or self.source)
 
 
+_THROUGH = ("maxpool", "avgpool", "gap", "flatten")  # commute with a positive per-channel scale
+
+
+def equalize_ranges(fg, real: np.ndarray) -> int:
+    """Scale every ReLU/ReLU6 convolution's output channels to reach 6 on the calibration images, and
+    its consumers' input weights by the inverse: the same float function (ReLU is positively
+    homogeneous; pooling and flatten commute with the scale), but A-bit activations on [0, 6] use
+    their whole grid instead of the few steps a BatchNorm-folded channel's range would take.
+    Channels feeding an add, a concatenation or the output keep their scale. Returns how many
+    convolutions were rescaled."""
+    from pixmcu.ptq.fgraph import run
+
+    peaks: dict[str, torch.Tensor] = {}
+
+    def observe(node, v):
+        if v.dim() == 4:
+            m = v.detach().amax(dim=(0, 2, 3))
+            peaks[node.name] = torch.maximum(peaks[node.name], m) if node.name in peaks else m
+
+    for i in range(0, len(real), 256):
+        run(fg, torch.from_numpy(np.ascontiguousarray(real[i:i + 256], np.float32)), observe)
+    users = fg.consumers()
+    done = 0
+    for n in fg.nodes:
+        if n.kind != "conv" or n.attrs["act"] not in ("relu", "relu6") or n.name == fg.output:
+            continue
+        ends, todo, ok = [], list(users[n.name]), True
+        while todo and ok:
+            u = todo.pop()
+            if u.kind in _THROUGH and u.name != fg.output:
+                todo.extend(users[u.name])
+            elif u.kind == "conv" and (u.attrs["groups"] == 1 or u.attrs["w"].shape[0] == u.attrs["groups"]):
+                ends.append(u)
+            elif u.kind == "linear":
+                ends.append(u)
+            else:
+                ok = False
+        if not ok or not ends:
+            continue
+        alpha = (6.0 / peaks[n.name].clamp(min=1e-3)).clamp(max=64.0).numpy().astype(np.float64)
+        n.attrs["w"] = (n.attrs["w"] * alpha[:, None, None, None]).astype(np.float32)
+        if n.attrs["b"] is not None:
+            n.attrs["b"] = (n.attrs["b"] * alpha).astype(np.float32)
+        for u in ends:
+            w = np.asarray(u.attrs["w"], np.float64)
+            if u.kind == "conv" and u.attrs["groups"] == 1:
+                w = w / alpha[None, :, None, None]
+            elif u.kind == "conv":  # depthwise, multiplier 1
+                w = w / alpha[:, None, None, None]
+            else:  # Linear after a flatten: NCHW order, each channel's H*W columns together
+                w = w / np.repeat(alpha, w.shape[1] // len(alpha))[None, :]
+            u.attrs["w"] = w.astype(np.float32)
+        done += 1
+    return done
+
+
 def config_for(input_shape, input_stage: str = "embed", bits: str = "W4A4", num_classes: int = 10,
                embed: dict | None = None, first_wbits: int | None = None, last_wbits: int | None = None) -> ModelConfig:
     from pixmcu.cli.cmd_train import parse_bits
@@ -258,7 +314,8 @@ def quantize_aware(module, input_shape=None, input_stage: str = "embed", bits: s
     bits: "W<w>A<a>", e.g. "W4A4" or "W8A8".
     pixel_scale, pixel_offset: how the float network saw pixels (real = pixel * scale + offset); the
       first convolution is rescaled so the wrapped network starts from the float one's function.
-    calib: optional uint8 NHWC images to set the 8-bit activation ranges from (QATModel.init_ranges).
+    calib: optional uint8 NHWC images (a few hundred) to start from: ReLU channels rescaled to fill the
+      A-bit [0, 6] grid (equalize_ranges) and the 8-bit activation ranges set (QATModel.init_ranges).
     An unsupported layer is named by its module path (PixmcuError).
     """
     from pixmcu.ptq import prepare
@@ -281,6 +338,13 @@ def quantize_aware(module, input_shape=None, input_stage: str = "embed", bits: s
     else:
         fg = import_exported(module, "exported program")
     fg = prepare(fg)
+    if calib is not None:
+        c, h, w = fg.input_shape
+        if tuple(np.shape(calib)[1:]) != (h, w, c):
+            raise PixmcuError(f"{fg.source} takes images (H, W, C) = {(h, w, c)}; the calibration images are "
+                              f"{tuple(np.shape(calib)[1:])}")
+        real = np.asarray(calib, np.float64).transpose(0, 3, 1, 2) * pixel_scale + pixel_offset
+        equalize_ranges(fg, real.astype(np.float32))
     out_shape = fg.shapes[fg.output]
     cfg = config_for(fg.input_shape, input_stage, bits, int(np.prod(out_shape[1:])), embed, first_wbits, last_wbits)
     qat = QATModel(fg, cfg, pixel_scale, pixel_offset)
