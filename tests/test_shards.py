@@ -1,0 +1,111 @@
+"""Sharded runs on QEMU (issue 17): K emulators on disjoint slices give the unsharded run's results,
+and a shard killed midway loses nothing that `--resume` does not finish."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import RESNET, ROOT
+
+
+def test_split_is_disjoint_contiguous_and_complete():
+    from host_tools.shards import split
+
+    for n in (0, 1, 5, 40):
+        for k in (1, 2, 3, 8):
+            todo = list(range(100, 100 + n))
+            parts = split(todo, k)
+            assert sum(parts, []) == todo and all(parts) and len(parts) == min(k, n)
+
+
+@pytest.fixture(scope="module")
+def resnet_run(tmp_path_factory, cifar_images):
+    """The MLPerf Tiny ResNet built for qemu-m4 and 24 CIFAR-10 (JPEG) images."""
+    from pixmcu.cli import main
+
+    d = tmp_path_factory.mktemp("shards")
+    x, y = cifar_images
+    np.savez(d / "c.npz", x=x[:24], y=y[:24])
+    assert main(["generate", str(RESNET), "-o", str(d / "m"), "--board", "qemu-m4"]) == 0
+    assert main(["build", str(d / "m")]) == 0
+    return d
+
+
+def _records(report: Path) -> dict[int, dict]:
+    rows = [json.loads(line) for line in report.with_suffix(".jsonl").read_text().splitlines() if line.strip()]
+    return {r["image"]: r for r in rows if r.get("kind") == "image"}
+
+
+def _report(report: Path) -> dict:
+    rep = json.loads(report.read_text())
+    rep.pop("elapsed_s", None)
+    return rep
+
+
+def _run_args(d: Path, report: Path, *extra) -> list[str]:
+    return ["run", str(d / "m"), "--data", str(d / "c.npz"), "--transport", "semihost", "--no-build",
+            "--quiet", "--no-estimate-cycles", "--json", str(report), *extra]
+
+
+def _qemu_children(pid: int) -> list[int]:
+    out = []
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                stat = (p / "stat").read_text()
+            except OSError:
+                continue
+            comm, ppid = stat[stat.index("(") + 1:stat.rindex(")")], int(stat[stat.rindex(")") + 2:].split()[1])
+            if ppid == pid and comm.startswith("qemu-system"):
+                out.append(int(p.name))
+    return out
+
+
+@pytest.mark.slow
+def test_sharded_run_equals_unsharded_and_a_killed_shard_resumes(resnet_run, pixmcu_cli):
+    from host_tools.bulk import BulkReader
+    from host_tools import protocol as P
+
+    d = resnet_run
+    one, two, killed = d / "one.json", d / "two.json", d / "killed.json"
+    assert pixmcu_cli(*_run_args(d, one))[0] == 0
+    code, out, err = pixmcu_cli(*_run_args(d, two, "--shards", "2"))
+    assert code == 0, err
+    assert _records(two) == _records(one) and len(_records(one)) == 24
+    assert _report(two) == _report(one)
+    assert _report(one)["bitexact"]["matches"] == 24
+
+    # A shard killed once it has finished an image: the others go on, every finished image is kept.
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "pixmcu", *_run_args(d, killed, "--shards", "2")], cwd=ROOT,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    victim, deadline = None, time.monotonic() + 120
+    while victim is None and proc.poll() is None and time.monotonic() < deadline:
+        for pid in _qemu_children(proc.pid):
+            try:
+                done = len(BulkReader(Path(f"/proc/{pid}/cwd") / P.BULK_OUT_NAME).poll())
+            except OSError:
+                continue
+            if done >= 1:
+                os.kill(pid, signal.SIGKILL)
+                victim = pid
+                break
+        time.sleep(0.01)
+    _, err = proc.communicate(timeout=120)
+    assert victim is not None, "no shard was seen with a finished image"
+    assert proc.returncode == 2 and "shard" in err and "--resume" in err, err
+    kept = _records(killed)
+    assert 1 <= len(kept) < 24 and all(kept[i] == _records(one)[i] for i in kept)
+
+    code, out, err = pixmcu_cli(*_run_args(d, killed, "--shards", "2", "--resume"))
+    assert code == 0, err
+    rows = [line for line in killed.with_suffix(".jsonl").read_text().splitlines() if line.strip()]
+    assert len(rows) == 1 + 24  # the header, every image once: only the missing ones ran again
+    assert _records(killed) == _records(one) and _report(killed) == _report(one)
