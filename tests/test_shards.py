@@ -25,19 +25,6 @@ def test_split_is_disjoint_contiguous_and_complete():
             assert sum(parts, []) == todo and all(parts) and len(parts) == min(k, n)
 
 
-@pytest.fixture(scope="module")
-def resnet_run(tmp_path_factory, cifar_images):
-    """The MLPerf Tiny ResNet built for qemu-m4 and 24 CIFAR-10 (JPEG) images."""
-    from pixmcu.cli import main
-
-    d = tmp_path_factory.mktemp("shards")
-    x, y = cifar_images
-    np.savez(d / "c.npz", x=x[:24], y=y[:24])
-    assert main(["generate", str(RESNET), "-o", str(d / "m"), "--board", "qemu-m4"]) == 0
-    assert main(["build", str(d / "m")]) == 0
-    return d
-
-
 def _records(report: Path) -> dict[int, dict]:
     rows = [json.loads(line) for line in report.with_suffix(".jsonl").read_text().splitlines() if line.strip()]
     return {r["image"]: r for r in rows if r.get("kind") == "image"}
