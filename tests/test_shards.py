@@ -57,8 +57,9 @@ def _qemu_children(pid: int) -> list[int]:
 
 @pytest.mark.slow
 def test_sharded_run_equals_unsharded_and_a_killed_shard_resumes(resnet_run, pixmcu_cli):
-    from host_tools.bulk import BulkReader
     from host_tools import protocol as P
+    from host_tools.bulk import BulkReader
+    from host_tools.shards import split
 
     d = resnet_run
     one, two, killed = d / "one.json", d / "two.json", d / "killed.json"
@@ -90,6 +91,7 @@ def test_sharded_run_equals_unsharded_and_a_killed_shard_resumes(resnet_run, pix
     assert proc.returncode == 2 and "shard" in err and "--resume" in err, err
     kept = _records(killed)
     assert 1 <= len(kept) < 24 and all(kept[i] == _records(one)[i] for i in kept)
+    assert any(set(part) <= set(kept) for part in split(list(range(24)), 2))  # the other shard went on
 
     code, out, err = pixmcu_cli(*_run_args(d, killed, "--shards", "2", "--resume"))
     assert code == 0, err

@@ -122,6 +122,15 @@ def all_sum(values: list[float], ctx: Context, device: torch.device) -> list[flo
     return t.tolist()
 
 
+def from_main(obj, ctx: Context):
+    """Rank 0's object on every rank (a resumed checkpoint: only rank 0 reads, and writes, its file)."""
+    if not ctx.enabled:
+        return obj
+    box = [obj if ctx.is_main else None]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
 def state_digest(model: torch.nn.Module) -> str:
     h = hashlib.sha256()
     for name, t in sorted(model.state_dict().items()):

@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from pixmcu.errors import PixmcuError
 from pixmcu.nn.models import ModelConfig, build_model, freeze_bn
-from pixmcu.train.distributed import SINGLE, Context, all_sum, check_same_model, setup, sync_buffers, wrap
+from pixmcu.train.distributed import SINGLE, Context, all_sum, check_same_model, from_main, setup, sync_buffers, wrap
 from pixmcu.train.data import Dataset, Split
 
 CHECKPOINT_FORMAT = "pixmcu-checkpoint"
@@ -187,8 +187,11 @@ def train(cfg: ModelConfig, data: Dataset, args: TrainArgs, checkpoint: Path | N
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
     step, epoch, history, elapsed = 0, 0, [], 0.0
-    if resume and checkpoint is not None and checkpoint.exists():
-        st = torch.load(checkpoint, map_location=device, weights_only=False)
+    st = None
+    if resume and checkpoint is not None and ctx.is_main and checkpoint.exists():
+        st = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    st = from_main(st, ctx)  # the other ranks (other nodes too) need not see rank 0's file system
+    if st is not None:
         if ModelConfig.from_dict(st["config"]) != cfg:
             raise PixmcuError(f"{checkpoint}: checkpoint was trained with a different model configuration")
         # Steps count global batches, so the process count may change between runs; the batch may not.
