@@ -91,6 +91,9 @@ class ShardedSource:
         src = BulkSource(self.board, self.elf, self.input_bytes, self.model_hash,
                          timeout_per_image=self.timeout_per_image)
         self._local.append(src)
+        if self._stop.is_set():  # closed while this shard was starting: close() may have missed it
+            q.put(("error", k, QemuError("stopped before it started")))
+            return
         _pump(k, lambda: src.results(part, image_bytes), q, self._stop, src.close)
 
     def _start_ray(self, slices: list[list[int]], image_bytes, q: queue.Queue):

@@ -55,6 +55,14 @@ def _qemu_children(pid: int) -> list[int]:
     return out
 
 
+def test_shards_need_the_bulk_transport(resnet_run, pixmcu_cli):
+    d = resnet_run
+    code, _, err = pixmcu_cli("run", str(d / "m"), "--data", str(d / "c.npz"), "--shards", "2", "--no-build")
+    assert code == 2 and "--transport semihost" in err
+    code, _, err = pixmcu_cli(*_run_args(d, d / "zero.json", "--shards", "0"))
+    assert code == 2 and "--shards must be at least 1" in err
+
+
 @pytest.mark.slow
 def test_sharded_run_equals_unsharded_and_a_killed_shard_resumes(resnet_run, pixmcu_cli):
     from host_tools import protocol as P
