@@ -4,7 +4,9 @@
 command built on it, `pixmcu run` today) keeps a single result store and a single report: results
 arrive from all shards in any order and are stored as they come, keyed by image index, so the
 report equals an unsharded run's. Each shard is a bulk (semihosting) QEMU run driven by a thread
-here, or, with a Ray address, a Ray task that streams its results back as it makes them. A shard
+here, or, with a Ray address, a Ray task that streams its results back as it makes them; either
+computes the host reference's expected outputs for its own images, so the check scales with the
+shards instead of running in the one process that merges. A shard
 that dies loses only its image in flight: the other shards go on, the run ends with an error
 naming the shard, and `--resume` runs just the missing images.
 """
@@ -16,6 +18,7 @@ import queue
 import tempfile
 import threading
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Iterator
 
 from host_tools.bulk import BulkSource
@@ -58,12 +61,18 @@ class ShardedSource:
             raise PixmcuError("--shards must be at least 1")
         self.board, self.elf, self.input_bytes, self.model_hash = board, Path(elf), input_bytes, model_hash
         self.shards, self.timeout_per_image, self.ray_address = shards, timeout_per_image, ray_address
+        self._reference, self._inputs = None, None
         self._stop = threading.Event()
         self._local: list[BulkSource] = []
         self._remote: list = []
         self._threads: list[threading.Thread] = []
 
-    def results(self, todo: list[int], image_bytes) -> Iterator[tuple[int, InferenceResult]]:
+    def check_with(self, reference, inputs) -> None:
+        """Each shard computes the expected outputs of its own images (run_measurement calls this);
+        results then come as (index, result, expected)."""
+        self._reference, self._inputs = reference, inputs
+
+    def results(self, todo: list[int], image_bytes) -> Iterator[tuple]:
         slices = split(todo, self.shards)
         if not slices:
             return
@@ -94,7 +103,8 @@ class ShardedSource:
         if self._stop.is_set():  # closed while this shard was starting: close() may have missed it
             q.put(("error", k, QemuError("stopped before it started")))
             return
-        _pump(k, lambda: src.results(part, image_bytes), q, self._stop, src.close)
+        _pump(k, lambda: _checked(src.results(part, image_bytes), self._reference, self._inputs, part), q,
+              self._stop, src.close)
 
     def _start_ray(self, slices: list[list[int]], image_bytes, q: queue.Queue):
         from pixmcu.cluster import connect
@@ -104,8 +114,9 @@ class ShardedSource:
         elf = ray.put(self.elf.read_bytes())
 
         def start(k: int, part: list[int], image_bytes, q: queue.Queue) -> None:
+            x = None if self._reference is None else self._inputs.x[part]
             gen = task.remote(self.board.name, elf, self.input_bytes, self.model_hash, self.timeout_per_image,
-                              part, [image_bytes(i) for i in part])
+                              part, [image_bytes(i) for i in part], self._reference, x)
             self._remote.append(gen)
             _pump(k, lambda: (ray.get(ref) for ref in gen), q, self._stop, lambda: None)
 
@@ -142,9 +153,38 @@ def _pump(k: int, results, q: queue.Queue, stop: threading.Event, close) -> None
         close()
 
 
+def _checked(results, reference, inputs, part: list[int]):
+    """(index, result[, expected]): the expected outputs computed here, a batch ahead of the device."""
+    if reference is None:
+        yield from results
+        return
+    from host_tools.runner import ExpectedPrefetch
+
+    expected = ExpectedPrefetch(reference, inputs, part)
+    expected.start()
+    try:
+        for i, res in results:
+            yield i, res, expected.get(i)
+    finally:
+        expected.close()
+
+
+class _Rows:
+    """A shard's model inputs, indexed by the run's image indices (what ExpectedPrefetch reads)."""
+
+    def __init__(self, indices: list[int], x):
+        self.pos, self.data = {i: k for k, i in enumerate(indices)}, x
+
+    def __getitem__(self, idx):
+        if isinstance(idx, (list, tuple)):
+            return self.data[[self.pos[i] for i in idx]]
+        return self.data[self.pos[idx]]
+
+
 def _ray_shard(board_name: str, elf: bytes, input_bytes: int, model_hash: str | None, timeout: float,
-               indices: list[int], images: list[bytes]):
-    """A Ray task: one bulk QEMU run over its slice, yielding (index, result) as they appear."""
+               indices: list[int], images: list[bytes], reference=None, x=None):
+    """A Ray task: one bulk QEMU run over its slice, yielding (index, result[, expected]) as they
+    appear; with a reference, the expected outputs are computed on the task's node."""
     with tempfile.TemporaryDirectory(prefix="pixmcu-shard-") as tmp:
         path = Path(tmp) / "firmware.elf"
         path.write_bytes(elf)
@@ -153,7 +193,8 @@ def _ray_shard(board_name: str, elf: bytes, input_bytes: int, model_hash: str | 
         src = BulkSource(get_board(board_name), path, input_bytes, model_hash, timeout_per_image=timeout,
                          workdir=work)
         lookup = dict(zip(indices, images))
+        inputs = None if reference is None else SimpleNamespace(x=_Rows(indices, x))
         try:
-            yield from src.results(indices, lookup.__getitem__)
+            yield from _checked(src.results(indices, lookup.__getitem__), reference, inputs, indices)
         finally:
             src.close()

@@ -78,6 +78,17 @@ def test_sharded_run_equals_unsharded_and_a_killed_shard_resumes(resnet_run, pix
     assert _report(two) == _report(one)
     assert _report(one)["bitexact"]["matches"] == 24
 
+    # The shards compute the expected outputs themselves: a reference that disagrees is caught there.
+    (d / "bad_ref.py").write_text(
+        "from host_tools.expected import PixmcuReference\n"
+        "class Bad(PixmcuReference):\n"
+        "    def layer_outputs_batch(self, xs):\n"
+        "        return [(crcs, bytes(len(out))) for crcs, out in super().layer_outputs_batch(xs)]\n")
+    bad = d / "bad.json"
+    code, out, err = pixmcu_cli(*_run_args(d, bad, "--shards", "2", "--reference", f"{d / 'bad_ref.py'}:Bad"))
+    assert code == 0, err
+    assert [m["first_layer"] for m in _report(bad)["bitexact"]["mismatches"]] == ["output"] * 24
+
     # A shard killed once it has finished an image: the others go on, every finished image is kept.
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-m", "pixmcu", *_run_args(d, killed, "--shards", "2")], cwd=ROOT,
