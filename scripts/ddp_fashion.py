@@ -79,6 +79,7 @@ def main() -> int:
             "one_process_mean": round(statistics.mean(one), 2), "one_process_stdev": round(statistics.stdev(one), 2),
             "one_process_range": round(max(one) - min(one), 2),
             "two_process_mean": round(statistics.mean(two.values()), 2) if two else None,
+            "two_process_stdev": round(statistics.stdev(two.values()), 2) if len(two) >= 2 else None,
             "same_seed_differences": [{"seed": s, "one": o, "two": t, "diff": round(t - o, 2)} for s, o, t in pairs]}
         print(json.dumps(results["summary"], indent=1))
         save(a.out, results)
