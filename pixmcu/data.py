@@ -1,6 +1,7 @@
 """Data files and the pixel mapping from uint8 images into a model's input quantization.
 
-A data file is an `.npz` with `x` (N, H, W, C) and optionally `y` (N,) labels. The JPEG archives in
+A data file is an `.npz` with `x` (N, *input shape less its batch of 1): (N, H, W, C) images, (N, F)
+feature vectors, (N, T, F) sequences; and optionally `y` (N,) labels. The JPEG archives in
 `../shared/datasets` (`jpeg`, `offsets`, `labels`) are accepted too and decoded with Pillow.
 
 Pixel mapping: a uint8 image fed to a model whose input is not uint8 is first mapped to a real value,
@@ -80,10 +81,6 @@ def load_dataset(path: str | Path, limit: int | None = None, indices: np.ndarray
                           f"found {sorted(d)}")
     if limit is not None:
         x = x[:limit]
-    if x.ndim == 3:
-        x = x[..., None]
-    if x.ndim != 4:
-        raise PixmcuError(f"{path}: 'x' must be (N, H, W, C), got shape {x.shape}")
     if y is not None:
         y = np.asarray(y)[: len(x)].astype(np.int64)
         if len(y) != len(x):
@@ -91,12 +88,27 @@ def load_dataset(path: str | Path, limit: int | None = None, indices: np.ndarray
     return Dataset(x=x, y=y, path=path)
 
 
+def per_input_shape(tensor: Tensor) -> tuple[int, ...]:
+    """The shape of one input: the tensor's shape less its batch dimension of 1."""
+    return tuple(tensor.shape[1:]) if tensor.shape and tensor.shape[0] == 1 else tuple(tensor.shape)
+
+
+def fit_shape(x: np.ndarray, tensor: Tensor, source: str = "data") -> np.ndarray:
+    """`x` as (N, *per-input shape) of the model input, for every input rank. Grayscale images stored
+    (N, H, W) for an (1, H, W, 1) input get their channel axis."""
+    want = per_input_shape(tensor)
+    if tuple(x.shape[1:]) == want:
+        return x
+    if len(want) >= 2 and want[-1] == 1 and tuple(x.shape[1:]) == want[:-1]:
+        return x[..., None]
+    shown = "(N, " + ", ".join(map(str, want)) + ")" if want else "(N,)"
+    raise PixmcuError(f"{source}: 'x' holds {len(x)} inputs of shape {tuple(x.shape[1:])}; the model input "
+                      f"'{tensor.name}' {list(tensor.shape)} takes 'x' of shape {shown}")
+
+
 def to_model_input(x: np.ndarray, tensor: Tensor, mapping: PixelMapping = PixelMapping(), source: str = "data") -> np.ndarray:
     """Bring images into the model input's dtype: as is when they already have it, else via the mapping."""
-    want = tuple(tensor.shape[1:]) if tensor.shape[0] == 1 else tuple(tensor.shape)
-    if tuple(x.shape[1:]) != want:
-        raise PixmcuError(f"{source}: images of shape {tuple(x.shape[1:])} do not fit the model input "
-                          f"'{tensor.name}' of shape {tensor.shape}")
+    x = fit_shape(x, tensor, source)
     if x.dtype == np.dtype(tensor.dtype):
         return x
     if x.dtype != np.uint8:

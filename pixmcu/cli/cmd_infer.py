@@ -22,7 +22,7 @@ def add_parser(sub):
                                    "real values as pixel*scale+offset and quantized with the model input's "
                                    "scale and zero point (default: real = pixel).")
     p.add_argument("model", help="a .tflite file, a .pmz/.pt checkpoint, or a shipped model's name")
-    p.add_argument("--data", required=True, help=".npz with x (N,H,W,C) and optional y labels")
+    p.add_argument("--data", required=True, help=".npz with x (N, *model input shape[1:]) and optional y labels")
     p.add_argument("--out", required=True, help="output .npz (array 'outputs')")
     p.add_argument("--engine", choices=ENGINES, default="reference",
                    help="reference: numpy; host-c: generated C compiled with the host gcc")
