@@ -128,6 +128,9 @@ def bench(args) -> dict:
         gen = generate(args.model, out, board=board.name, name="bench_model", fuse=not args.no_fuse)
         manifest = gen.manifest
         data = _data_file(args, manifest, work)
+        from host_tools.dataset import load_inputs
+
+        load_inputs(data, manifest, limit=args.images)  # bad data fails here, in one paragraph, before a build
         report_path = work / f"run_{board.name}.json"
         if board.is_qemu:
             _pixmcu(["run", str(out), "--board", board.name, "--data", str(data), "--limit", str(args.images),
