@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 
 from pixmcu.frontend import CHECKPOINT_SUFFIXES, load_model, resolve_model_path
 from pixmcu.frontend.tflite_reader import read_tflite
-from pixmcu.frontend.tflite_to_ir import SUPPORTED_OPS, tflite_to_ir, unsupported_operators
+from pixmcu.errors import UnsupportedOperatorError
+from pixmcu.frontend.tflite_to_ir import SUPPORTED_OPS, tflite_to_ir, unsupported_message, unsupported_operators
 from pixmcu.model_info import layer_table, tensor_summary
 from pixmcu.table import format_table
 
@@ -42,7 +44,9 @@ def run(args) -> int:
                                [[o["index"], o["op"], "ok" if o["supported"] else "UNSUPPORTED"] for o in report["operators"]]))
             print(f"\n{len(bad)} unsupported operator(s): " + ", ".join(f"{o['op']} (#{o['index']})" for o in report["unsupported"]))
             print("pixmcu supports: " + ", ".join(SUPPORTED_OPS))
-        return 1
+        sys.stdout.flush()
+        # The same paragraph and exit status as `generate` (the table or JSON above stays on stdout).
+        raise UnsupportedOperatorError(unsupported_message(raw, bad))
     return _report(args, tflite_to_ir(raw), str(raw.path), raw.sha256)
 
 
