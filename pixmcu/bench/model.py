@@ -50,7 +50,20 @@ def add_action(subparsers) -> None:
 
 
 def _pixmcu(args: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "pixmcu", *args], capture_output=True, text=True, cwd=cwd)
+    child = subprocess.Popen([sys.executable, "-m", "pixmcu", *args], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, cwd=cwd)
+    try:
+        out, err = child.communicate()
+    except BaseException:
+        # Ctrl-C or SIGTERM: let the child stop its own QEMU (SIGTERM), SIGKILL only as the last resort.
+        child.terminate()
+        try:
+            child.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.communicate()
+        raise
+    proc = subprocess.CompletedProcess(child.args, child.returncode, out, err)
     if proc.returncode != 0:
         raise PixmcuError(f"`pixmcu {' '.join(args)}` failed (exit {proc.returncode}):\n"
                           f"{(proc.stdout + proc.stderr)[-3000:]}")
