@@ -103,22 +103,25 @@ def _labels(path: Path, name: str, y: np.ndarray) -> np.ndarray:
     return y
 
 
-def load_dataset(path: str | Path, limit: int | None = None, indices: np.ndarray | None = None) -> Dataset:
+def load_dataset(path: str | Path, limit: int | None = None, indices: np.ndarray | None = None,
+                 arrays: tuple[str, str] = ("x", "y")) -> Dataset:
     """Load and check a data file; `indices` picks images (decoding only those), `limit` keeps the first
-    N after that. Shapes, dtypes and sizes are checked from the headers before any array is read."""
+    N after that. Shapes, dtypes and sizes are checked from the headers before any array is read.
+    `arrays`: the names of the inputs and labels (training files also hold `x_test`, `y_test`)."""
     path = Path(path)
     check_count("--limit", limit)
+    xn, yn = arrays
     with open_npz(path) as f:
-        if "x" in f:
-            xh = f.header("x")
-            n = _check_x(path, xh.shape, xh.dtype)
-            if "y" in f:
-                _check_label_header(path, "y", f.header("y").shape, f.header("y").dtype, n)
-            x = f.load("x")
-            y = _labels(path, "y", f.load("y")) if "y" in f else None
+        if xn in f:
+            xh = f.header(xn)
+            n = _check_x(path, xh.shape, xh.dtype, xn)
+            if yn in f:
+                _check_label_header(path, yn, f.header(yn).shape, f.header(yn).dtype, n)
+            x = f.load(xn)
+            y = _labels(path, yn, f.load(yn)) if yn in f else None
             if indices is not None:
                 x, y = x[indices], None if y is None else y[indices]
-        elif "jpeg" in f and "offsets" in f:
+        elif arrays == ("x", "y") and "jpeg" in f and "offsets" in f:
             jh, oh = f.header("jpeg"), f.header("offsets")
             if len(jh.shape) != 1 or jh.dtype != np.uint8 or len(oh.shape) != 1 or oh.dtype.kind not in "iu":
                 raise PixmcuError(f"{path}: a JPEG archive needs 1-D uint8 'jpeg' and 1-D integer 'offsets'")

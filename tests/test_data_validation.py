@@ -181,3 +181,11 @@ def test_generate_refuses_a_pixel_mapping_that_is_not_finite(tmp_path, pixmcu_cl
     code, _, err = pixmcu_cli("generate", MODEL, "-o", tmp_path / "g", "--pixel-scale", "nan")
     _one_paragraph_error(code, err, "--pixel-scale must be a finite number")
     assert not (tmp_path / "g").exists()
+
+
+@pytest.mark.parametrize("case", ["nan_label", "huge_header", "plain_npy"])
+def test_train_reads_its_npz_through_the_same_check(tmp_path, pixmcu_cli, case):
+    data = _write(tmp_path / "d.npz", case)
+    code, _, err = pixmcu_cli("train", "--dataset", data, "-o", tmp_path / "m.pt", "--epochs", "1")
+    _one_paragraph_error(code, err, FILE_CASES[case])
+    assert not (tmp_path / "m.pt").exists()
