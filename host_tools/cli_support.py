@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 from host_tools.dataset import Inputs, load_inputs
@@ -28,6 +29,16 @@ def add_measure_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=float, default=2.0, help="seconds to wait for each reply (default 2)")
     p.add_argument("--retries", type=int, default=4, help="resends of a request before giving up (default 4)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def check_link_options(args) -> None:
+    """--timeout and --retries, checked before anything starts (a NaN timeout never times out)."""
+    from pixmcu.errors import PixmcuError
+
+    if not (math.isfinite(args.timeout) and args.timeout > 0):
+        raise PixmcuError(f"--timeout must be a finite number of seconds above 0, got {args.timeout}")
+    if args.retries < 0:
+        raise PixmcuError(f"--retries must be 0 or more, got {args.retries}")
 
 
 def make_spec(args, outdir: Path, manifest: dict, board: Board, transport: str, size: dict | None,

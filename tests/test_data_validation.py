@@ -189,3 +189,16 @@ def test_train_reads_its_npz_through_the_same_check(tmp_path, pixmcu_cli, case):
     code, _, err = pixmcu_cli("train", "--dataset", data, "-o", tmp_path / "m.pt", "--epochs", "1")
     _one_paragraph_error(code, err, FILE_CASES[case])
     assert not (tmp_path / "m.pt").exists()
+
+
+@pytest.mark.parametrize("args,needle", [(["--timeout", "nan"], "--timeout must be a finite number"),
+                                         (["--timeout=-1"], "--timeout must be a finite number"),
+                                         (["--timeout", "inf"], "--timeout must be a finite number"),
+                                         (["--retries=-1"], "--retries must be 0 or more")])
+@pytest.mark.parametrize("command", ["run", "measure"])
+def test_link_options_are_checked_before_anything_starts(tmp_path, pixmcu_cli, outdir, command, args, needle):
+    data = _write(tmp_path / "d.npz", "good")
+    argv = ["run", outdir, "--no-build"] if command == "run" else \
+        ["measure", "--port", "socket://127.0.0.1:9", "--manifest", outdir / "manifest.json"]
+    code, _, err = pixmcu_cli(*argv, "--data", data, *args)
+    _one_paragraph_error(code, err, needle)

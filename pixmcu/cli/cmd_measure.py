@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from host_tools.cli_support import add_measure_options, load_manifest_file, make_spec, print_report
+from host_tools.cli_support import (add_measure_options, check_link_options, load_manifest_file, make_spec,
+                                    print_report)
 from host_tools.dataset import load_inputs
 from host_tools.runner import SerialSource, run_measurement
 from host_tools.session import serial_session
@@ -24,6 +25,7 @@ def add_parser(sub):
 def run(args) -> int:
     manifest = load_manifest_file(args.manifest)
     outdir = args.manifest.resolve().parent
+    check_link_options(args)
     inputs = load_inputs(args.data, manifest, limit=args.limit)
     info = read_build_info(outdir) or {}
     with serial_session(args.port, manifest, baud=args.baud, timeout=args.timeout, retries=args.retries) as (dev, link):

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from host_tools.cli_support import add_measure_options, make_spec, print_report
+from host_tools.cli_support import add_measure_options, check_link_options, make_spec, print_report
 from host_tools.dataset import load_inputs
 from host_tools.runner import SerialSource, run_measurement
 from pixmcu.boards import get_board
@@ -37,6 +37,7 @@ def run(args) -> int:
     board = get_board(args.board or info.get("board") or manifest.get("board"))
     if not board.is_qemu:
         raise PixmcuError(f"{board.name} is a real board: `pixmcu flash` it, then `pixmcu measure --port ...`")
+    check_link_options(args)
     inputs = load_inputs(args.data, manifest, limit=args.limit)
     if args.no_build:
         elf = Path(outdir) / "firmware.elf"
