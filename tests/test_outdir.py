@@ -93,3 +93,10 @@ def test_a_file_named_like_a_reserved_name_gets_a_safe_default(tmp_path, pixmcu_
     code, out, err = _gen(pixmcu_cli, tmp_path / "pm_model.tflite", tmp_path / "out", "--json")
     assert code == 0, err
     assert json.loads(out)["name"] == "m_pm_model"
+
+
+def test_bench_workdir_that_is_a_file_is_a_clear_error(tmp_path, pixmcu_cli):
+    f = tmp_path / "w"
+    f.write_text("a file\n")
+    code, _, err = pixmcu_cli("bench", "model", MODEL_A, "--workdir", f, "--images", "1")
+    _one_paragraph(code, err, "a file is in the way")

@@ -135,7 +135,12 @@ def bench(args) -> dict:
         work = Path(tmp.name)
     else:
         work = Path(args.workdir)
-        work.mkdir(parents=True, exist_ok=True)
+        try:
+            work.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise PixmcuError(f"--workdir {work}: a file is in the way of this directory") from None
+        except OSError as exc:
+            raise PixmcuError(f"--workdir {work}: cannot create ({exc.strerror or exc})") from None
     try:
         out = work / board.name
         gen = generate(args.model, out, board=board.name, name="bench_model", fuse=not args.no_fuse)
