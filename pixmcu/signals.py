@@ -14,7 +14,7 @@ import signal
 import threading
 from typing import Iterator
 
-HANDLED = (signal.SIGTERM, signal.SIGHUP)
+HANDLED = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
 class Terminated(KeyboardInterrupt):
