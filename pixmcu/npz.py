@@ -8,7 +8,10 @@ array may exceed MAX_ARRAY_BYTES.
 
 from __future__ import annotations
 
+import struct
+import tokenize
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +22,11 @@ from pixmcu.errors import PixmcuError
 MAX_ARRAY_BYTES = 16 << 30  # 16 GiB: far above any data set pixmcu feeds a microcontroller model
 DEFLATE_MAX_RATIO = 1100  # deflate's limit is about 1032:1
 NPY_MAGIC = b"\x93NUMPY"
+# What zipfile and numpy raise on a corrupted archive or member (zlib.error: a bad deflate stream,
+# NotImplementedError: an unknown compression or zip version, RuntimeError: an encrypted member,
+# SyntaxError/TokenError: a garbled .npy header dictionary).
+CORRUPT = (zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError, ValueError, EOFError, struct.error,
+           OverflowError, UnicodeDecodeError, SyntaxError, tokenize.TokenError)
 
 
 @dataclass(frozen=True)
@@ -38,10 +46,10 @@ class NpzFile:
             raise PixmcuError(f"{path}: no such data file") from None
         except IsADirectoryError:
             raise PixmcuError(f"{path}: is a directory, not an .npz data file") from None
-        except zipfile.BadZipFile:
-            raise PixmcuError(_not_npz(path)) from None
         except OSError as exc:
             raise PixmcuError(f"{path}: cannot read ({exc.strerror or exc})") from None
+        except CORRUPT:
+            raise PixmcuError(_not_npz(path)) from None
         self._members = {i.filename[:-4]: i for i in self._zip.infolist() if i.filename.endswith(".npy")}
         self.names = sorted(self._members)
         self._headers: dict[str, ArrayHeader] = {}
@@ -73,7 +81,7 @@ class NpzFile:
                 else:
                     raise ValueError(f"unsupported .npy format version {version}")
                 offset = fh.tell()
-        except (ValueError, OSError, EOFError, SyntaxError, zipfile.BadZipFile, NotImplementedError) as exc:
+        except (OSError, *CORRUPT) as exc:
             raise PixmcuError(f"{where} has an unreadable header ({exc})") from None
         dtype = np.dtype(dtype)
         if dtype.hasobject:
@@ -96,7 +104,7 @@ class NpzFile:
         try:
             with self._zip.open(self._members[name]) as fh:
                 arr = np.lib.format.read_array(fh, allow_pickle=False)
-        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        except (OSError, *CORRUPT) as exc:
             raise PixmcuError(f"{self.path}: array '{name}' cannot be read ({exc})") from None
         if arr.shape != header.shape:
             raise PixmcuError(f"{self.path}: array '{name}' has shape {arr.shape}, not the {header.shape} "

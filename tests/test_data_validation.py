@@ -70,6 +70,17 @@ def _write(path, case):
             buf = io.BytesIO()
             np.lib.format.write_array_header_1_0(buf, {"descr": "|O", "fortran_order": False, "shape": (2,)})
             z.writestr("x.npy", buf.getvalue() + b"\x80\x04N.")
+    elif kind == "zip_version":  # the central directory asks for zip version 17.0
+        np.savez(path, x=_x(2))
+        raw = bytearray(path.read_bytes())
+        cd = raw.index(b"PK\x01\x02")
+        raw[cd + 6:cd + 8] = (170).to_bytes(2, "little")
+        path.write_bytes(bytes(raw))
+    elif kind == "garbled_header":  # an .npy header dictionary cut short
+        head = b"{'descr': '|i1', 'fortran_order': False, 'shape': (2,"
+        head += b" " * (63 - len(head)) + b"\n"
+        with zipfile.ZipFile(path, "w") as z:
+            z.writestr("x.npy", b"\x93NUMPY\x01\x00" + len(head).to_bytes(2, "little") + head + bytes(2))
     elif kind == "float_x_nan":
         np.savez(path, x=np.full((2, *SHAPE), np.nan, np.float32))
     else:
@@ -93,6 +104,8 @@ FILE_CASES = {
     "truncated_member": "d.npz",
     "object_array": "Python objects",
     "float_x_nan": "dtype float32",
+    "zip_version": "not an .npz data file",
+    "garbled_header": "unreadable header",
 }
 
 OPTION_CASES = {
