@@ -89,7 +89,8 @@ def _check_label_header(path: Path, name: str, shape: tuple[int, ...], dtype: np
 def _labels(path: Path, name: str, y: np.ndarray) -> np.ndarray:
     y = y.reshape(len(y))
     if y.dtype.kind == "f":
-        bad = ~np.isfinite(y) | (y != np.round(y))
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isfinite(y) | (y != np.round(y)) | (np.abs(y) > 2.0 ** 53)
         if bad.any():
             i = int(np.argmax(bad))
             raise PixmcuError(f"{path}: label {i} in '{name}' is {y[i]}, not a class index")
