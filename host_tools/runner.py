@@ -196,11 +196,11 @@ def run_measurement(spec: RunSpec, source, link_stats=None) -> dict:
                 last_report = time.monotonic()
     except KeyboardInterrupt as exc:
         error = interruption_reason(exc)
-        _finish(spec, store, report(False), n)
+        _finish(spec, store, report(False), in_scope())
         raise
     except Exception as exc:  # noqa: BLE001 - whatever stopped the run, the finished results are kept
         error = f"{type(exc).__name__}: {exc}"
-        _finish(spec, store, report(False), n)
+        _finish(spec, store, report(False), in_scope())
         kept = f"; {len(store.records)} finished results kept in {store.path}, rerun with --resume" \
             if store.path else f" after {len(store.records)} images (use --json to keep results)"
         raise RunFailed(f"run stopped at image {todo[done_now] if done_now < len(todo) else '?'}: {exc}{kept}") \
@@ -210,16 +210,16 @@ def run_measurement(spec: RunSpec, source, link_stats=None) -> dict:
         expected.close()
         source.close()
     final = report(len(in_scope()) == n)
-    _finish(spec, store, final, n)
+    _finish(spec, store, final, in_scope())
     return final
 
 
-def _finish(spec: RunSpec, store: ResultStore, report: dict, n: int) -> None:
+def _finish(spec: RunSpec, store: ResultStore, report: dict, records: dict[int, dict]) -> None:
+    """Close the store, write the report and the outputs of `records` (the requested images)."""
     store.close()
     if spec.json_path:
         write_json_atomic(spec.json_path, report)
     if spec.save_outputs:
-        _save_outputs(spec.save_outputs, {i: r for i, r in store.records.items() if i < n}, spec.manifest,
-                      spec.board)
+        _save_outputs(spec.save_outputs, records, spec.manifest, spec.board)
     if spec.plot_path and report["layers"] and report["n"]:
         plot_layers(report, spec.plot_path)
