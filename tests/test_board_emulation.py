@@ -1,0 +1,126 @@
+"""The NUCLEO-F446RE firmware, unmodified, run under QEMU's netduinoplus2 (an STM32F405 with the same
+flash, SRAM and USART2 addresses) and driven by `pixmcu measure` over the real protocol.
+
+QEMU models neither the RCC, the PWR nor the DWT there, so this exercises the paths only real boards
+use (startup, vector table, the bounded clock bring-up and its fallback, the USART driver, the DWT
+probe and the SysTick fallback, the harness on a UART) with the exact file `pixmcu flash` programs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import CIFAR_TEST, RESNET, SHARED, require_tool
+
+sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "fake_model"))
+
+import pm_fake_support as fs  # noqa: E402
+
+from host_tools.qemu import free_port  # noqa: E402
+from pixmcu.boards import get_board  # noqa: E402
+from pixmcu.build import build  # noqa: E402
+
+KWS = SHARED / "models" / "mlperf_tiny" / "kws_ref_model.tflite"
+BOARD = get_board("nucleo-f446re")
+N_IMAGES = 5
+
+
+@contextlib.contextmanager
+def emulated(elf: Path, log: Path):
+    """QEMU running `elf` on the board's emulation machine; yields (pyserial URL of the console UART,
+    process). QEMU waits for the connection before starting the guest, so no byte is lost."""
+    emu = BOARD.emulation
+    port = free_port()
+    serial = ["-serial", "null"] * emu.serial_index + ["-serial", f"tcp:127.0.0.1:{port},server=on,wait=on,nodelay=on"]
+    cmd = [require_tool("qemu-system-arm"), "-M", emu.machine, "-display", "none", "-monitor", "none", *serial,
+           "-kernel", str(elf)]
+    with open(log, "w") as fh:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT)
+    try:
+        yield f"socket://127.0.0.1:{port}", proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _kws_data(path: Path, manifest: dict) -> Path:
+    """KWS takes int8 MFCC features [1, 49, 10, 1]; random ones in that dtype and shape."""
+    shape = manifest["input"]["shape"][1:]
+    assert manifest["input"]["dtype"] == "int8" and shape == [49, 10, 1]
+    x = np.random.default_rng(18).integers(-128, 128, (N_IMAGES, *shape)).astype(np.int8)
+    np.savez(path, x=x)
+    return path
+
+
+@pytest.mark.parametrize("model", ["kws", "resnet"])
+def test_f446re_firmware_measured_under_netduinoplus2(model, tmp_path, pixmcu_cli):
+    out = tmp_path / model
+    code, _, err = pixmcu_cli("generate", KWS if model == "kws" else RESNET, "--board", BOARD.name, "-o", out)
+    assert code == 0, err
+    code, _, err = pixmcu_cli("build", out)
+    assert code == 0, err
+    manifest = json.loads((out / "manifest.json").read_text())
+    data = ["--data", _kws_data(tmp_path / "kws.npz", manifest)] if model == "kws" else \
+        ["--data", CIFAR_TEST, "--limit", N_IMAGES]
+    report = tmp_path / "report.json"
+
+    with emulated(out / "firmware.elf", tmp_path / "qemu.log") as (url, proc):
+        code, text, err = pixmcu_cli("measure", "--port", url, "--manifest", out / "manifest.json", *data,
+                                     "--json", report, "--quiet")
+        assert proc.poll() is None, (tmp_path / "qemu.log").read_text()
+    assert report.is_file(), err
+    rep = json.loads(report.read_text())
+    assert code == 0, rep.get("error") or err
+    assert rep["board"] == BOARD.name and rep["n"] == N_IMAGES and rep["complete"]
+    assert rep["bitexact"] == {"compared": N_IMAGES, "matches": N_IMAGES, "mismatches": [],
+                               "reference": "pixmcu.reference"}
+    assert rep["failed_inferences"] == []
+
+    # The emulator does not model the RCC: the PLL never locks, the port falls back to HSI 16 MHz and
+    # says so, and its UART (set for 16 MHz) carried the whole run.
+    dev = rep["device"]
+    assert dev["clock_hz"] == BOARD.fallback_clock_hz == 16_000_000 and dev["nominal_clock_hz"] == 180_000_000
+    assert dev["clock_fallback"] and dev["clock_step_timed_out"] == "PLL"
+    assert "clock: 16 MHz, fallback to the internal oscillator (the PLL wait timed out" in text
+
+    # Nor the DWT: CYCCNT stays at zero, so the firmware counts with SysTick, which QEMU does model.
+    # The report never calls that cycles, and never reports a zero.
+    assert dev["counter"] == "SYSTICK_CYCLES" and rep["counter"] == "SysTick ticks"
+    assert "DWT CYCCNT did not advance" in rep["counter_note"]
+    assert rep["total"]["min"] > 0 and all(layer["count"] > 0 for layer in rep["layers"])
+    assert " cycles" not in text.replace("est. cycles", "")
+    if model == "resnet":
+        assert rep["accuracy"] is not None
+
+
+def test_board_without_clock_fallback_is_reported_as_silent(tmp_path, pixmcu_cli):
+    """With the fallback compiled out (the test hook), the port spins on PLLRDY for ever under QEMU and
+    never starts its UART; the host says so in one paragraph once its handshake timeout has passed."""
+    outdir = fs.copy_model(tmp_path / "m")
+    res = build(outdir, BOARD.name, include_kernels=False, clock_fallback=False)
+    assert "#define PM_CLOCK_FALLBACK 0" in (outdir / "build" / "gen" / "pm_board_config.h").read_text()
+    fs.make_data(tmp_path / "d.npz", 2)
+
+    with emulated(res.elf, tmp_path / "qemu.log") as (url, proc):
+        code, text, err = pixmcu_cli("measure", "--port", url, "--manifest", outdir / "manifest.json",
+                                     "--data", tmp_path / "d.npz", "--no-check", "--timeout", "0.5",
+                                     "--retries", "1", "--quiet")
+        hung = proc.poll() is None
+    assert code == 2 and text == ""
+    assert hung, "the firmware was expected to hang in clock bring-up, not to exit"
+    msg = err.strip()
+    assert "\n" not in msg and "Traceback" not in msg
+    assert f"the board on {url} did not answer the handshake within its timeout (1.5 s over 2 HELLO " \
+           "requests; nothing at all came back)" in msg
+    assert "--no-clock-fallback" in msg
