@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
+import socket
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,21 +33,43 @@ from pixmcu.build import build  # noqa: E402
 KWS = SHARED / "models" / "mlperf_tiny" / "kws_ref_model.tflite"
 BOARD = get_board("nucleo-f446re")
 N_IMAGES = 5
+USART2_BRR = 0x40004408
+USART2_CR1 = 0x4000440C
+
+
+@dataclass
+class Emulator:
+    url: str  # pyserial URL of the board's console UART
+    proc: subprocess.Popen
+    monitor_port: int
+
+    def read_word(self, addr: int) -> int:
+        """One 32-bit word of the guest's physical address space, device registers included, read
+        through the QEMU monitor (waits for the monitor's answer, at most 10 s)."""
+        pattern = re.compile(rb"%08x: 0x([0-9a-f]{8})" % addr)
+        with socket.create_connection(("127.0.0.1", self.monitor_port), timeout=10) as s:
+            s.sendall(b"xp /1wx %#x\n" % addr)
+            buf = b""
+            while not (m := pattern.search(buf)):
+                chunk = s.recv(4096)
+                assert chunk, f"QEMU monitor closed without answering; it said {buf[-300:]!r}"
+                buf += chunk
+        return int(m.group(1), 16)
 
 
 @contextlib.contextmanager
 def emulated(elf: Path, log: Path):
-    """QEMU running `elf` on the board's emulation machine; yields (pyserial URL of the console UART,
-    process). QEMU waits for the connection before starting the guest, so no byte is lost."""
+    """QEMU running `elf` on the board's emulation machine. QEMU waits for the serial connection before
+    starting the guest, so no byte is lost."""
     emu = BOARD.emulation
-    port = free_port()
+    port, monitor = free_port(), free_port()
     serial = ["-serial", "null"] * emu.serial_index + ["-serial", f"tcp:127.0.0.1:{port},server=on,wait=on,nodelay=on"]
-    cmd = [require_tool("qemu-system-arm"), "-M", emu.machine, "-display", "none", "-monitor", "none", *serial,
-           "-kernel", str(elf)]
+    cmd = [require_tool("qemu-system-arm"), "-M", emu.machine, "-display", "none",
+           "-monitor", f"tcp:127.0.0.1:{monitor},server=on,wait=off", *serial, "-kernel", str(elf)]
     with open(log, "w") as fh:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT)
     try:
-        yield f"socket://127.0.0.1:{port}", proc
+        yield Emulator(f"socket://127.0.0.1:{port}", proc, monitor)
     finally:
         proc.terminate()
         try:
@@ -75,10 +100,14 @@ def test_f446re_firmware_measured_under_netduinoplus2(model, tmp_path, pixmcu_cl
         ["--data", CIFAR_TEST, "--limit", N_IMAGES]
     report = tmp_path / "report.json"
 
-    with emulated(out / "firmware.elf", tmp_path / "qemu.log") as (url, proc):
-        code, text, err = pixmcu_cli("measure", "--port", url, "--manifest", out / "manifest.json", *data,
+    with emulated(out / "firmware.elf", tmp_path / "qemu.log") as emu:
+        code, text, err = pixmcu_cli("measure", "--port", emu.url, "--manifest", out / "manifest.json", *data,
                                      "--json", report, "--quiet")
-        assert proc.poll() is None, (tmp_path / "qemu.log").read_text()
+        assert emu.proc.poll() is None, (tmp_path / "qemu.log").read_text()
+        # The divisor follows the clock actually running (QEMU stores BRR but ignores it): 16 MHz HSI.
+        brr, cr1 = emu.read_word(USART2_BRR), emu.read_word(USART2_CR1)
+    assert brr == (BOARD.fallback_clock_hz + 115200 // 2) // 115200 == 139
+    assert cr1 == 1 << 13 | 1 << 3 | 1 << 2  # UE, TE, RE
     assert report.is_file(), err
     rep = json.loads(report.read_text())
     assert code == 0, rep.get("error") or err
@@ -112,13 +141,15 @@ def test_board_without_clock_fallback_is_reported_as_silent(tmp_path, pixmcu_cli
     assert "#define PM_CLOCK_FALLBACK 0" in (outdir / "build" / "gen" / "pm_board_config.h").read_text()
     fs.make_data(tmp_path / "d.npz", 2)
 
-    with emulated(res.elf, tmp_path / "qemu.log") as (url, proc):
+    with emulated(res.elf, tmp_path / "qemu.log") as emu:
+        url = emu.url
         code, text, err = pixmcu_cli("measure", "--port", url, "--manifest", outdir / "manifest.json",
                                      "--data", tmp_path / "d.npz", "--no-check", "--timeout", "0.5",
                                      "--retries", "1", "--quiet")
-        hung = proc.poll() is None
+        hung = emu.proc.poll() is None
+        cr1 = emu.read_word(USART2_CR1)
     assert code == 2 and text == ""
-    assert hung, "the firmware was expected to hang in clock bring-up, not to exit"
+    assert hung and cr1 == 0, "the firmware was expected to hang in clock bring-up, before its UART starts"
     msg = err.strip()
     assert "\n" not in msg and "Traceback" not in msg
     assert f"the board on {url} did not answer the handshake within its timeout (1.5 s over 2 HELLO " \
