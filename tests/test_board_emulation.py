@@ -3,7 +3,8 @@ flash, SRAM and USART2 addresses) and driven by `pixmcu measure` over the real p
 
 QEMU models neither the RCC, the PWR nor the DWT there, so this exercises the paths only real boards
 use (startup, vector table, the bounded clock bring-up and its fallback, the USART driver, the DWT
-probe and the SysTick fallback, the harness on a UART) with the exact file `pixmcu flash` programs.
+probe and the SysTick fallback, the harness on a UART) with the exact file `pixmcu flash` programs:
+OUTDIR/firmware.bin, which QEMU loads at address 0, the flash's boot alias, as the part boots it.
 """
 
 from __future__ import annotations
@@ -58,14 +59,14 @@ class Emulator:
 
 
 @contextlib.contextmanager
-def emulated(elf: Path, log: Path):
-    """QEMU running `elf` on the board's emulation machine. QEMU waits for the serial connection before
+def emulated(image: Path, log: Path):
+    """QEMU running `image` (a raw flash image) on the board's emulation machine. QEMU waits for the serial connection before
     starting the guest, so no byte is lost."""
     emu = BOARD.emulation
     port, monitor = free_port(), free_port()
     serial = ["-serial", "null"] * emu.serial_index + ["-serial", f"tcp:127.0.0.1:{port},server=on,wait=on,nodelay=on"]
     cmd = [require_tool("qemu-system-arm"), "-M", emu.machine, "-display", "none",
-           "-monitor", f"tcp:127.0.0.1:{monitor},server=on,wait=off", *serial, "-kernel", str(elf)]
+           "-monitor", f"tcp:127.0.0.1:{monitor},server=on,wait=off", *serial, "-kernel", str(image)]
     with open(log, "w") as fh:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT)
     try:
@@ -100,7 +101,7 @@ def test_f446re_firmware_measured_under_netduinoplus2(model, tmp_path, pixmcu_cl
         ["--data", CIFAR_TEST, "--limit", N_IMAGES]
     report = tmp_path / "report.json"
 
-    with emulated(out / "firmware.elf", tmp_path / "qemu.log") as emu:
+    with emulated(out / "firmware.bin", tmp_path / "qemu.log") as emu:
         code, text, err = pixmcu_cli("measure", "--port", emu.url, "--manifest", out / "manifest.json", *data,
                                      "--json", report, "--quiet")
         assert emu.proc.poll() is None, (tmp_path / "qemu.log").read_text()
@@ -141,7 +142,7 @@ def test_board_without_clock_fallback_is_reported_as_silent(tmp_path, pixmcu_cli
     assert "#define PM_CLOCK_FALLBACK 0" in (outdir / "build" / "gen" / "pm_board_config.h").read_text()
     fs.make_data(tmp_path / "d.npz", 2)
 
-    with emulated(res.elf, tmp_path / "qemu.log") as emu:
+    with emulated(res.bin, tmp_path / "qemu.log") as emu:
         url = emu.url
         code, text, err = pixmcu_cli("measure", "--port", url, "--manifest", outdir / "manifest.json",
                                      "--data", tmp_path / "d.npz", "--no-check", "--timeout", "0.5",
