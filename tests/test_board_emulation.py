@@ -156,3 +156,46 @@ def test_board_without_clock_fallback_is_reported_as_silent(tmp_path, pixmcu_cli
     assert f"the board on {url} did not answer the handshake within its timeout (1.5 s over 2 HELLO " \
            "requests; nothing at all came back)" in msg
     assert "--no-clock-fallback" in msg
+
+
+class _BootingBoard:
+    """A port to a board that is still starting: it loses the first HELLO (its UART is not on yet),
+    then sends BOOT, and answers every later HELLO."""
+
+    def __init__(self):
+        self.timeout, self.out, self.hellos = 0.05, bytearray(), 0
+
+    def write(self, data: bytes) -> int:
+        from host_tools import protocol as P
+
+        (frame,) = P.FrameDecoder().feed(data)
+        self.hellos += 1
+        if self.hellos == 1:
+            self.out += P.encode_message("BOOT", 0, proto_version=P.VERSION, max_payload=1024)
+        else:
+            nonce = P.BY_NAME["HELLO"].unpack(frame.payload)["nonce"]
+            self.out += P.encode_message("HELLO_ACK", frame.seq, proto_version=P.VERSION, max_payload=1024,
+                                         counter=P.COUNTERS["DWT_CYCLES"], nonce=nonce, clock_hz=180_000_000,
+                                         board=BOARD.name, firmware="test", model_name="m", model_hash="ab" * 32)
+        return len(data)
+
+    def read(self, n: int = 1) -> bytes:
+        data, self.out = bytes(self.out[:n]), self.out[n:]
+        return data
+
+    in_waiting = property(lambda self: len(self.out))
+
+    def reset_input_buffer(self) -> None:
+        self.out.clear()
+
+
+def test_handshake_survives_a_board_that_boots_after_hello():
+    """A BOOT frame in answer to HELLO means the board started meanwhile; the host asks again at once
+    rather than report a reset (the emulated F446 boots in ~0.1 s, and a host can be faster)."""
+    from host_tools.device import Device
+    from host_tools.link import Link
+
+    port = _BootingBoard()
+    info = Device(Link(port, timeout=5.0, retries=0)).handshake()
+    assert port.hellos == 2 and info.board == BOARD.name and info.clock_hz == 180_000_000
+    assert not info.clock_fallback
