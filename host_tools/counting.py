@@ -46,8 +46,8 @@ def counting_for(board: Board, counter_kind: int | None = None) -> Counting:
     if counter_kind == P.COUNTERS["SYSTICK_CYCLES"]:
         return Counting(SYSTICK_TICKS, _identity,
                         "DWT CYCCNT did not advance on the device, so SysTick counted ticks of the core clock "
-                        "instead: on silicon one tick is one core cycle, under an emulator it is emulated time "
-                        "and says little about the work done")
+                        "instead: on silicon one tick is one core cycle; under an emulator it is emulated time, "
+                        "which follows the instructions executed only with QEMU's -icount (docs/boards.md)")
     if counter_kind == P.COUNTERS["NONE"]:
         return Counting(None, None, f"{UNAVAILABLE}: neither DWT CYCCNT nor SysTick advanced on the device")
     return Counting(None, None, f"{UNAVAILABLE}: the device reported counter code {counter_kind}, which this "
