@@ -66,7 +66,9 @@ def emulated(image: Path, log: Path):
     """QEMU running `image` (a raw flash image) on the board's emulation machine. QEMU waits for the serial connection before
     starting the guest, so no byte is lost."""
     emu = BOARD.emulation
-    port, monitor = free_port(), free_port()
+    port = monitor = free_port()
+    while monitor == port:
+        monitor = free_port()
     serial = ["-serial", "null"] * emu.serial_index + ["-serial", f"tcp:127.0.0.1:{port},server=on,wait=on,nodelay=on"]
     cmd = [require_tool("qemu-system-arm"), "-M", emu.machine, "-display", "none", "-icount", f"shift={ICOUNT_SHIFT}",
            "-monitor", f"tcp:127.0.0.1:{monitor},server=on,wait=off", *serial, "-kernel", str(image)]
