@@ -17,6 +17,7 @@ from typing import Iterator
 
 import numpy as np
 
+from host_tools.counting import check_counts, counting_for
 from host_tools.dataset import Inputs
 from host_tools.device import Device, InferenceResult
 from host_tools.expected import Reference
@@ -123,6 +124,7 @@ class RunSpec:
     transport: str = "serial"
     progress: bool = True
     estimates: dict | None = None  # host_tools.estimates.estimate_run's result (or a null stub), merged into the report
+    device: object = None  # host_tools.device.DeviceInfo of a serial session: its counter and clock
 
 
 def _header(spec: RunSpec) -> dict:
@@ -132,16 +134,20 @@ def _header(spec: RunSpec) -> dict:
             "input_bytes": int(m["input"]["bytes"]), "layers": [layer.get("name") for layer in m.get("layers", [])]}
 
 
-def _save_outputs(path: Path, records: dict[int, dict], manifest: dict, board: Board) -> None:
+def _save_outputs(path: Path, records: dict[int, dict], manifest: dict, board: Board, device=None) -> None:
     idx = sorted(records)
+    counting = check_counts(counting_for(board, device.counter if device else None),
+                            [records[i]["total"] for i in idx])
+    # No counter: the counts are NaN, not zero.
+    conv = counting.convert or (lambda ticks: float("nan"))
     shape = tuple(manifest["output"]["shape"])
     per = shape[1:] if shape and shape[0] == 1 else shape
     dtype = np.dtype(manifest["output"]["dtype"])
     outs = np.stack([np.frombuffer(bytes.fromhex(records[i]["output"]), dtype=dtype).reshape(per) for i in idx]) \
         if idx else np.zeros((0,) + tuple(per), dtype)
     np.savez(path, outputs=outs, image=np.array(idx, dtype=np.int64),
-             total=np.array([board.ticks_to_count(records[i]["total"]) for i in idx], dtype=np.float64),
-             layer_counts=np.array([[board.ticks_to_count(c) for c in records[i]["counts"]] for i in idx],
+             total=np.array([conv(records[i]["total"]) for i in idx], dtype=np.float64),
+             layer_counts=np.array([[conv(c) for c in records[i]["counts"]] for i in idx],
                                    dtype=np.float64).reshape(len(idx), -1))
 
 
@@ -175,7 +181,8 @@ def run_measurement(spec: RunSpec, source, link_stats=None) -> dict:
         return build_report(in_scope(), manifest=manifest, board=spec.board, n_requested=n,
                             transport=spec.transport, size=spec.size, reference=ref_name, complete=complete,
                             elapsed_s=time.monotonic() - started, error=error,
-                            link=link_stats.as_dict() if link_stats else None, estimates=spec.estimates)
+                            link=link_stats.as_dict() if link_stats else None, estimates=spec.estimates,
+                            device=spec.device)
 
     bar = tqdm(total=n, initial=n - len(todo), unit="img", disable=None if spec.progress else True,
                desc=f"{spec.board.name} {spec.transport}")
@@ -220,6 +227,6 @@ def _finish(spec: RunSpec, store: ResultStore, report: dict, records: dict[int, 
     if spec.json_path:
         write_json_atomic(spec.json_path, report)
     if spec.save_outputs:
-        _save_outputs(spec.save_outputs, records, spec.manifest, spec.board)
-    if spec.plot_path and report["layers"] and report["n"]:
+        _save_outputs(spec.save_outputs, records, spec.manifest, spec.board, spec.device)
+    if spec.plot_path and report["layers"] and report["n"] and report["counter"]:
         plot_layers(report, spec.plot_path)

@@ -33,6 +33,7 @@ def run(args) -> int:
         board = get_board(dev.info.board)
         size = info.get("size") if info.get("board") == board.name else None
         spec = make_spec(args, outdir, manifest, board, "serial", size, inputs)
+        spec.device = dev.info
         report = run_measurement(spec, SerialSource(dev), link.stats)
     print_report(report, spec)
     return 0 if report["complete"] else 1
