@@ -310,3 +310,95 @@ def test_models_under_qemu(tmp_path, seed, cin, board):
     got = np.load(tmp_path / "out.npz")["outputs"]
     want = reference.invoke(graph, x)
     np.testing.assert_array_equal(got.reshape(want.shape), want)
+
+
+def _check_dw(lib, graph, rng):
+    op = graph.operators[0]
+    call = kernel_call(graph, op, dsp=True)
+    assert call.kernel == "pm_depthwise_conv2d_dsp_s8"
+    x = G.random_input(rng, graph)[0]
+    want = OPS["depthwise_conv2d"](graph, op, [x[None]], lower(graph, op))[0]
+    y_t = graph.tensors[op.outputs[0]]
+    buf = np.full(y_t.nbytes + 2 * GUARD, GUARD_BYTE, np.uint8)
+    # The input sits flush against guard bytes too: no load may read past the last channel.
+    xbuf = np.full(x.nbytes + 2 * GUARD, GUARD_BYTE, np.uint8)
+    xbuf[GUARD:GUARD + x.nbytes] = x.view(np.uint8).ravel()
+    keep: list = []
+    params = _struct(call, keep)
+    assert lib.pm_depthwise_conv2d_dsp_s8(ctypes.byref(params), ctypes.c_void_p(xbuf.ctypes.data + GUARD),
+                                          ctypes.c_void_p(buf.ctypes.data + GUARD)) == 0
+    got = buf[GUARD:GUARD + y_t.nbytes].view(np.int8).reshape(y_t.shape)
+    np.testing.assert_array_equal(got, want.reshape(y_t.shape), err_msg=f"{x.shape} {dict(op.attrs)}")
+    assert (buf[:GUARD] == GUARD_BYTE).all() and (buf[GUARD + y_t.nbytes:] == GUARD_BYTE).all()
+    return call
+
+
+def test_depthwise_simd_random(klib):
+    """Random depthwise shapes: kernel sizes 1-4 and 3x3, strides 1-3, dilation 1-2, 'same'/'valid',
+    1-13 channels (multiples of 4 and not), batches, both requantization paths."""
+    rng = np.random.default_rng(101)
+    paths = set()
+    for case in range(CASES * 2):
+        k = (3, 3) if case % 3 == 0 else None
+        graph = G.conv(rng, depthwise=True, k=k, mult=1, dilation=(1, 1) if case % 2 else None)
+        paths.add(_check_dw(klib, graph, rng).fields["short_requant"])
+    assert paths == {0, 1}
+
+
+def test_depthwise_multiplier_falls_back():
+    rng = np.random.default_rng(102)
+    graph = G.conv(rng, depthwise=True, mult=2)
+    assert kernel_call(graph, graph.operators[0], dsp=True).kernel == "pm_depthwise_conv2d_s8"
+
+
+def _mobilenet_like(rng):
+    """conv -> depthwise 3x3 -> 1x1 -> depthwise 3x3 stride 2 -> depthwise 5x3 dilation 2, odd channel
+    counts: the SIMD depthwise kernel's main loop, channel tails and borders in one network."""
+    tensors: dict[str, Tensor] = {}
+    ops: list[Operator] = []
+    tensors["x"] = Tensor("x", (1, int(rng.integers(9, 14)), int(rng.integers(9, 14)), 3), "int8", _q(rng, 0.005, 0.1))
+
+    def layer(name, src, kind, cout, k, stride, dilation=(1, 1)):
+        _, h, w, cin = tensors[src].shape
+        cout = cin if kind == "depthwise_conv2d" else cout
+        wshape = (1, *k, cin) if kind == "depthwise_conv2d" else (cout, *k, cin)
+        tensors[f"{name}_w"] = Tensor(f"{name}_w", wshape, "int8", _q(rng, 1e-3, 0.05, zp=0),
+                                      rng.integers(-128, 128, wshape).astype(np.int8))
+        tensors[f"{name}_b"] = Tensor(f"{name}_b", (cout,), "int32", Quantization((1.0,), (0,)),
+                                      rng.integers(-5000, 5000, cout).astype(np.int32))
+        oh = out_size("same", h, k[0], stride[0], dilation[0])
+        ow = out_size("same", w, k[1], stride[1], dilation[1])
+        tensors[name] = Tensor(name, (1, oh, ow, cout), "int8", _q(rng, 0.01, 0.3))
+        attrs = {"stride": stride, "dilation": dilation, "padding": "same", "activation": "relu"}
+        if kind == "depthwise_conv2d":
+            attrs["depth_multiplier"] = 1
+        ops.append(Operator(name, kind, (src, f"{name}_w", f"{name}_b"), (name,), attrs))
+        return name
+
+    c = int(rng.choice([5, 6, 7, 9]))
+    a = layer("c0", "x", "conv2d", c, (3, 3), (2, 2))
+    a = layer("d1", a, "depthwise_conv2d", c, (3, 3), (1, 1))
+    a = layer("c2", a, "conv2d", 2 * c + 1, (1, 1), (1, 1))
+    a = layer("d3", a, "depthwise_conv2d", 0, (3, 3), (2, 2))
+    a = layer("d4", a, "depthwise_conv2d", 0, (5, 3), (1, 1), (2, 1))
+    return Graph(tensors, tuple(ops), ("x",), (a,), name="mobilenet_like")
+
+
+@pytest.mark.parametrize("seed,board", [(111, "qemu-m4"), (112, "qemu-m55")])
+def test_depthwise_models_under_qemu(tmp_path, seed, board):
+    """The SMLABB/SMLATT assembly (M4) and the M55's path on odd channel counts, strides and dilation,
+    built and run under QEMU, outputs equal to the reference."""
+    from pixmcu.cli import main
+    from pixmcu.codegen import generate
+
+    rng = np.random.default_rng(seed)
+    graph = _mobilenet_like(rng)
+    x = rng.integers(-128, 128, (2, *graph.input_tensor().shape[1:])).astype(np.int8)
+    np.savez(tmp_path / "data.npz", x=x)
+    gen = generate(graph, tmp_path / "gen", board=board, name="net")
+    assert [layer["kernel"] for layer in gen.manifest["layers"]].count("pm_depthwise_conv2d_dsp_s8") == 3
+    assert main(["run", str(tmp_path / "gen"), "--data", str(tmp_path / "data.npz"), "--transport", "semihost",
+                 "--no-check", "--quiet", "--save-outputs", str(tmp_path / "out.npz")]) == 0
+    got = np.load(tmp_path / "out.npz")["outputs"]
+    want = reference.invoke(graph, x)
+    np.testing.assert_array_equal(got.reshape(want.shape), want)

@@ -300,6 +300,40 @@ int32_t pm_conv2d_packed_patch_s8_scratch_size(const pm_conv_packed_params_t *p)
 int pm_conv2d_mve_patch_s8(const pm_conv_mve_params_t *p, const int8_t *input, int8_t *scratch, int8_t *output);
 /** @brief Scratch bytes pm_conv2d_mve_patch_s8 needs: one output row of patches. */
 int32_t pm_conv2d_mve_patch_s8_scratch_size(const pm_conv_mve_params_t *p);
+/**
+ * @brief Parameters of the SIMD depthwise convolution (pm_depthwise_conv2d_dsp_s8; depth multiplier 1).
+ *
+ * `weights` is the filter {1, kh, kw, C} regrouped as [cp / 4][kh][kw][4] int8, cp = C rounded up to
+ * 4 with zero channels (the layout pixmcu/codegen/kernels.py writes): four channels' weights of a tap
+ * are one word and a group's taps are consecutive. Bias and requantization records (pm_requant_fast.h)
+ * are padded likewise to cp.
+ */
+typedef struct {
+    pm_dims_t input;            /**< input shape */
+    pm_dims_t filter;           /**< {1, kh, kw, C} of the original filter */
+    pm_dims_t output;           /**< output shape (C channels) */
+    int32_t stride_h;           /**< vertical stride */
+    int32_t stride_w;           /**< horizontal stride */
+    int32_t dilation_h;         /**< vertical dilation */
+    int32_t dilation_w;         /**< horizontal dilation */
+    int32_t pad_h;              /**< padding before the first row */
+    int32_t pad_w;              /**< padding before the first column */
+    int32_t input_offset;       /**< minus the input zero point */
+    int32_t output_offset;      /**< the output zero point */
+    int32_t act_min;            /**< lower clamp */
+    int32_t act_max;            /**< upper clamp */
+    int32_t short_requant;      /**< 1: the short requantization path is exact (proved at generate time) */
+    const int8_t *weights;      /**< [cp / 4][kh][kw][4] int8, see above */
+    const int32_t *bias;        /**< [cp] initial accumulators */
+    const int32_t *requant;     /**< [cp][4] requantization records */
+} pm_dw_params_t;
+
+/**
+ * @brief Depthwise convolution (multiplier 1, any kernel size, stride, dilation and padding) with the
+ * Armv7E-M dual 16-bit multiplies: four channels per 32-bit load, widened with SXTB16, each lane
+ * multiplied with SMLABB/SMLATT; portable C elsewhere. Bit-exact with TFLM's reference.
+ */
+int pm_depthwise_conv2d_dsp_s8(const pm_dw_params_t *p, const int8_t *input, int8_t *output);
 /** @brief General depthwise convolution. */
 int pm_depthwise_conv2d_s8(const pm_conv_params_t *p, const int8_t *input, int8_t *output);
 /** @brief Depthwise 3x3 convolution, dilation 1, depth multiplier 1. */

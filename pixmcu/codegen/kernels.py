@@ -76,6 +76,11 @@ STRUCT_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
     ),
 }
 
+STRUCT_FIELDS["pm_dw_params_t"] = (
+    ("input", "dims"), ("filter", "dims"), ("output", "dims"), ("stride_h", "i32"), ("stride_w", "i32"),
+    ("dilation_h", "i32"), ("dilation_w", "i32"), ("pad_h", "i32"), ("pad_w", "i32"),
+    *STRUCT_FIELDS["pm_conv_packed_params_t"][7:12], ("weights", "int8_t*"), ("bias", "int32_t*"),
+    ("requant", "int32_t*"))
 STRUCT_FIELDS["pm_conv_mve_params_t"] = (
     *STRUCT_FIELDS["pm_conv_packed_params_t"][:12], ("weights", "int8_t*"), ("bias", "int32_t*"),
     ("tap_sums", "int32_t*"), ("requant", "int32_t*"))
@@ -197,6 +202,32 @@ def _mve_conv(graph: Graph, op: Operator, p: dict) -> KernelCall:
     return KernelCall("pm_conv2d_mve_s8", "pm_conv_mve_params_t", fields, arrays, (op.inputs[0],))
 
 
+def _dw_simd(graph: Graph, op: Operator, p: dict) -> KernelCall:
+    """pm_depthwise_conv2d_dsp_s8: the filter as groups of four channels, [group][ky][kx][4] (zero
+    channels pad the last group); bias and requantization records as the packed convolutions'."""
+    x = graph.tensors[op.inputs[0]]
+    w = graph.tensors[op.inputs[1]]
+    out = graph.tensors[op.outputs[0]]
+    _, kh, kw, c = w.shape
+    cp = -(-c // packing.GROUP) * packing.GROUP
+    padded = np.zeros((kh, kw, cp), np.int8)
+    padded[:, :, :c] = np.asarray(w.data, np.int8)[0]
+    wdata = np.ascontiguousarray(padded.reshape(kh, kw, cp // 4, 4).transpose(2, 0, 1, 3))
+    bias = p["bias"] if len(op.inputs) > 2 else None
+    per_channel = np.asarray(w.data, np.int8)[0].transpose(2, 0, 1)[..., None]  # {C, kh, kw, 1}
+    consts = packing.conv_constants(per_channel, bias, p["multiplier"], p["shift"], p["input_offset"])
+    fields = {
+        "input": _dims(x.shape), "filter": _dims(w.shape), "output": _dims(out.shape),
+        "stride_h": p["stride"][0], "stride_w": p["stride"][1],
+        "dilation_h": p["dilation"][0], "dilation_w": p["dilation"][1], "pad_h": p["pad"][0], "pad_w": p["pad"][1],
+        "input_offset": p["input_offset"], "output_offset": p["output_offset"],
+        "act_min": p["act_min"], "act_max": p["act_max"], "short_requant": consts["short_requant"],
+        "weights": "weights", "bias": "bias", "requant": "requant",
+    }
+    arrays = {"weights": wdata, "bias": consts["bias"], "requant": consts["requant"]}
+    return KernelCall("pm_depthwise_conv2d_dsp_s8", "pm_dw_params_t", fields, arrays, (op.inputs[0],))
+
+
 def _conv(graph: Graph, op: Operator, p: dict, dsp: bool, packed: bool = False, mve: bool = False) -> KernelCall:
     x = graph.tensors[op.inputs[0]]
     w = graph.tensors[op.inputs[1]]
@@ -209,6 +240,8 @@ def _conv(graph: Graph, op: Operator, p: dict, dsp: bool, packed: bool = False, 
         return _mve_conv(graph, op, p)
     if op.kind == "conv2d" and packed and tuple(p["dilation"]) == (1, 1):
         return _packed_conv(graph, op, p)
+    if op.kind == "depthwise_conv2d" and (dsp or mve) and int(op.attrs["depth_multiplier"]) == 1:
+        return _dw_simd(graph, op, p)
     if op.kind == "conv2d":
         mult = 1
         if kh == kw == 1 and p["pad"] == (0, 0):
@@ -368,7 +401,7 @@ def kernel_call(graph: Graph, op: Operator, dsp: bool = False, packed: bool = Fa
         if t.dtype not in ("int8", "uint8", "int32") or (t.dtype == "int32" and not t.is_constant):
             raise _unsupported(op, f"tensor '{name}' has dtype {t.dtype}; generated code runs int8/uint8 only")
     try:
-        if op.kind == "conv2d":
+        if op.kind in ("conv2d", "depthwise_conv2d"):
             call = _conv(graph, op, lower(graph, op), dsp, packed, mve)
         else:
             call = build(graph, op, lower(graph, op), dsp)
