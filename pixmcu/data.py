@@ -82,8 +82,8 @@ def load_dataset(path: str | Path, limit: int | None = None, indices: np.ndarray
         x = x[:limit]
     if x.ndim == 3:
         x = x[..., None]
-    if x.ndim != 4:
-        raise PixmcuError(f"{path}: 'x' must be (N, H, W, C), got shape {x.shape}")
+    if x.ndim not in (2, 4):  # (N, features) for models on vectors (e.g. the MLPerf Tiny autoencoder)
+        raise PixmcuError(f"{path}: 'x' must be (N, H, W, C) images or (N, features) vectors, got shape {x.shape}")
     if y is not None:
         y = np.asarray(y)[: len(x)].astype(np.int64)
         if len(y) != len(x):

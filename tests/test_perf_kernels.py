@@ -402,3 +402,22 @@ def test_depthwise_models_under_qemu(tmp_path, seed, board):
     got = np.load(tmp_path / "out.npz")["outputs"]
     want = reference.invoke(graph, x)
     np.testing.assert_array_equal(got.reshape(want.shape), want)
+
+
+def test_fully_connected_as_blocked_dsp_conv(klib):
+    """On DSP cores a fully connected layer runs as a 1x1 convolution over its batch rows (four units
+    per widened input word); random depths (odd too), units and batches, bit-exact."""
+    rng = np.random.default_rng(121)
+    for _ in range(CASES):
+        graph = G.fully_connected(rng)
+        op = graph.operators[0]
+        call = kernel_call(graph, op, dsp=True)
+        assert call.kernel == "pm_conv2d_dsp_s8"
+        x = G.random_input(rng, graph)[0]
+        want = OPS["fully_connected"](graph, op, [x[None]], lower(graph, op))[0]
+        y_t = graph.tensors[op.outputs[0]]
+        buf = np.full(y_t.nbytes + 2 * GUARD, GUARD_BYTE, np.uint8)
+        _call_kernel(klib, call, x, ctypes.c_void_p(buf.ctypes.data + GUARD))
+        got = buf[GUARD:GUARD + y_t.nbytes].view(np.int8).reshape(y_t.shape)
+        np.testing.assert_array_equal(got, want.reshape(y_t.shape))
+        assert (buf[:GUARD] == GUARD_BYTE).all() and (buf[GUARD + y_t.nbytes:] == GUARD_BYTE).all()
