@@ -93,14 +93,16 @@ def _call_kernel(lib, call, x, out_ptr, residual_ptr=None):
         assert (scratch[:GUARD] == GUARD_BYTE).all() and (scratch[-GUARD:] == GUARD_BYTE).all(), "scratch overrun"
 
 
-VARIANTS = {"packed": {"packed": True}, "mve": {"mve": True}}
+VARIANTS = {"packed": {"packed": True}, "mve": {"mve": True},
+            "packed8": {"packed": True, "int8_weights": True, "dsp": True}}
 
 
 def _check_conv(lib, graph, rng, variant="packed"):
     op = graph.operators[0]
     call = kernel_call(graph, op, **VARIANTS[variant])
     assert call.kernel in ("pm_conv2d_packed_s8", "pm_conv2d_packed_pad_s8", "pm_conv2d_packed_patch_s8",
-                           "pm_conv2d_mve_s8", "pm_conv2d_mve_patch_s8")
+                           "pm_conv2d_mve_s8", "pm_conv2d_mve_patch_s8", "pm_conv2d_packed8_s8",
+                           "pm_conv2d_dsp_s8", "pm_conv2d_1x1_s8")
     x = G.random_input(rng, graph)[0]
     want = OPS["conv2d"](graph, op, [x[None]], lower(graph, op))[0]
     y_t = graph.tensors[op.outputs[0]]
@@ -129,10 +131,13 @@ def test_conv_random(klib, variant):
     kernels = set()
     for _ in range(CASES * 2):
         kernels.add(_check_conv(klib, conv_graph(rng), rng, variant).kernel)
-    assert {f"pm_conv2d_{variant}_s8", f"pm_conv2d_{variant}_patch_s8"} <= kernels
+    if variant == "packed8":  # input channels not a multiple of 4 take the int8 SMLAD kernels
+        assert {"pm_conv2d_packed8_s8", "pm_conv2d_dsp_s8"} <= kernels
+    else:
+        assert {f"pm_conv2d_{variant}_s8", f"pm_conv2d_{variant}_patch_s8"} <= kernels
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("variant", ["packed", "mve"])
 def test_conv_windows_of_few_channels(klib, variant):
     """Input channels not a multiple of 4: small windows take the im2col patch kernel (scratch checked
     for overruns), large ones the channel-padding kernel (packed) or the general one (Helium)."""
@@ -161,7 +166,7 @@ def test_conv_long_requant_path(klib, variant):
     """Biases near 2^30 rule the short path out: the exact 64-bit path must still agree."""
     rng = np.random.default_rng(72)
     for _ in range(30):
-        graph = conv_graph(rng, big_bias=True)
+        graph = conv_graph(rng, big_bias=True, cin=int(rng.choice([4, 8, 12])) if variant == "packed8" else None)
         call = _check_conv(klib, graph, rng, variant)
         assert call.fields["short_requant"] == 0
 

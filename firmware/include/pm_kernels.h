@@ -271,6 +271,15 @@ int pm_conv2d_packed_s8(const pm_conv_packed_params_t *p, const int8_t *input, i
  */
 int pm_conv2d_packed_add_s8(const pm_conv_packed_add_params_t *p, const int8_t *input, const int8_t *residual,
                             int8_t *output);
+/**
+ * @brief pm_conv2d_packed_s8 on int8 weights (half the flash): `weights` holds per block of four
+ * output channels, tap and group of four input channels four words, one per output channel, each the
+ * four int8 weights of the group's input channels (byte k = channel k). Widened with SXTB16 in the kernel.
+ */
+int pm_conv2d_packed8_s8(const pm_conv_packed_params_t *p, const int8_t *input, int8_t *output);
+/** @brief pm_conv2d_packed_add_s8 on pm_conv2d_packed8_s8's int8 weights. */
+int pm_conv2d_packed8_add_s8(const pm_conv_packed_add_params_t *p, const int8_t *input, const int8_t *residual,
+                             int8_t *output);
 /** @brief Packed convolution for any input channel count: pads the channels to a multiple of 4 in @p scratch. */
 int pm_conv2d_packed_pad_s8(const pm_conv_packed_params_t *p, const int8_t *input, int8_t *scratch, int8_t *output);
 /** @brief Scratch bytes pm_conv2d_packed_pad_s8 needs: the input with channels rounded up to a multiple of 4. */

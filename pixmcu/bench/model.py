@@ -45,6 +45,9 @@ def add_action(subparsers) -> None:
     p.add_argument("--workdir", type=Path, help="keep the generated model and firmware here")
     p.add_argument("--no-fuse", action="store_true", help="do not fuse residual ADDs (the old default)")
     p.add_argument("--no-estimate", action="store_true", help="skip the plugin pass (estimated cycles)")
+    p.add_argument("--optimize", choices=("speed", "balanced", "size"), default=None,
+                   help="passed to `pixmcu generate` (default: generate's default)")
+    p.add_argument("--flash-budget", type=int, default=None, metavar="BYTES", help="passed to `pixmcu generate`")
     p.add_argument("--port", help="serial port of a real board (with a real --board)")
     p.set_defaults(_bench_run=run)
 
@@ -129,6 +132,10 @@ def bench(args) -> dict:
         gen_args = ["generate", str(args.model), "-o", str(out), "--board", board.name, "--json"]
         if args.no_fuse:
             gen_args.append("--no-fuse-residual-add")
+        if args.optimize:
+            gen_args += ["--optimize", args.optimize]
+        if args.flash_budget is not None:
+            gen_args += ["--flash-budget", str(args.flash_budget)]
         _pixmcu(gen_args)
         manifest = json.loads((out / "manifest.json").read_text())
         data = _data_file(args, manifest, work)

@@ -175,7 +175,8 @@ def generate(model: str | Path | Graph, out_dir: str | Path, board: str | None =
     layouts = (plan_layouts(graph, board_name, optimize, flash_budget, f"model {src.name}" if src else None)
                if packed is None else None)
     packed = core in PACKED_CORES if packed is None else packed
-    calls: list[KernelCall] = [kernel_call(graph, op, dsp=dsp, packed=layouts.packed(i) if layouts else packed, mve=mve)
+    calls: list[KernelCall] = [kernel_call(graph, op, dsp=dsp, mve=mve,
+                                           **(layouts.kernel_args(i) if layouts else {"packed": packed}))
                                for i, op in enumerate(graph.operators)]
     first = None
     if first_layer is not None or first_layer_decision is not None:

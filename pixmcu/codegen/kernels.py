@@ -89,6 +89,7 @@ STRUCT_FIELDS["pm_conv_mve_add_params_t"] = (
 
 # Convolutions that fuse with a residual ADD: kernel -> (fused kernel, fused struct).
 FUSABLE = {"pm_conv2d_packed_s8": ("pm_conv2d_packed_add_s8", "pm_conv_packed_add_params_t"),
+           "pm_conv2d_packed8_s8": ("pm_conv2d_packed8_add_s8", "pm_conv_packed_add_params_t"),
            "pm_conv2d_mve_s8": ("pm_conv2d_mve_add_s8", "pm_conv_mve_add_params_t")}
 
 
@@ -142,7 +143,7 @@ def _unsupported(op: Operator, msg: str) -> UnsupportedOperatorError:
 PATCH_MAX_BYTES = 64
 
 
-def _packed_conv(graph: Graph, op: Operator, p: dict) -> KernelCall:
+def _packed_conv(graph: Graph, op: Operator, p: dict, int8_weights: bool = False) -> KernelCall:
     x = graph.tensors[op.inputs[0]]
     w = graph.tensors[op.inputs[1]]
     out = graph.tensors[op.outputs[0]]
@@ -157,6 +158,9 @@ def _packed_conv(graph: Graph, op: Operator, p: dict) -> KernelCall:
     }
     arrays = {"weights": packing.pack_weights(w.data), "bias": consts["bias"], "requant": consts["requant"]}
     cin = fields["input"][3]
+    if cin % packing.GROUP == 0 and int8_weights:
+        arrays["weights"] = packing.pack_weights8(w.data)
+        return KernelCall("pm_conv2d_packed8_s8", "pm_conv_packed_params_t", fields, arrays, (op.inputs[0],))
     if cin % packing.GROUP == 0:
         return KernelCall("pm_conv2d_packed_s8", "pm_conv_packed_params_t", fields, arrays, (op.inputs[0],))
     kh, kw = fields["filter"][1], fields["filter"][2]
@@ -228,7 +232,8 @@ def _dw_simd(graph: Graph, op: Operator, p: dict) -> KernelCall:
     return KernelCall("pm_depthwise_conv2d_dsp_s8", "pm_dw_params_t", fields, arrays, (op.inputs[0],))
 
 
-def _conv(graph: Graph, op: Operator, p: dict, dsp: bool, packed: bool = False, mve: bool = False) -> KernelCall:
+def _conv(graph: Graph, op: Operator, p: dict, dsp: bool, packed: bool = False, mve: bool = False,
+          int8_weights: bool = False) -> KernelCall:
     x = graph.tensors[op.inputs[0]]
     w = graph.tensors[op.inputs[1]]
     out = graph.tensors[op.outputs[0]]
@@ -238,8 +243,9 @@ def _conv(graph: Graph, op: Operator, p: dict, dsp: bool, packed: bool = False, 
         raise _unsupported(op, f"input offset {offset} does not fit the kernels' int16 lanes")
     if op.kind == "conv2d" and mve and tuple(p["dilation"]) == (1, 1):
         return _mve_conv(graph, op, p)
-    if op.kind == "conv2d" and packed and tuple(p["dilation"]) == (1, 1):
-        return _packed_conv(graph, op, p)
+    if op.kind == "conv2d" and packed and tuple(p["dilation"]) == (1, 1) and \
+            not (int8_weights and x.shape[-1] % packing.GROUP):
+        return _packed_conv(graph, op, p, int8_weights)
     if op.kind == "depthwise_conv2d" and (dsp or mve) and int(op.attrs["depth_multiplier"]) == 1:
         return _dw_simd(graph, op, p)
     if op.kind == "conv2d":
@@ -396,12 +402,14 @@ _BUILD = {
 }
 
 
-def kernel_call(graph: Graph, op: Operator, dsp: bool = False, packed: bool = False, mve: bool = False) -> KernelCall:
+def kernel_call(graph: Graph, op: Operator, dsp: bool = False, packed: bool = False, mve: bool = False,
+                int8_weights: bool = False) -> KernelCall:
     """The kernel and parameters of `op`; raises UnsupportedOperatorError naming the layer.
 
     dsp: the SMLAD variants of the int8-weight kernels; packed: convolutions on generator-packed
-    int16 weights (pm_conv2d_packed_*), which the DSP cores run fastest; mve: convolutions with
-    Helium dot products (pm_conv2d_mve_*), for the M55."""
+    int16 weights (pm_conv2d_packed_*), which the DSP cores run fastest; with int8_weights the packed
+    int8 layout instead (pm_conv2d_packed8_*, half the flash; input channels not a multiple of 4 then
+    take the int8 SMLAD kernel); mve: convolutions with Helium dot products (pm_conv2d_mve_*), for the M55."""
     build = _BUILD.get(op.kind)
     if build is None:
         raise _unsupported(op, "the code generator has no kernel for this operator")
@@ -411,7 +419,7 @@ def kernel_call(graph: Graph, op: Operator, dsp: bool = False, packed: bool = Fa
             raise _unsupported(op, f"tensor '{name}' has dtype {t.dtype}; generated code runs int8/uint8 only")
     try:
         if op.kind in ("conv2d", "depthwise_conv2d"):
-            call = _conv(graph, op, lower(graph, op), dsp, packed, mve)
+            call = _conv(graph, op, lower(graph, op), dsp, packed, mve, int8_weights)
         elif op.kind == "fully_connected":
             call = _fc(graph, op, lower(graph, op), dsp or mve)
         else:

@@ -9,9 +9,12 @@ would emit) and instructions (a per-kernel instructions-per-MAC model, `INSTR_PE
 
 - ``speed``: the fastest layout everywhere (conv2d weights pre-widened to int16 on Armv7E-M DSP cores).
 - ``size``: the smallest everywhere (int8 weights read and widened in the kernel with SXTB16).
-- ``balanced`` (default): the fastest plan whose predicted flash fits the budget. Starting from the
-  fastest plan, layers move to their smaller layout in order of fewest instructions lost per byte
-  saved, until the plan fits.
+- ``balanced`` (default): the fastest plan whose predicted flash fits the budget and is at most
+  `BALANCE` times the smallest plan's. Starting from the fastest plan, layers move to their smaller
+  layout in order of fewest instructions lost per byte saved, until the plan fits. (The bound keeps
+  the int16 copies where they buy the most: on the MLPerf Tiny models they cost 0.5 instructions per
+  MAC saved, so a layer with few output pixels - the late layers that hold most of the weights - gains
+  little from doubling its flash.)
 
 Predicted flash = constant data + `CODE_RESERVE_BYTES` (kernels, model code, harness). The budget is
 `flash_budget` when given, else the board's weight region. Every plan (speed and size too) is checked
@@ -33,6 +36,9 @@ from pixmcu.lowering import macs as op_macs
 
 OPTIMIZE = ("speed", "balanced", "size")
 
+# `balanced` stays within this factor of the smallest plan's predicted flash.
+BALANCE = 1.4
+
 # Flash the plan keeps free for code: the kernels, the generated model code and the harness
 # (measured: 20-40 KB on the MLPerf Tiny models on qemu-m4/m7; docs/performance.md).
 CODE_RESERVE_BYTES = 48 * 1024
@@ -41,7 +47,8 @@ CODE_RESERVE_BYTES = 48 * 1024
 # `pixmcu bench model`; a model for ranking layouts, not a promise). Kernels not listed: 2.0.
 INSTR_PER_MAC = {
     "pm_conv2d_packed_s8": 0.95, "pm_conv2d_packed_add_s8": 0.95, "pm_conv2d_packed_pad_s8": 1.05,
-    "pm_conv2d_packed_patch_s8": 1.15, "pm_conv2d_dsp_s8": 1.5, "pm_conv2d_1x1_s8": 2.1,
+    "pm_conv2d_packed_patch_s8": 1.15, "pm_conv2d_packed8_s8": 1.45, "pm_conv2d_packed8_add_s8": 1.45,
+    "pm_conv2d_dsp_s8": 1.5, "pm_conv2d_1x1_s8": 2.1,
     "pm_conv2d_s8": 8.0, "pm_conv2d_mve_s8": 0.35, "pm_conv2d_mve_patch_s8": 0.5,
 }
 DEFAULT_INSTR_PER_MAC = 2.0
@@ -56,6 +63,7 @@ class LayoutOption:
     packed: bool
     weight_bytes: int
     instructions: int
+    int8_weights: bool = False
 
 
 @dataclass
@@ -96,6 +104,11 @@ class LayoutPlan:
     def packed(self, index: int) -> bool:
         return self.layers[index].chosen.packed
 
+    def kernel_args(self, index: int) -> dict:
+        """Keyword arguments of pixmcu.codegen.kernels.kernel_call for layer `index`'s choice."""
+        o = self.layers[index].chosen
+        return {"packed": o.packed, "int8_weights": o.int8_weights}
+
     def manifest(self) -> dict:
         return {
             "optimize": self.optimize, "budget_bytes": self.budget_bytes, "budget_source": self.budget_source,
@@ -108,17 +121,18 @@ class LayoutPlan:
         }
 
 
-def _option(graph: Graph, op, dsp: bool, packed: bool, mve: bool, layout: str) -> LayoutOption:
+def _option(graph: Graph, op, dsp: bool, packed: bool, mve: bool, layout: str, int8_weights: bool = False
+            ) -> LayoutOption:
     from pixmcu.codegen.kernels import kernel_call
 
-    call = kernel_call(graph, op, dsp=dsp, packed=packed, mve=mve)
+    call = kernel_call(graph, op, dsp=dsp, packed=packed, mve=mve, int8_weights=int8_weights)
     nbytes = sum(int(a.nbytes) for a in call.arrays.values())
     for name in op.inputs:  # constant inputs the generator emits as they are (e.g. an ADD's operand)
         t = graph.tensors[name]
         if t.is_constant and op.kind not in ("conv2d", "depthwise_conv2d", "fully_connected"):
             nbytes += int(t.nbytes)
     ipm = INSTR_PER_MAC.get(call.kernel or "", DEFAULT_INSTR_PER_MAC)
-    return LayoutOption(layout, call.kernel, packed, nbytes, round(ipm * op_macs(graph, op)))
+    return LayoutOption(layout, call.kernel, packed, nbytes, round(ipm * op_macs(graph, op)), int8_weights)
 
 
 def _options(graph: Graph, op, core: str) -> tuple[LayoutOption, ...]:
@@ -126,7 +140,7 @@ def _options(graph: Graph, op, core: str) -> tuple[LayoutOption, ...]:
 
     dsp, mve = core in DSP_CORES, core in MVE_CORES
     if op.kind == "conv2d" and core in PACKED_CORES:
-        return (_option(graph, op, dsp, True, mve, "int16"), _option(graph, op, dsp, False, mve, "int8"))
+        return (_option(graph, op, dsp, True, mve, "int16"), _option(graph, op, dsp, True, mve, "int8", True))
     return (_option(graph, op, dsp, core in PACKED_CORES, mve, "int8"),)
 
 
@@ -156,10 +170,14 @@ def plan_layouts(graph: Graph, board: str | Board | None = None, optimize: str =
         why = "the only layout" if len(opts) == 1 else (
             "--optimize size: smallest" if optimize == "size" else "fastest")
         plan.layers.append(LayerLayout(i, op.name, op.kind, int(op_macs(graph, op)), opts, pick, why))
-    if optimize == "balanced" and plan.predicted_flash_bytes > budget:
-        _shrink(plan)
+    smallest = sum(min(o.weight_bytes for o in lay.options) for lay in plan.layers) + CODE_RESERVE_BYTES
+    if optimize == "balanced":
+        bound = min(budget, int(BALANCE * smallest))
+        why = (f"the flash budget ({budget:,} B, {source})" if bound == budget else
+               f"balanced: at most {BALANCE} x the smallest plan's {smallest:,} B")
+        if plan.predicted_flash_bytes > bound:
+            _shrink(plan, bound, why)
     if plan.predicted_flash_bytes > budget:
-        smallest = sum(min(o.weight_bytes for o in lay.options) for lay in plan.layers) + CODE_RESERVE_BYTES
         raise PixmcuError(
             f"{plan.model} does not fit {b.name}: the {optimize} plan needs {plan.predicted_flash_bytes:,} bytes "
             f"of flash ({plan.constant_bytes:,} B of constants + {CODE_RESERVE_BYTES:,} B kept for code and the "
@@ -169,20 +187,22 @@ def plan_layouts(graph: Graph, board: str | Board | None = None, optimize: str =
     return plan
 
 
-def _shrink(plan: LayoutPlan) -> None:
-    """Move layers to their smaller layout, fewest instructions lost per byte saved first, until it fits."""
+def _shrink(plan: LayoutPlan, bound: int, why: str) -> None:
+    """Move layers to their smaller layout, fewest instructions lost per byte saved first, until the
+    predicted flash is at most `bound`."""
     moves = []
     for lay in plan.layers:
         for o in lay.options:
             saved = lay.chosen.weight_bytes - o.weight_bytes
             if saved > 0:
-                moves.append(((o.instructions - lay.chosen.instructions) / saved, lay.index, o))
-    for cost, index, o in sorted(moves, key=lambda m: (m[0], m[1])):
-        if plan.predicted_flash_bytes <= plan.budget_bytes:
+                moves.append(((o.instructions - lay.chosen.instructions) / saved, -saved, lay.index, o))
+    # Ties (the same cost per byte): the larger saving first, so fewer layers give up their speed.
+    for cost, _, index, o in sorted(moves, key=lambda m: m[:3]):
+        if plan.predicted_flash_bytes <= bound:
             break
         lay = plan.layers[index]
         if o.weight_bytes >= lay.chosen.weight_bytes:
             continue
         lay.chosen = o
-        lay.reason = (f"{o.layout} to fit the flash budget ({plan.budget_bytes:,} B, {plan.budget_source}): "
-                      f"costs {cost:.1f} predicted instructions per byte saved, the fewest")
+        lay.reason = (f"{o.layout} to fit {why}: costs {cost:.1f} predicted instructions per byte saved, "
+                      "the fewest")

@@ -40,6 +40,19 @@ def pack_weights(w: np.ndarray) -> np.ndarray:
     return words.astype(np.uint32).view(np.int32).reshape(-1)
 
 
+def pack_weights8(w: np.ndarray) -> np.ndarray:
+    """OHWI int8 filter -> int32 words for pm_conv2d_packed8_*: [oc block][ky][kx][group of 4 cin][4 oc],
+    each word the four int8 weights of the group's input channels (byte k = channel k). Padding as
+    pack_weights."""
+    w = np.asarray(w, dtype=np.int8)
+    oc, kh, kw, c = w.shape
+    ocp, cp = _ceil(oc, BLOCK), _ceil(c, GROUP)
+    full = np.zeros((ocp, kh, kw, cp), dtype=np.int8)
+    full[:oc, :, :, :c] = w
+    g = full.reshape(ocp // BLOCK, BLOCK, kh, kw, cp // GROUP, GROUP).transpose(0, 2, 3, 4, 1, 5)
+    return np.ascontiguousarray(g).reshape(-1).view(np.int32)
+
+
 def _record(multiplier: int, shift: int, short: bool) -> list[int]:
     """{multiplier, left, right, 2^right - 1}, or on the short path {multiplier, 1, right, 2^(right-1)}."""
     left, right = max(int(shift), 0), max(-int(shift), 0)
