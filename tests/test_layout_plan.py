@@ -26,10 +26,12 @@ def test_speed_size_and_balanced(graph):
     assert all(lay.chosen.layout == "int8" for lay in size.layers)
     assert size.constant_bytes < speed.constant_bytes and speed.predicted_instructions < size.predicted_instructions
     # The default on a board with room: the fastest plan within BALANCE x the smallest plan's flash,
-    # here the one 8x8 layer with the most weights in int8.
+    # here int8 only on the 8x8 layers (fewest output pixels: the least speed per byte), starting with
+    # the one with the most weights.
     default = plan_layouts(graph, "qemu-m4")
     assert default.optimize == "balanced" and default.predicted_flash_bytes <= BALANCE * size.predicted_flash_bytes
-    assert [lay.name for lay in default.layers if lay.op == "conv2d" and lay.chosen.layout == "int8"] == ["conv2d_9"]
+    int8 = {lay.name for lay in default.layers if lay.op == "conv2d" and lay.chosen.layout == "int8"}
+    assert "conv2d_9" in int8 and int8 <= {"conv2d_8", "conv2d_9", "conv2d_10"}
     assert plan_layouts(graph, "qemu-m4", "balanced", speed.predicted_flash_bytes).predicted_flash_bytes == \
         default.predicted_flash_bytes
     # A budget between the two: the fastest plan that fits, a mix of both layouts, reasons recorded.

@@ -102,7 +102,8 @@ def _check_conv(lib, graph, rng, variant="packed"):
     call = kernel_call(graph, op, **VARIANTS[variant])
     assert call.kernel in ("pm_conv2d_packed_s8", "pm_conv2d_packed_pad_s8", "pm_conv2d_packed_patch_s8",
                            "pm_conv2d_mve_s8", "pm_conv2d_mve_patch_s8", "pm_conv2d_packed8_s8",
-                           "pm_conv2d_dsp_s8", "pm_conv2d_1x1_s8")
+                           "pm_conv2d_dsp_s8", "pm_conv2d_1x1_s8", "pm_conv2d_packed_1x1_s8",
+                           "pm_conv2d_packed8_1x1_s8")
     x = G.random_input(rng, graph)[0]
     want = OPS["conv2d"](graph, op, [x[None]], lower(graph, op))[0]
     y_t = graph.tensors[op.outputs[0]]
@@ -132,9 +133,11 @@ def test_conv_random(klib, variant):
     for _ in range(CASES * 2):
         kernels.add(_check_conv(klib, conv_graph(rng), rng, variant).kernel)
     if variant == "packed8":  # input channels not a multiple of 4 take the int8 SMLAD kernels
-        assert {"pm_conv2d_packed8_s8", "pm_conv2d_dsp_s8"} <= kernels
+        assert {"pm_conv2d_packed8_s8", "pm_conv2d_packed8_1x1_s8", "pm_conv2d_dsp_s8"} <= kernels
     else:
         assert {f"pm_conv2d_{variant}_s8", f"pm_conv2d_{variant}_patch_s8"} <= kernels
+    if variant == "packed":
+        assert "pm_conv2d_packed_1x1_s8" in kernels
 
 
 @pytest.mark.parametrize("variant", ["packed", "mve"])
@@ -380,7 +383,7 @@ def _mobilenet_like(rng):
         ops.append(Operator(name, kind, (src, f"{name}_w", f"{name}_b"), (name,), attrs))
         return name
 
-    c = int(rng.choice([5, 6, 7, 9]))
+    c = int(rng.choice([4, 8, 12]))  # the 1x1 then widens to an odd count for the depthwise tails
     a = layer("c0", "x", "conv2d", c, (3, 3), (2, 2))
     a = layer("d1", a, "depthwise_conv2d", c, (3, 3), (1, 1))
     a = layer("c2", a, "conv2d", 2 * c + 1, (1, 1), (1, 1))
@@ -389,10 +392,12 @@ def _mobilenet_like(rng):
     return Graph(tensors, tuple(ops), ("x",), (a,), name="mobilenet_like")
 
 
-@pytest.mark.parametrize("seed,board", [(111, "qemu-m4"), (112, "qemu-m55")])
-def test_depthwise_models_under_qemu(tmp_path, seed, board):
-    """The SMLABB/SMLATT assembly (M4) and the M55's path on odd channel counts, strides and dilation,
-    built and run under QEMU, outputs equal to the reference."""
+@pytest.mark.parametrize("seed,board,optimize", [(111, "qemu-m4", "speed"), (113, "qemu-m4", "size"),
+                                                  (112, "qemu-m55", "balanced")])
+def test_depthwise_models_under_qemu(tmp_path, seed, board, optimize):
+    """The depthwise SMLABB/SMLATT assembly and the pointwise kernels' assembly (int16 weights: speed,
+    int8: size) on the M4, the M55's paths; odd channel counts, strides and dilation; built and run
+    under QEMU, outputs equal to the reference."""
     from pixmcu.cli import main
     from pixmcu.codegen import generate
 
@@ -400,8 +405,11 @@ def test_depthwise_models_under_qemu(tmp_path, seed, board):
     graph = _mobilenet_like(rng)
     x = rng.integers(-128, 128, (2, *graph.input_tensor().shape[1:])).astype(np.int8)
     np.savez(tmp_path / "data.npz", x=x)
-    gen = generate(graph, tmp_path / "gen", board=board, name="net")
-    assert [layer["kernel"] for layer in gen.manifest["layers"]].count("pm_depthwise_conv2d_dsp_s8") == 3
+    gen = generate(graph, tmp_path / "gen", board=board, name="net", optimize=optimize)
+    kernels = [layer["kernel"] for layer in gen.manifest["layers"]]
+    assert kernels.count("pm_depthwise_conv2d_dsp_s8") == 3
+    if board == "qemu-m4":
+        assert kernels[2] == {"speed": "pm_conv2d_packed_1x1_s8", "size": "pm_conv2d_packed8_1x1_s8"}[optimize]
     assert main(["run", str(tmp_path / "gen"), "--data", str(tmp_path / "data.npz"), "--transport", "semihost",
                  "--no-check", "--quiet", "--save-outputs", str(tmp_path / "out.npz")]) == 0
     got = np.load(tmp_path / "out.npz")["outputs"]
@@ -411,13 +419,15 @@ def test_depthwise_models_under_qemu(tmp_path, seed, board):
 
 def test_fully_connected_as_blocked_dsp_conv(klib):
     """On DSP cores a fully connected layer runs as a 1x1 convolution over its batch rows (four units
-    per widened input word); random depths (odd too), units and batches, bit-exact."""
+    per widened input word; packed int8 weights when the depth is a multiple of 4); random depths (odd
+    too), units and batches, bit-exact."""
     rng = np.random.default_rng(121)
+    kernels = set()
     for _ in range(CASES):
         graph = G.fully_connected(rng)
         op = graph.operators[0]
         call = kernel_call(graph, op, dsp=True)
-        assert call.kernel == "pm_conv2d_dsp_s8"
+        kernels.add(call.kernel)
         x = G.random_input(rng, graph)[0]
         want = OPS["fully_connected"](graph, op, [x[None]], lower(graph, op))[0]
         y_t = graph.tensors[op.outputs[0]]
@@ -426,3 +436,4 @@ def test_fully_connected_as_blocked_dsp_conv(klib):
         got = buf[GUARD:GUARD + y_t.nbytes].view(np.int8).reshape(y_t.shape)
         np.testing.assert_array_equal(got, want.reshape(y_t.shape))
         assert (buf[:GUARD] == GUARD_BYTE).all() and (buf[GUARD + y_t.nbytes:] == GUARD_BYTE).all()
+    assert kernels == {"pm_conv2d_dsp_s8", "pm_conv2d_packed8_1x1_s8"}

@@ -190,7 +190,8 @@ typedef struct {
     int32_t short_requant;      /**< 1: every accumulator << (left shift) fits int32 (proved at generate time) */
     const int32_t *weights;     /**< packed weights, see above */
     const int32_t *bias;        /**< initial accumulator per output channel */
-    const int32_t *requant;     /**< per output channel {multiplier, left shift (+1 on the short path), right shift, 2^right - 1} */
+    const int32_t *requant;     /**< per output channel {multiplier, left shift, right shift, 2^right - 1}; with
+                                     short_requant two words {multiplier, right shift} */
 } pm_conv_packed_params_t;
 
 /**
@@ -198,7 +199,7 @@ typedef struct {
  *
  * The ADD's input rescaling is tabulated: `conv_table[v + 128]` / `residual_table[v + 128]` is the
  * rescaled value of int8 v from the convolution / the residual; their sum is requantized with
- * `requant` (one record as in pm_conv_packed_params_t), offset and clamped.
+ * `requant` (one record as in pm_conv_packed_params_t, padded to four words), offset and clamped.
  */
 typedef struct {
     pm_conv_packed_params_t conv;   /**< the convolution */
@@ -277,6 +278,18 @@ int pm_conv2d_packed_add_s8(const pm_conv_packed_add_params_t *p, const int8_t *
  * four int8 weights of the group's input channels (byte k = channel k). Widened with SXTB16 in the kernel.
  */
 int pm_conv2d_packed8_s8(const pm_conv_packed_params_t *p, const int8_t *input, int8_t *output);
+/**
+ * @brief Pointwise convolution (1x1, no padding, any stride) on pm_conv2d_packed_s8's weights: each
+ * input pixel is widened to int16 once in @p scratch (4-byte aligned, pm_conv2d_packed_1x1_s8_scratch_size
+ * bytes), then all output channels are summed over it.
+ */
+int pm_conv2d_packed_1x1_s8(const pm_conv_packed_params_t *p, const int8_t *input, int8_t *scratch, int8_t *output);
+/** @brief Scratch bytes of pm_conv2d_packed_1x1_s8 and pm_conv2d_packed8_1x1_s8. */
+int32_t pm_conv2d_packed_1x1_s8_scratch_size(const pm_conv_packed_params_t *p);
+/** @brief pm_conv2d_packed_1x1_s8 on pm_conv2d_packed8_s8's int8 weights. */
+int pm_conv2d_packed8_1x1_s8(const pm_conv_packed_params_t *p, const int8_t *input, int8_t *scratch, int8_t *output);
+/** @brief Scratch bytes of pm_conv2d_packed8_1x1_s8 (as pm_conv2d_packed_1x1_s8_scratch_size). */
+int32_t pm_conv2d_packed8_1x1_s8_scratch_size(const pm_conv_packed_params_t *p);
 /** @brief pm_conv2d_packed_add_s8 on pm_conv2d_packed8_s8's int8 weights. */
 int pm_conv2d_packed8_add_s8(const pm_conv_packed_add_params_t *p, const int8_t *input, const int8_t *residual,
                              int8_t *output);
@@ -334,7 +347,7 @@ typedef struct {
     int32_t short_requant;      /**< 1: the short requantization path is exact (proved at generate time) */
     const int8_t *weights;      /**< [cp / 4][kh][kw][4] int8, see above */
     const int32_t *bias;        /**< [cp] initial accumulators */
-    const int32_t *requant;     /**< [cp][4] requantization records */
+    const int32_t *requant;     /**< [cp] requantization records (as in pm_conv_packed_params_t) */
 } pm_dw_params_t;
 
 /**

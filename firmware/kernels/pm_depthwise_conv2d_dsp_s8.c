@@ -129,7 +129,8 @@ static PM_ALWAYS_INLINE void pm_dw_store(const int32_t *acc, const int32_t *rec,
 {
 #pragma GCC unroll 4
     for (int32_t k = 0; k < m; ++k) {
-        out[k] = (int8_t)pm_packed_out(acc[k], rec + 4 * k, offset, lo, hi, short_path, sat8);
+        out[k] = (int8_t)pm_packed_out(acc[k], rec + PM_REC_WORDS(short_path) * k, offset, lo, hi, short_path,
+                                       sat8);
     }
 }
 
@@ -181,7 +182,8 @@ static PM_ALWAYS_INLINE void pm_dw_body(const pm_dw_params_t *p, const int8_t *i
 #endif
                     }
                     w_first += group_bytes;
-                    pm_dw_store(s, rec + 4 * ch, 4, output + ch, out_offset, act_min, act_max, short_path, sat8);
+                    pm_dw_store(s, rec + PM_REC_WORDS(short_path) * ch, 4, output + ch, out_offset, act_min, act_max,
+                                short_path, sat8);
                 }
                 for (; ch < c; ++ch) {
                     int32_t acc = bias[ch];
@@ -189,7 +191,8 @@ static PM_ALWAYS_INLINE void pm_dw_body(const pm_dw_params_t *p, const int8_t *i
                         acc = pm_dw_channel(x_first + ch, w_first + (ch & 3), rows, cols, xstep, xrow, 4, wrow,
                                             offset, acc);
                     }
-                    pm_dw_store(&acc, rec + 4 * ch, 1, output + ch, out_offset, act_min, act_max, short_path, sat8);
+                    pm_dw_store(&acc, rec + PM_REC_WORDS(short_path) * ch, 1, output + ch, out_offset, act_min,
+                                act_max, short_path, sat8);
                 }
                 output += c;
             }

@@ -89,7 +89,9 @@ STRUCT_FIELDS["pm_conv_mve_add_params_t"] = (
 
 # Convolutions that fuse with a residual ADD: kernel -> (fused kernel, fused struct).
 FUSABLE = {"pm_conv2d_packed_s8": ("pm_conv2d_packed_add_s8", "pm_conv_packed_add_params_t"),
+           "pm_conv2d_packed_1x1_s8": ("pm_conv2d_packed_add_s8", "pm_conv_packed_add_params_t"),
            "pm_conv2d_packed8_s8": ("pm_conv2d_packed8_add_s8", "pm_conv_packed_add_params_t"),
+           "pm_conv2d_packed8_1x1_s8": ("pm_conv2d_packed8_add_s8", "pm_conv_packed_add_params_t"),
            "pm_conv2d_mve_s8": ("pm_conv2d_mve_add_s8", "pm_conv_mve_add_params_t")}
 
 
@@ -158,12 +160,19 @@ def _packed_conv(graph: Graph, op: Operator, p: dict, int8_weights: bool = False
     }
     arrays = {"weights": packing.pack_weights(w.data), "bias": consts["bias"], "requant": consts["requant"]}
     cin = fields["input"][3]
+    kh, kw = fields["filter"][1], fields["filter"][2]
+    if cin % packing.GROUP == 0 and kh == kw == 1 and p["pad"] == (0, 0):
+        # Pointwise: each pixel widened once (scratch), all output channels in one assembly call.
+        kernel = "pm_conv2d_packed8_1x1_s8" if int8_weights else "pm_conv2d_packed_1x1_s8"
+        if int8_weights:
+            arrays["weights"] = packing.pack_weights8(w.data)
+        scratch = packing.pointwise_scratch(cin, fields["output"][3])
+        return KernelCall(kernel, "pm_conv_packed_params_t", fields, arrays, (op.inputs[0],), scratch_bytes=scratch)
     if cin % packing.GROUP == 0 and int8_weights:
         arrays["weights"] = packing.pack_weights8(w.data)
         return KernelCall("pm_conv2d_packed8_s8", "pm_conv_packed_params_t", fields, arrays, (op.inputs[0],))
     if cin % packing.GROUP == 0:
         return KernelCall("pm_conv2d_packed_s8", "pm_conv_packed_params_t", fields, arrays, (op.inputs[0],))
-    kh, kw = fields["filter"][1], fields["filter"][2]
     window = kh * kw * cin
     if window <= PATCH_MAX_BYTES:
         # Few channels: one contiguous patch per window (im2col of one output row) beats per-row runs.
@@ -293,13 +302,25 @@ def _fc(graph: Graph, op: Operator, p: dict, dsp: bool) -> KernelCall:
     if has_bias:
         arrays["bias"] = _i32(p["bias"])
     if dsp and -255 <= p["input_offset"] <= 255:
-        # As a 1x1 convolution over a column of `batches` pixels: the SMLAD kernel's row blocking
-        # (each widened input word shared by four units) at about half the instructions per MAC.
+        # As a 1x1 convolution over a column of `batches` pixels: four units share each widened input
+        # word. Depths that are a multiple of 4 take the packed int8 kernel (assembly inner loop),
+        # others the int8 SMLAD convolution.
         conv = {"input": (1, fields["batches"], 1, depth), "filter": (units, 1, 1, depth),
                 "output": (1, fields["batches"], 1, units), "stride_h": 1, "stride_w": 1, "dilation_h": 1,
                 "dilation_w": 1, "pad_h": 0, "pad_w": 0, "depth_multiplier": 1,
                 **{k: fields[k] for k in ("input_offset", "output_offset", "act_min", "act_max", "weights", "bias",
                                           "multiplier", "shift")}}
+        if depth % packing.GROUP == 0:
+            wdata = np.asarray(w.data, np.int8).reshape(units, 1, 1, depth)
+            consts = packing.conv_constants(wdata, p["bias"] if has_bias else None, p["multiplier"], p["shift"],
+                                            p["input_offset"])
+            packed = {k: conv[k] for k in ("input", "filter", "output", "stride_h", "stride_w", "pad_h", "pad_w",
+                                           "input_offset", "output_offset", "act_min", "act_max")}
+            packed.update(short_requant=consts["short_requant"], weights="weights", bias="bias", requant="requant")
+            return KernelCall("pm_conv2d_packed8_1x1_s8", "pm_conv_packed_params_t", packed,
+                              {"weights": packing.pack_weights8(wdata), "bias": consts["bias"],
+                               "requant": consts["requant"]}, (op.inputs[0],),
+                              scratch_bytes=packing.pointwise_scratch(depth, units))
         return KernelCall("pm_conv2d_dsp_s8", "pm_conv_params_t", conv, arrays, (op.inputs[0],))
     return KernelCall("pm_fully_connected_s8", "pm_fc_params_t", fields, arrays, (op.inputs[0],))
 

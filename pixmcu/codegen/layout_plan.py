@@ -48,6 +48,7 @@ CODE_RESERVE_BYTES = 48 * 1024
 INSTR_PER_MAC = {
     "pm_conv2d_packed_s8": 0.95, "pm_conv2d_packed_add_s8": 0.95, "pm_conv2d_packed_pad_s8": 1.05,
     "pm_conv2d_packed_patch_s8": 1.15, "pm_conv2d_packed8_s8": 1.45, "pm_conv2d_packed8_add_s8": 1.45,
+    "pm_conv2d_packed_1x1_s8": 0.9, "pm_conv2d_packed8_1x1_s8": 1.35,
     "pm_conv2d_dsp_s8": 1.5, "pm_conv2d_1x1_s8": 2.1,
     "pm_conv2d_s8": 8.0, "pm_conv2d_mve_s8": 0.35, "pm_conv2d_mve_patch_s8": 0.5,
 }
