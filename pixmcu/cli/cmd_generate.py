@@ -28,8 +28,13 @@ def add_parser(sub):
                         "auto (default: the cost model for the board's core, within --flash-budget), unfused "
                         "(embedding and conv as two calls), pe_embed_conv, pe_folded_s16, pe_folded_s32, "
                         "pe_joint_s16 (docs/first_layer.md)")
+    p.add_argument("--optimize", choices=("speed", "balanced", "size"), default="balanced",
+                   help="per-layer weight layouts: speed (int16 pre-widened weights everywhere), size (int8 "
+                        "everywhere), balanced (default: the fastest plan within the flash budget); "
+                        "docs/performance.md")
     p.add_argument("--flash-budget", type=int, default=None, metavar="BYTES",
-                   help="flash the first layer may use (code + tables) when --first-layer auto chooses")
+                   help="flash the model may use, code + constants (default: the board's flash); also bounds "
+                        "the first layer's tables when --first-layer auto chooses")
     p.add_argument("--flash-wait-states", type=int, default=0, metavar="N",
                    help="wait states of the target's flash: auto charges them to the tables' random reads "
                         "(default 0, as under QEMU)")
@@ -54,7 +59,8 @@ def run(args) -> int:
     gen = generate(args.model, args.out_dir, board=args.board, name=args.name,
                    pixel_mapping={"scale": args.pixel_scale, "offset": args.pixel_offset},
                    overlap=not args.no_overlap, fuse=args.fuse_residual_add, first_layer=args.first_layer,
-                   flash_budget=args.flash_budget, flash_wait_states=args.flash_wait_states)
+                   flash_budget=args.flash_budget, flash_wait_states=args.flash_wait_states,
+                   optimize=args.optimize)
     m = gen.manifest
     summary = {"out_dir": str(gen.out_dir), "name": m["name"], "board": m["board"], "layers": len(m["layers"]),
                "arena_bytes": m["arena_bytes"], "weight_bytes": m["weight_bytes"], "sources": m["sources"]}
@@ -67,4 +73,9 @@ def run(args) -> int:
               f"arena {m['arena_bytes']} bytes, constant data {m['weight_bytes']} bytes")
         if m.get("first_layer"):
             print(f"first layer: {m['first_layer']['variant']} ({m['first_layer']['reason']})")
+        if m.get("layout_plan"):
+            lp = m["layout_plan"]
+            int8 = sum(1 for layer in lp["layers"] if layer["layout"] == "int8")
+            print(f"weight layouts ({lp['optimize']}): {len(lp['layers']) - int8} int16, {int8} int8; predicted "
+                  f"flash {lp['predicted_flash_bytes']:,} of {lp['budget_bytes']:,} B ({lp['budget_source']})")
     return 0

@@ -19,6 +19,7 @@ from pixmcu.codegen import first_layer as fl
 from pixmcu.codegen.cformat import c_comment, c_int, c_type, format_array
 from pixmcu.codegen.outdir import OutDir
 from pixmcu.codegen.kernels import DSP_CORES, MVE_CORES, PACKED_CORES, STRUCT_FIELDS, KernelCall, fuse_residual_adds, kernel_call
+from pixmcu.codegen.layout_plan import plan_layouts
 from pixmcu.codegen.planner import Plan, plan
 from pixmcu.codegen.reserved import check_model_name, safe_default_name
 from pixmcu.boards import get_board
@@ -133,7 +134,8 @@ def _io_json(graph: Graph, name: str) -> dict[str, Any]:
 def generate(model: str | Path | Graph, out_dir: str | Path, board: str | None = None, name: str | None = None,
              pixel_mapping: dict[str, float] | None = None, overlap: bool = True, fuse: bool = True,
              packed: bool | None = None, first_layer: str | None = None, flash_budget: int | None = None,
-             first_layer_decision: dict | None = None, flash_wait_states: int = 0) -> Generated:
+             first_layer_decision: dict | None = None, flash_wait_states: int = 0,
+             optimize: str = "balanced") -> Generated:
     """Write the generated model into out_dir and return its manifest.
 
     overlap: let windowed kernels write over the tail of a dying input (smaller arena, same hooks).
@@ -147,6 +149,9 @@ def generate(model: str | Path | Graph, out_dir: str | Path, board: str | None =
     `flash_budget` bytes), a variant name (pixmcu.codegen.first_layer.CHOICES) or "unfused" (two
     calls). None (the API default) leaves the two layers as they are and records nothing; `pixmcu
     generate` passes "auto". first_layer_decision: a measured choice from `pixmcu tune`.
+    optimize: speed | balanced | size, the per-layer weight layouts under the flash budget
+    (`flash_budget` bytes of code + constants, default the board's; pixmcu.codegen.layout_plan) when
+    `packed` is None.
     """
     from pixmcu.frontend import load_model, resolve_model_path
 
@@ -168,8 +173,12 @@ def generate(model: str | Path | Graph, out_dir: str | Path, board: str | None =
 
     dsp = core in DSP_CORES
     mve = core in MVE_CORES and packed is not False
+    layouts = (plan_layouts(graph, board_name, optimize, flash_budget, f"model {src.name}" if src else None)
+               if packed is None else None)
     packed = core in PACKED_CORES if packed is None else packed
-    calls: list[KernelCall] = [kernel_call(graph, op, dsp=dsp, packed=packed, mve=mve) for op in graph.operators]
+    calls: list[KernelCall] = [kernel_call(graph, op, dsp=dsp, mve=mve,
+                                           **(layouts.kernel_args(i) if layouts else {"packed": packed}))
+                               for i, op in enumerate(graph.operators)]
     first = None
     if first_layer is not None or first_layer_decision is not None:
         first = fl.plan_first_layer(graph, core, first_layer or "auto", flash_budget, first_layer_decision,
@@ -292,5 +301,8 @@ def generate(model: str | Path | Graph, out_dir: str | Path, board: str | None =
     }
     if first is not None:
         manifest["first_layer"] = first.manifest
-    out.write("manifest.json", json.dumps(manifest, indent=2) + "\n")
+    if layouts is not None:
+        manifest["layout_plan"] = layouts.manifest()
+    out.write("manifest.json", json.dumps(manifest, indent=2) + "
+")
     return Generated(out_dir, manifest, mem)
