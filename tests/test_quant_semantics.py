@@ -1,0 +1,77 @@
+"""Quantization as TFLM reads it (issue 11): ignored bias axes, negative per-channel weight scales,
+and errors that show the values actually at fault."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import FIXTURES
+from pixmcu import reference
+from pixmcu.errors import PixmcuError
+from pixmcu.frontend import load_model
+from pixmcu.frontend.tflite_reader import read_tflite
+from pixmcu.fuzz.tflite_fields import set_field
+from tflm_oracle import Oracle
+
+QUANT = FIXTURES / "quant"
+CONV_OPS = FIXTURES / "models" / "conv_ops.tflite"
+
+
+def random_inputs(graph, n, seed):
+    t = graph.input_tensor()
+    info = np.iinfo(t.dtype)
+    return np.random.default_rng(seed).integers(info.min, info.max + 1, size=(n,) + t.shape[1:]).astype(t.dtype)
+
+
+def edit(src: Path, dst: Path, suffix: str, value) -> Path:
+    """A one-edit mutant of a committed fixture: the scalar whose flatbuffer path ends with `suffix`."""
+    dst.write_bytes(set_field(src.read_bytes(), suffix, value))
+    return dst
+
+
+def test_bias_quantized_dimension_3_is_ignored_as_tflm_does():
+    raw = read_tflite(QUANT / "bias_qdim3.tflite")
+    biases = [raw.tensors[op.inputs[2]] for op in raw.operators if len(op.inputs) > 2]
+    assert biases and all(t.axis == 3 and len(t.shape) == 1 and len(t.scale) > 1 for t in biases)
+    g = load_model(QUANT / "bias_qdim3.tflite")
+    x = random_inputs(g, 20, seed=3)
+    expected = Oracle(QUANT / "bias_qdim3.tflite", g).invoke(x)
+    np.testing.assert_array_equal(reference.invoke(g, x).reshape(expected.shape), expected)
+
+
+def test_negative_per_channel_weight_scales_run_bit_exact_with_tflm():
+    path = QUANT / "negative_scales.tflite"
+    g = load_model(path)
+    negative = [op.name for op in g.operators if op.kind in ("conv2d", "depthwise_conv2d")
+                and min(g.tensors[op.inputs[1]].quant.scale) < 0]
+    assert len(negative) == 6  # every conv and depthwise layer of conv_ops has negated channels
+    x = random_inputs(g, 40, seed=5)
+    expected = Oracle(path, g).invoke(x)
+    got = reference.invoke(g, x).reshape(expected.shape)
+    np.testing.assert_array_equal(got, expected)
+    assert len(np.unique(expected)) > 20  # not a saturated, trivially equal output
+
+
+def test_negative_scales_host_c_under_sanitizers_equals_reference():
+    from pixmcu.engines.host_c import run_host_c
+
+    path = QUANT / "negative_scales.tflite"
+    g = load_model(path)
+    x = random_inputs(g, 6, seed=6)
+    ref = reference.invoke(g, x)
+    np.testing.assert_array_equal(run_host_c(path, x).reshape(ref.shape), ref)
+
+
+def test_bad_scale_message_names_the_wrong_channels(tmp_path):
+    # conv_ops tensor 2: the first CONV_2D's weights, 5 per-channel scales.
+    bad = edit(CONV_OPS, tmp_path / "nan.tflite", "tensors[2].quantization.scale[3]", float("nan"))
+    with pytest.raises(PixmcuError, match=r"channel 3 = nan \(1 of 5\)") as info:
+        load_model(bad)
+    assert str(bad) in str(info.value)
+
+
+def test_negative_activation_scale_is_refused(tmp_path):
+    bad = edit(CONV_OPS, tmp_path / "neg.tflite", "tensors[0].quantization.scale[0]", -0.5)
+    with pytest.raises(PixmcuError, match=r"activation scale must be a positive normal float32, got -0.5"):
+        load_model(bad)
