@@ -44,6 +44,9 @@ def validate_graph(graph: Graph) -> None:
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
         raise _err(None, f"the model has {len(graph.inputs)} inputs and {len(graph.outputs)} outputs; "
                          "pixmcu runs models with one input and one output")
+    for role, name in (("input", graph.inputs[0]), ("output", graph.outputs[0])):
+        if graph.tensors[name].is_constant:
+            raise _err(None, f"the model {role} '{name}' is a constant tensor")
     _check_sizes(graph)
     roles = _roles(graph)
     for name, t in graph.tensors.items():

@@ -63,3 +63,16 @@ def test_cli_exits_2_without_traceback(tmp_path, case, pixmcu_cli):
         code, out, err = pixmcu_cli(*args)
         assert code == 2, (args, err)
         assert str(path) in err and "Traceback" not in err
+
+
+def test_constant_model_input_is_refused():
+    import numpy as np
+
+    from pixmcu.ir import Graph, GraphError, Operator, Quantization, Tensor
+    from pixmcu.validate import validate_graph
+
+    q = Quantization((0.5,), (0,))
+    tensors = {"x": Tensor("x", (1, 4), "int8", q, np.zeros((1, 4), np.int8)), "y": Tensor("y", (4,), "int8", q)}
+    g = Graph(tensors, (Operator("r", "reshape", ("x",), ("y",), {}),), ("x",), ("y",))
+    with pytest.raises(GraphError, match="the model input 'x' is a constant tensor"):
+        validate_graph(g)

@@ -86,7 +86,7 @@ def campaign(kind: str, count: int, seed: int, out: Path, start: int = 0, bases:
             if host_c and kind != "data":
                 target = model_target(path, seed, host_c=True)
             res = run_isolated(target, timeout_s=timeout_s if not host_c else max(timeout_s, 120.0),
-                               mem_bytes=mem_mb << 20)
+                               mem_bytes=mem_mb << 20, cap_address_space=not host_c)
             counts[res.status] += 1
             slowest, biggest = max(slowest, res.seconds), max(biggest, res.peak_mb)
             if res.escaped:

@@ -47,15 +47,16 @@ def _status_kb(key: str) -> int:
     return 0
 
 
-def _child(fn: Callable[[], str | None], mem_bytes: int, w: int) -> None:
+def _child(fn: Callable[[], str | None], mem_bytes: int, w: int, cap: bool) -> None:
     faulthandler.disable()  # a crash is the parent's to report, not a dump into the caller's stderr
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.dup2(devnull, 2)
     base_rss = _status_kb("VmRSS")
     vm = _status_kb("VmSize") * 1024
-    # Address-space cap a little above the limit, so a runaway allocation fails instead of swamping the host.
-    resource.setrlimit(resource.RLIMIT_AS, (vm + 2 * mem_bytes, resource.RLIM_INFINITY))
+    if cap:  # not with ASan children: their shadow memory needs terabytes of address space
+        # Address-space cap a little above the limit, so a runaway allocation fails instead of swamping the host.
+        resource.setrlimit(resource.RLIMIT_AS, (vm + 2 * mem_bytes, resource.RLIM_INFINITY))
     t0 = time.monotonic()
     try:
         detail = fn() or ""
@@ -78,7 +79,8 @@ def _child(fn: Callable[[], str | None], mem_bytes: int, w: int) -> None:
     os.close(w)
 
 
-def run_isolated(fn: Callable[[], str | None], timeout_s: float = 10.0, mem_bytes: int = 1 << 30) -> Outcome:
+def run_isolated(fn: Callable[[], str | None], timeout_s: float = 10.0, mem_bytes: int = 1 << 30,
+                 cap_address_space: bool = True) -> Outcome:
     """Run `fn` in a forked child; it returns an optional note, or raises."""
     r, w = os.pipe()
     t0 = time.monotonic()
@@ -87,7 +89,7 @@ def run_isolated(fn: Callable[[], str | None], timeout_s: float = 10.0, mem_byte
         code = 0
         try:
             os.close(r)
-            _child(fn, mem_bytes, w)
+            _child(fn, mem_bytes, w, cap_address_space)
         except BaseException:  # noqa: BLE001
             code = 3
         os._exit(code)
