@@ -98,14 +98,23 @@ def campaign(kind: str, count: int, seed: int, out: Path, start: int = 0, bases:
                 log.flush()
             for p in work.iterdir():
                 p.unlink()
-            if progress and (i - start + 1) % 100 == 0:
-                print(f"[{kind}] {i - start + 1}/{count} {dict(counts)} ({time.monotonic() - t0:.0f} s)",
-                      file=sys.stderr, flush=True)
+            if (i - start + 1) % 100 == 0:
+                # Rewritten as the run goes, so a campaign stopped by a time limit still reports what it ran.
+                _summary(out, kind, seed, start, i - start + 1, host_c, bases, counts, slowest, biggest, t0)
+                if progress:
+                    print(f"[{kind}] {i - start + 1}/{count} {dict(counts)} ({time.monotonic() - t0:.0f} s)",
+                          file=sys.stderr, flush=True)
+    return _summary(out, kind, seed, start, count, host_c, bases, counts, slowest, biggest, t0)
+
+
+def _summary(out: Path, kind: str, seed: int, start: int, done: int, host_c: bool, bases: list[Path],
+             counts: Counter, slowest: float, biggest: float, t0: float) -> dict:
     escapes = sum(v for k, v in counts.items() if k not in ("accepted", "rejected"))
-    summary = {"kind": kind, "seed": seed, "start": start, "count": count, "host_c": host_c,
+    summary = {"kind": kind, "seed": seed, "start": start, "count": done, "host_c": host_c,
                "bases": [str(b) for b in bases], "outcomes": dict(counts), "escapes": escapes,
                "slowest_s": round(slowest, 2), "peak_mb": round(biggest, 1),
                "wall_s": round(time.monotonic() - t0, 1)}
-    with open(out / f"summary-{kind}-{seed}-{start}.json", "w") as f:
-        json.dump(summary, f, indent=2)
+    tmp = out / f".summary-{kind}-{seed}-{start}.json"
+    tmp.write_text(json.dumps(summary, indent=2))
+    tmp.replace(out / f"summary-{kind}-{seed}-{start}.json")
     return summary
