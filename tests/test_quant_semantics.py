@@ -75,3 +75,20 @@ def test_negative_activation_scale_is_refused(tmp_path):
     bad = edit(CONV_OPS, tmp_path / "neg.tflite", "tensors[0].quantization.scale[0]", -0.5)
     with pytest.raises(PixmcuError, match=r"activation scale must be a positive normal float32, got -0.5"):
         load_model(bad)
+
+
+@pytest.mark.parametrize("scale", [-1.0, 0.0])
+def test_fully_connected_per_tensor_checks_are_tflms(tmp_path, scale):
+    """Per-tensor FULLY_CONNECTED: TFLM's Prepare refuses a weight scale whose product with the input
+    scale leaves the bias scale (GetQuantizedConvolutionMultipler); pixmcu refuses the same model."""
+    from conftest import RESNET
+
+    raw = read_tflite(RESNET)
+    fc = next(op for op in raw.operators if op.opcode == "FULLY_CONNECTED")
+    w = fc.inputs[1]
+    assert len(raw.tensors[w].scale) == 1
+    bad = edit(RESNET, tmp_path / "fc.tflite", f"tensors[{w}].quantization.scale[0]", scale * raw.tensors[w].scale[0])
+    with pytest.raises(PixmcuError, match=r"\(fully_connected\): bias scale .* TFLM allows 0.02"):
+        load_model(bad)
+    with pytest.raises(RuntimeError, match="allocate"):
+        Oracle(bad, load_model(RESNET))  # TFLM itself refuses it at AllocateTensors
