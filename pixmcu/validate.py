@@ -108,6 +108,11 @@ def _check_operator(graph: Graph, op: Operator) -> None:
         _check_fc_scales(graph, op)
     elif op.kind == "softmax":
         _check_softmax(graph, op)
+    elif op.kind == "pad" and "pad_value" in a:
+        out = graph.tensors[op.outputs[0]]
+        lo, hi = ACT_RANGES.get(out.dtype, (None, None))
+        if lo is not None and not (isinstance(a["pad_value"], int) and lo <= a["pad_value"] <= hi):
+            raise _err(op, f"pad value {a['pad_value']!r} is outside {out.dtype} [{lo}, {hi}]")
     try:
         with np.errstate(over="raise", divide="raise", invalid="raise", under="ignore"):
             params = lower(graph, op)

@@ -94,3 +94,17 @@ def test_not_an_archive_and_a_bomb(tmp_path, pixmcu_cli, monkeypatch):
         np.savez_compressed(f, __graph__=np.frombuffer(__import__("json").dumps(doc).encode(), np.uint8), **arrays)
     code, _, err = pixmcu_cli("inspect", bomb)
     assert code == 2 and "over pixmcu's limit" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("value, msg", [(1000, r"pad value 1000 is outside int8 \[-128, 127\]"),
+                                        (2 ** 40, r"pad value 1099511627776 is outside"),
+                                        ("0", r"attribute 'pad_value' must be an integer")])
+def test_pad_value_outside_the_dtype(tmp_path, value, msg):
+    from pixmcu.frontend.checkpoint import save_graph
+
+    pmz = save_graph(load_model(ROOT / "tests" / "fixtures" / "models" / "residual.tflite"), tmp_path / "r.pmz")
+    doc, arrays = read_pmz(pmz)
+    pad = next(o for o in doc["operators"] if o["kind"] == "pad")
+    pad["attrs"]["pad_value"] = value
+    with pytest.raises(PixmcuError, match=msg):
+        load_model(write_pmz(tmp_path / "bad.pmz", doc, arrays))

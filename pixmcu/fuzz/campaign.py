@@ -25,17 +25,28 @@ from pixmcu.fuzz.targets import data_target, model_target
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def default_bases(kind: str) -> list[Path]:
-    """Every committed fixture and shared model of the kind (the issue's campaign covers them all)."""
+def _tflite_fixtures() -> list[Path]:
+    fx = ROOT / "tests" / "fixtures"
+    return sorted((fx / "models").glob("*.tflite")) + sorted((fx / "quant").glob("*.tflite"))
+
+
+def default_bases(kind: str, work: Path | None = None) -> list[Path]:
+    """Every committed fixture and shared model of the kind (the issue's campaign covers them all).
+    For .pmz, with `work`: the shipped graphs plus every .tflite fixture saved as a graph file, so the
+    JSON of every operator kind gets mutated, not only the shipped models' few."""
     from pixmcu.shared_data import shared_dir
 
     if kind == "tflite":
-        fx = ROOT / "tests" / "fixtures"
-        found = sorted((fx / "models").glob("*.tflite")) + sorted((fx / "quant").glob("*.tflite"))
-        found += sorted((shared_dir() / "models").rglob("*.tflite"))
-        return found
+        return _tflite_fixtures() + sorted((shared_dir() / "models").rglob("*.tflite"))
     if kind == "pmz":
-        return sorted((ROOT / "pixmcu" / "models").glob("*.pmz"))
+        found = sorted((ROOT / "pixmcu" / "models").glob("*.pmz"))
+        if work is not None:
+            from pixmcu.frontend import load_model
+            from pixmcu.frontend.checkpoint import save_graph
+
+            work.mkdir(parents=True, exist_ok=True)
+            found += [save_graph(load_model(p), work / f"{p.stem}.pmz") for p in _tflite_fixtures()]
+        return found
     return [ROOT / "tests" / "fixtures" / "models" / "pools_dense.tflite"]
 
 
@@ -73,8 +84,8 @@ def make_mutant(kind: str, bases: list[Path], seed: int, i: int, work: Path) -> 
 
 def campaign(kind: str, count: int, seed: int, out: Path, start: int = 0, bases: list[Path] | None = None,
              host_c: bool = False, timeout_s: float = 10.0, mem_mb: int = 1024, progress: bool = True) -> dict:
-    bases = bases or default_bases(kind)
     out.mkdir(parents=True, exist_ok=True)
+    bases = bases or default_bases(kind, out / "bases")
     (out / "escapes").mkdir(exist_ok=True)
     counts: Counter = Counter()
     slowest, biggest = 0.0, 0.0
