@@ -25,6 +25,11 @@ def _allocate():
     return str(np.ones(3 << 30, np.uint8).sum())  # 3 GB, over the 1 GB limit
 
 
+def _spin():
+    while True:
+        pass
+
+
 def _segv():
     os.kill(os.getpid(), signal.SIGSEGV)
 
@@ -39,9 +44,10 @@ def _raise_other():
 
 @pytest.mark.parametrize("fn, status", [(lambda: "fine", "accepted"), (_raise_pixmcu, "rejected"),
                                         (_raise_other, "exception"), (_allocate, "memory"), (_segv, "crash"),
-                                        (_sleep, "timeout")])
+                                        (_sleep, "timeout"), (_spin, "timeout")])
 def test_runner_classifies_every_outcome(fn, status):
-    out = run_isolated(fn, timeout_s=3.0 if status == "timeout" else 60.0)
+    # The limit is CPU time (a busy loop); a child using no CPU (a hang) is stopped after hang_s of wall time.
+    out = run_isolated(fn, timeout_s=2.0 if status == "timeout" else 60.0, hang_s=4.0 if fn is _sleep else None)
     assert out.status == status, out
     assert out.escaped == (status not in ("accepted", "rejected"))
 

@@ -99,12 +99,13 @@ def campaign(kind: str, count: int, seed: int, out: Path, start: int = 0, bases:
             res = run_isolated(target, timeout_s=timeout_s if not host_c else max(timeout_s, 120.0),
                                mem_bytes=mem_mb << 20, cap_address_space=not host_c)
             counts[res.status] += 1
-            slowest, biggest = max(slowest, res.seconds), max(biggest, res.peak_mb)
+            slowest, biggest = max(slowest, res.cpu_s), max(biggest, res.peak_mb)
             if res.escaped:
                 keep = out / "escapes" / path.name
                 shutil.copyfile(path, keep)
                 log.write(json.dumps({"kind": kind, "seed": seed, "index": i, "file": str(keep), "mutation": desc,
                                       "status": res.status, "detail": res.detail, "seconds": round(res.seconds, 2),
+                                      "cpu_s": round(res.cpu_s, 2),
                                       "peak_mb": round(res.peak_mb, 1)}) + "\n")
                 log.flush()
             for p in work.iterdir():
@@ -123,7 +124,7 @@ def _summary(out: Path, kind: str, seed: int, start: int, done: int, host_c: boo
     escapes = sum(v for k, v in counts.items() if k not in ("accepted", "rejected"))
     summary = {"kind": kind, "seed": seed, "start": start, "count": done, "host_c": host_c,
                "bases": [str(b) for b in bases], "outcomes": dict(counts), "escapes": escapes,
-               "slowest_s": round(slowest, 2), "peak_mb": round(biggest, 1),
+               "slowest_cpu_s": round(slowest, 2), "peak_mb": round(biggest, 1),
                "wall_s": round(time.monotonic() - t0, 1)}
     tmp = out / f".summary-{kind}-{seed}-{start}.json"
     tmp.write_text(json.dumps(summary, indent=2))

@@ -33,6 +33,7 @@ class Outcome:
     detail: str = ""
     seconds: float = 0.0
     peak_mb: float = 0.0
+    cpu_s: float = 0.0
 
     @property
     def escaped(self) -> bool:
@@ -79,9 +80,25 @@ def _child(fn: Callable[[], str | None], mem_bytes: int, w: int, cap: bool) -> N
     os.close(w)
 
 
+def _cpu_seconds(pid: int) -> float:
+    """CPU time of a live child and of the processes it has waited for (compilers, the host-C run)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
 def run_isolated(fn: Callable[[], str | None], timeout_s: float = 10.0, mem_bytes: int = 1 << 30,
-                 cap_address_space: bool = True) -> Outcome:
-    """Run `fn` in a forked child; it returns an optional note, or raises."""
+                 cap_address_space: bool = True, hang_s: float | None = None) -> Outcome:
+    """Run `fn` in a forked child; it returns an optional note, or raises.
+
+    The time limit is on the child's CPU time, so that a loaded (shared, niced) machine does not turn
+    slow scheduling into timeouts; a child that uses no CPU at all (a hang) is stopped after `hang_s`
+    of wall time (default 30 x timeout_s).
+    """
+    hang_s = hang_s if hang_s is not None else 30 * timeout_s
     r, w = os.pipe()
     t0 = time.monotonic()
     pid = os.fork()
@@ -94,34 +111,37 @@ def run_isolated(fn: Callable[[], str | None], timeout_s: float = 10.0, mem_byte
             code = 3
         os._exit(code)
     os.close(w)
-    chunks, deadline = [], t0 + timeout_s
-    timed_out = False
+    chunks = []
+    why = ""
     while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            timed_out = True
-            break
-        ready, _, _ = select.select([r], [], [], left)
-        if not ready:
+        ready, _, _ = select.select([r], [], [], min(1.0, timeout_s))
+        if ready:
+            chunk = os.read(r, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
             continue
-        chunk = os.read(r, 65536)
-        if not chunk:
+        cpu, wall = _cpu_seconds(pid), time.monotonic() - t0
+        if cpu > timeout_s:
+            why = f"over {timeout_s:.0f} s of CPU time"
+        elif wall > hang_s:
+            why = f"no result after {wall:.0f} s ({cpu:.1f} s of CPU): a hang"
+        if why:
+            os.kill(pid, signal.SIGKILL)
             break
-        chunks.append(chunk)
-    if timed_out:
-        os.kill(pid, signal.SIGKILL)
     os.close(r)
-    _, wstatus = os.waitpid(pid, 0)
+    _, wstatus, usage = os.wait4(pid, 0)
     elapsed = time.monotonic() - t0
-    if timed_out:
-        return Outcome("timeout", f"no result after {timeout_s:.0f} s", elapsed)
+    if why:
+        return Outcome("timeout", why, elapsed, 0.0, usage.ru_utime + usage.ru_stime)
     if os.WIFSIGNALED(wstatus):
         return Outcome("crash", f"child killed by signal {os.WTERMSIG(wstatus)}", elapsed)
     try:
         d = json.loads(b"".join(chunks).decode())
     except ValueError:
         return Outcome("crash", f"child exited {os.WEXITSTATUS(wstatus)} without a result", elapsed)
-    out = Outcome(d["status"], d["detail"], d["seconds"], d["peak_mb"])
-    if out.seconds > timeout_s and not out.escaped:
-        out.status, out.detail = "timeout", f"took {out.seconds:.1f} s; {out.detail[:200]}"
+    cpu = usage.ru_utime + usage.ru_stime
+    out = Outcome(d["status"], d["detail"], d["seconds"], d["peak_mb"], cpu)
+    if cpu > timeout_s and not out.escaped:
+        out.status, out.detail = "timeout", f"took {cpu:.1f} s of CPU time; {out.detail[:200]}"
     return out
