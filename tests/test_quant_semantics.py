@@ -92,3 +92,22 @@ def test_fully_connected_per_tensor_checks_are_tflms(tmp_path, scale):
         load_model(bad)
     with pytest.raises(RuntimeError, match="allocate"):
         Oracle(bad, load_model(RESNET))  # TFLM itself refuses it at AllocateTensors
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["negative_scales"])
+def test_quant_fixture_bitexact_on_qemu_m4(tmp_path, name):
+    """The firmware kernels (qemu-m4: the DSP and packed paths) take negative multipliers bit for bit."""
+    import json
+
+    from pixmcu.cli import main
+    from pixmcu.codegen.generator import generate
+
+    generate(QUANT / f"{name}.tflite", tmp_path / "m", board="qemu-m4", name="m")
+    g = load_model(QUANT / f"{name}.tflite")
+    np.savez(tmp_path / "d.npz", x=random_inputs(g, 3, seed=9))
+    code = main(["run", str(tmp_path / "m"), "--data", str(tmp_path / "d.npz"), "--json", str(tmp_path / "r.json"),
+                 "--quiet"])
+    rep = json.loads((tmp_path / "r.json").read_text())
+    assert code == 0, rep.get("error")
+    assert rep["bitexact"] == {"compared": 3, "matches": 3, "mismatches": [], "reference": "pixmcu.reference"}
