@@ -48,6 +48,8 @@ CASES = {
     "nan_scale": (lambda d, a: d["tensors"][0]["quant"].update(scale=[float("nan")]), r"must be finite, got nan"),
     "zero_point_out_of_dtype": (lambda d, a: d["tensors"][0]["quant"].update(zero_point=[300]),
                                 r"zero point outside uint8 \[0, 255\]: 300"),
+    "bin_edges_not_increasing": (lambda d, a: _op(d, "embedding")["attrs"].update(bin_edges=[[32, 32, 96]]),
+                                 r"'bin_edges' must be lists of increasing pixel values"),
     "unknown_tensor": (lambda d, a: _op(d, "conv1").update(inputs=["nope"] + _op(d, "conv1")["inputs"][1:]),
                        r"tensor 'nope' does not exist"),
 }
@@ -108,3 +110,11 @@ def test_pad_value_outside_the_dtype(tmp_path, value, msg):
     pad["attrs"]["pad_value"] = value
     with pytest.raises(PixmcuError, match=msg):
         load_model(write_pmz(tmp_path / "bad.pmz", doc, arrays))
+
+
+def test_binned_embedding_round_trips(tmp_path):
+    """bin_edges as training writes them ([[32, 64, ...]]) pass the schema."""
+    doc, arrays = read_pmz(PMZ)
+    _op(doc, "embedding")["attrs"]["bin_edges"] = [[32, 64, 96, 128, 160, 192, 224]]
+    g = load_model(write_pmz(tmp_path / "binned.pmz", doc, arrays))
+    assert g.operators[0].attrs["bin_edges"] == ((32, 64, 96, 128, 160, 192, 224),)

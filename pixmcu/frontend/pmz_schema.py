@@ -48,8 +48,8 @@ ATTRS = {
     "axis": (_is_int, "an integer"),
     "embed_dim": (lambda v: _is_int(v) and v >= 1, "a positive integer"),
     "bin_edges": (lambda v: isinstance(v, list) and len(v) > 0 and all(
-        _int_list(e) and len(e) == len(v[0]) and all(0 < a < b <= 255 for a, b in zip([0] + e, e)) for e in v),
-        "lists of increasing pixel values, one per table"),
+        _int_list(e) and len(e) == len(v[0]) and all(1 <= x <= 255 for x in e) and all(a < b for a, b in zip(e, e[1:]))
+        for e in v), "lists of increasing pixel values 1..255, one per table"),
 }
 
 
