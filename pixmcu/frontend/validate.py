@@ -12,14 +12,29 @@ import numpy as np
 from pixmcu.errors import PixmcuError
 from pixmcu.frontend.tflite_reader import RawModel, RawOperator
 
-# opcode: (fewest inputs, most inputs or None); each of these has exactly one output.
+_ONE = (1, 1)
+# TFLite's operator signatures: opcode -> ((fewest, most inputs), (fewest, most outputs)); None = any.
+# Facts about the format (TFLM's kernels check the same), so they cover operators pixmcu may add later.
 ARITY = {
-    "CONV_2D": (2, 3), "DEPTHWISE_CONV_2D": (2, 3), "FULLY_CONNECTED": (2, 3), "ADD": (2, 2),
-    "AVERAGE_POOL_2D": (1, 1), "MAX_POOL_2D": (1, 1), "MEAN": (2, 2), "RESHAPE": (1, 2), "SOFTMAX": (1, 1),
-    "PAD": (2, 2), "PADV2": (2, 3), "CONCATENATION": (1, None), "QUANTIZE": (1, 1), "DEQUANTIZE": (1, 1),
+    "CONV_2D": ((2, 3), _ONE), "DEPTHWISE_CONV_2D": ((2, 3), _ONE), "FULLY_CONNECTED": ((2, 3), _ONE),
+    "ADD": ((2, 2), _ONE), "AVERAGE_POOL_2D": (_ONE, _ONE), "MAX_POOL_2D": (_ONE, _ONE), "MEAN": ((2, 2), _ONE),
+    "RESHAPE": ((1, 2), _ONE), "SOFTMAX": (_ONE, _ONE), "PAD": ((2, 2), _ONE), "PADV2": ((2, 3), _ONE),
+    "CONCATENATION": ((1, None), _ONE), "QUANTIZE": (_ONE, _ONE), "DEQUANTIZE": (_ONE, _ONE),
+    "TRANSPOSE": ((2, 2), _ONE), "LOGISTIC": (_ONE, _ONE), "TANH": (_ONE, _ONE), "HARD_SWISH": (_ONE, _ONE),
+    "RELU": (_ONE, _ONE), "RELU6": (_ONE, _ONE), "LEAKY_RELU": (_ONE, _ONE), "PRELU": ((2, 2), _ONE),
+    "MUL": ((2, 2), _ONE), "SUB": ((2, 2), _ONE), "SQUARED_DIFFERENCE": ((2, 2), _ONE),
+    "MAXIMUM": ((2, 2), _ONE), "MINIMUM": ((2, 2), _ONE), "RESIZE_NEAREST_NEIGHBOR": ((2, 2), _ONE),
+    "RESIZE_BILINEAR": ((2, 2), _ONE), "STRIDED_SLICE": ((4, 4), _ONE), "SLICE": ((3, 3), _ONE),
+    "SPLIT": ((2, 2), (1, None)), "SPLIT_V": ((3, 3), (1, None)), "PACK": ((1, None), _ONE),
+    "UNPACK": (_ONE, (1, None)), "SVDF": ((5, 5), _ONE), "UNIDIRECTIONAL_SEQUENCE_LSTM": ((24, 24), _ONE),
 }
 # Input positions that may be -1 (an omitted optional tensor, as TFLite writes it).
-OPTIONAL_INPUTS = {"CONV_2D": (2,), "DEPTHWISE_CONV_2D": (2,), "FULLY_CONNECTED": (2,)}
+OPTIONAL_INPUTS = {"CONV_2D": (2,), "DEPTHWISE_CONV_2D": (2,), "FULLY_CONNECTED": (2,), "SVDF": (3,),
+                   "UNIDIRECTIONAL_SEQUENCE_LSTM": (1, 5, 9, 10, 11, 12, 16, 17, 20, 21, 22, 23)}
+# Data inputs that must have at least one axis (their axis arguments index it).
+RANK1_INPUTS = {"TRANSPOSE": (0,), "STRIDED_SLICE": (0,), "SLICE": (0,), "SPLIT": (1,), "SPLIT_V": (0,),
+                "UNPACK": (0,)}
+_BIAS_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 # Operators whose parameters live only in their options table: without one there is nothing to run.
 NEEDS_OPTIONS = ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D", "CONCATENATION")
 # Rank-4 tensors by role: (input positions, and whether the output is too).
@@ -62,16 +77,17 @@ def _rank(raw: RawModel, idx: int) -> int:
 
 def _check_known(raw: RawModel, op: RawOperator) -> None:
     code = op.opcode
-    lo, hi = ARITY[code]
-    if not lo <= len(op.inputs) <= (hi if hi is not None else len(op.inputs)):
-        want = f"{lo}" if lo == hi else f"{lo} to {hi}" if hi is not None else f"at least {lo}"
-        raise _fail(raw, op, f"expects {want} input tensors, the model gives {len(op.inputs)}")
-    if len(op.outputs) != 1:
-        raise _fail(raw, op, f"expects one output tensor, the model gives {len(op.outputs)}")
+    for role, (lo, hi), got in (("input", ARITY[code][0], len(op.inputs)), ("output", ARITY[code][1], len(op.outputs))):
+        if not lo <= got <= (hi if hi is not None else got):
+            want = f"{lo}" if lo == hi else f"{lo} to {hi}" if hi is not None else f"at least {lo}"
+            raise _fail(raw, op, f"expects {want} {role} tensors, the model gives {got}")
     optional = OPTIONAL_INPUTS.get(code, ())
     missing = [k for k, i in enumerate(op.inputs) if i < 0 and k not in optional]
     if missing:
         raise _fail(raw, op, f"input {missing[0]} is missing (index -1) but is required")
+    for k in RANK1_INPUTS.get(code, ()):
+        if _rank(raw, op.inputs[k]) < 1:
+            raise _fail(raw, op, f"input {k} '{raw.tensors[op.inputs[k]].name}' has no axes (shape ())")
     if code in NEEDS_OPTIONS and op.options is None:
         raise _fail(raw, op, f"has no {code} options table (strides, padding and activation live there)")
     if code in RANK4:
@@ -115,7 +131,7 @@ def ignore_bias_axis(raw: RawModel) -> None:
     """TFLM never reads a bias tensor's quantized_dimension (its person-detection model writes 3 on
     1-D biases): give per-channel biases axis 0, or keep the first scale TFLM's params.scale holds."""
     for op in raw.operators:
-        if op.opcode not in OPTIONAL_INPUTS or len(op.inputs) < 3 or op.inputs[2] < 0:
+        if op.opcode not in _BIAS_OPS or len(op.inputs) < 3 or op.inputs[2] < 0:
             continue
         t = raw.tensors[op.inputs[2]]
         if len(t.scale) <= 1:
