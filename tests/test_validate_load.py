@@ -76,3 +76,13 @@ def test_constant_model_input_is_refused():
     g = Graph(tensors, (Operator("r", "reshape", ("x",), ("y",), {}),), ("x",), ("y",))
     with pytest.raises(GraphError, match="the model input 'x' is a constant tensor"):
         validate_graph(g)
+
+
+def test_tensor_type_enums(tmp_path):
+    p = tmp_path / "t.tflite"
+    p.write_bytes(set_field((MODELS / "conv_ops.tflite").read_bytes(), "subgraphs[0].tensors[0].Type", 99))
+    with pytest.raises(PixmcuError, match=r"tensor 0 has tensor type 99, which TensorFlow Lite does not define"):
+        load_model(p)
+    p.write_bytes(set_field((MODELS / "conv_ops.tflite").read_bytes(), "subgraphs[0].tensors[0].Type", 5))  # STRING
+    with pytest.raises(PixmcuError, match=r"has type string"):
+        load_model(p)

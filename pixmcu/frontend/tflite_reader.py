@@ -27,6 +27,7 @@ _TYPES = {
     tflite.TensorType.INT8: "int8",
     tflite.TensorType.BOOL: "bool",
 }
+_KNOWN_TYPES = {v: k for k, v in vars(tflite.TensorType).items() if not k.startswith("_")}
 OPCODE_NAMES = {v: k for k, v in vars(tflite.BuiltinOperator).items() if not k.startswith("_")}
 
 
@@ -99,7 +100,9 @@ def _parse(path: Path, buf: bytes) -> RawModel:
     for i in range(sg.TensorsLength()):
         t = sg.Tensors(i)
         ttype = t.Type()
-        dtype = _TYPES.get(ttype, f"type{ttype}")
+        if ttype not in _KNOWN_TYPES:
+            raise _fail(path, f"tensor {i} has tensor type {ttype}, which TensorFlow Lite does not define")
+        dtype = _TYPES.get(ttype, _KNOWN_TYPES[ttype].lower())
         shape = tuple(int(d) for d in t.ShapeAsNumpy()) if t.ShapeLength() else ()
         rt = RawTensor(index=i, name=(t.Name() or b"").decode("utf-8", "replace") or f"tensor_{i}",
                        shape=shape, dtype=dtype)
