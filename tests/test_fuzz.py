@@ -98,3 +98,9 @@ def test_data_oracle_never_calls_a_silently_wrong_run_accepted(tmp_path, case):
 def test_short_data_campaign_has_no_escapes(tmp_path):
     s = campaign("data", 20, seed=2026, out=tmp_path, progress=False)
     assert s["escapes"] == 0, (tmp_path / "escapes.jsonl").read_text()[:3000]
+
+
+def test_a_rejection_that_does_not_name_the_file_is_unclear():
+    named = run_isolated(_raise_pixmcu, names=("m.tflite",))
+    unnamed = run_isolated(_raise_pixmcu, names=("other.tflite",))
+    assert (named.status, unnamed.status) == ("rejected", "unclear") and not unnamed.escaped

@@ -97,10 +97,11 @@ def campaign(kind: str, count: int, seed: int, out: Path, start: int = 0, bases:
             if host_c and kind != "data":
                 target = model_target(path, seed, host_c=True)
             res = run_isolated(target, timeout_s=timeout_s if not host_c else max(timeout_s, 120.0),
-                               mem_bytes=mem_mb << 20, cap_address_space=not host_c)
+                               mem_bytes=mem_mb << 20, cap_address_space=not host_c,
+                               names=(str(path), "--") if kind == "data" else (str(path),))
             counts[res.status] += 1
             slowest, biggest = max(slowest, res.cpu_s), max(biggest, res.peak_mb)
-            if res.escaped:
+            if res.escaped or res.status == "unclear":
                 keep = out / "escapes" / path.name
                 shutil.copyfile(path, keep)
                 log.write(json.dumps({"kind": kind, "seed": seed, "index": i, "file": str(keep), "mutation": desc,
@@ -121,7 +122,7 @@ def campaign(kind: str, count: int, seed: int, out: Path, start: int = 0, bases:
 
 def _summary(out: Path, kind: str, seed: int, start: int, done: int, host_c: bool, bases: list[Path],
              counts: Counter, slowest: float, biggest: float, t0: float) -> dict:
-    escapes = sum(v for k, v in counts.items() if k not in ("accepted", "rejected"))
+    escapes = sum(v for k, v in counts.items() if k not in ("accepted", "rejected", "unclear"))
     summary = {"kind": kind, "seed": seed, "start": start, "count": done, "host_c": host_c,
                "bases": [str(b) for b in bases], "outcomes": dict(counts), "escapes": escapes,
                "slowest_cpu_s": round(slowest, 2), "peak_mb": round(biggest, 1),

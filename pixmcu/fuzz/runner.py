@@ -1,7 +1,8 @@
 """Run one mutant in a forked child with a time and memory limit, and classify what happened.
 
 Outcomes: "accepted" (ran to the end), "rejected" (a PixmcuError: pixmcu's own one-paragraph error),
-and the escapes: "exception" (any other exception), "timeout", "memory" (peak resident growth over the
+"unclear" (a PixmcuError whose message does not name the file or is not one line; reported, not an
+escape), and the escapes: "exception" (any other exception), "timeout", "memory" (peak resident growth over the
 limit, or MemoryError), "crash" (the child died from a signal), "wrong" (a target's own oracle failed).
 """
 
@@ -91,12 +92,15 @@ def _cpu_seconds(pid: int) -> float:
 
 
 def run_isolated(fn: Callable[[], str | None], timeout_s: float = 10.0, mem_bytes: int = 1 << 30,
-                 cap_address_space: bool = True, hang_s: float | None = None) -> Outcome:
+                 cap_address_space: bool = True, hang_s: float | None = None,
+                 names: tuple[str, ...] | None = None) -> Outcome:
     """Run `fn` in a forked child; it returns an optional note, or raises.
 
     The time limit is on the child's CPU time, so that a loaded (shared, niced) machine does not turn
     slow scheduling into timeouts; a child that uses no CPU at all (a hang) is stopped after `hang_s`
-    of wall time (default 30 x timeout_s).
+    of wall time (default 30 x timeout_s). With `names`, a rejection whose message contains none of them
+    (the file's path; an option's "--" for option errors), or is not one line, is "unclear": pixmcu's own
+    error, but not the promised one paragraph naming what is wrong.
     """
     hang_s = hang_s if hang_s is not None else 30 * timeout_s
     r, w = os.pipe()
@@ -144,4 +148,7 @@ def run_isolated(fn: Callable[[], str | None], timeout_s: float = 10.0, mem_byte
     out = Outcome(d["status"], d["detail"], d["seconds"], d["peak_mb"], cpu)
     if cpu > timeout_s and not out.escaped:
         out.status, out.detail = "timeout", f"took {cpu:.1f} s of CPU time; {out.detail[:200]}"
+    elif out.status == "rejected" and names is not None and (
+            not any(n in out.detail for n in names) or "\n" in out.detail.strip()):
+        out.status = "unclear"
     return out

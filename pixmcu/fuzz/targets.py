@@ -103,13 +103,13 @@ def data_target(model: Path, data: Path, out: Path, options: list[str], n_classe
     must have written one output per image asked for."""
 
     def run() -> str:
-        stdout = io.StringIO()
-        with contextlib.redirect_stdout(stdout):
+        stdout, stderr = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
             code = _cli("infer", model, "--data", data, "--out", out, "--json", *options)
         if code == 2:
             from pixmcu.errors import PixmcuError
 
-            raise PixmcuError("infer exited 2")
+            raise PixmcuError(stderr.getvalue().split("error: ", 1)[-1].strip() or "infer exited 2")
         if code != 0:
             raise WrongResult(f"infer exited {code}")
         reason = _must_reject(data, options, n_classes)
