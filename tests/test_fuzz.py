@@ -47,7 +47,7 @@ def _raise_other():
                                         (_sleep, "timeout"), (_spin, "timeout")])
 def test_runner_classifies_every_outcome(fn, status):
     # The limit is CPU time (a busy loop); a child using no CPU (a hang) is stopped after hang_s of wall time.
-    out = run_isolated(fn, timeout_s=2.0 if status == "timeout" else 60.0, hang_s=4.0 if fn is _sleep else None)
+    out = run_isolated(fn, timeout_s=0.5 if status == "timeout" else 60.0, hang_s=2.0 if fn is _sleep else None)
     assert out.status == status, out
     assert out.escaped == (status not in ("accepted", "rejected"))
 
