@@ -9,7 +9,9 @@ import tflite
 
 from pixmcu.errors import PixmcuError, UnsupportedOperatorError
 from pixmcu.frontend.tflite_reader import RawModel, RawOperator, RawTensor
+from pixmcu.frontend.validate import check_raw, ignore_bias_axis
 from pixmcu.ir import Graph, GraphError, Operator, Quantization, Tensor
+from pixmcu.validate import validate_graph
 
 SUPPORTED_OPS = (
     "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "AVERAGE_POOL_2D", "MAX_POOL_2D",
@@ -48,8 +50,8 @@ class _Converter:
         self.ops: list[Operator] = []
 
     def fail(self, op: RawOperator | None, msg: str) -> PixmcuError:
-        where = f" layer {op.index} ({op.opcode})" if op is not None else ""
-        return PixmcuError(f"{self.raw.path}:{where}: {msg}")
+        where = f" layer {op.index} ({op.opcode}):" if op is not None else ""
+        return PixmcuError(f"{self.raw.path}:{where} {msg}")
 
     def name_of(self, idx: int) -> str:
         if idx not in self.names:
@@ -188,4 +190,11 @@ class _Converter:
 
 
 def tflite_to_ir(raw: RawModel) -> Graph:
-    return _Converter(raw).convert()
+    check_raw(raw)
+    ignore_bias_axis(raw)
+    graph = _Converter(raw).convert()
+    try:
+        validate_graph(graph)
+    except GraphError as exc:
+        raise PixmcuError(f"{raw.path}: {exc}") from None
+    return graph
