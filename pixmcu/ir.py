@@ -37,6 +37,13 @@ OP_ATTRS: dict[str, tuple[str, ...]] = {
     # "bin_edges": per table, the first pixel value of bins 1..K-1 when the table came from K bins.
     "pixel_embedding": ("embed_dim",),
 }
+# Operators added for issue 11 (models users bring); their rules live in pixmcu/shapes_ops.py.
+OP_ATTRS.update({
+    "transpose": ("perm",),
+    "logistic": (), "tanh": (), "hard_swish": (), "relu": (), "relu6": (), "leaky_relu": ("alpha",),
+    "mul": ("activation",), "sub": ("activation",), "squared_difference": (), "maximum": (), "minimum": (),
+    "prelu": (),
+})
 ACTIVATIONS = ("none", "relu", "relu6", "relu_n1_to_1")
 PADDINGS = ("same", "valid")
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from pixmcu.shapes_ops import CHECKS
+
 if TYPE_CHECKING:
     from pixmcu.ir import Graph, Operator
 
@@ -48,6 +50,8 @@ def check_operator(graph: "Graph", op: "Operator") -> None:
             raise _err(op, f"tensor '{x.name}' is float32: pixmcu runs fully integer models only")
         if not (x.is_constant and x.dtype == "int32"):
             _expect(op, x.quant is not None, f"integer tensor '{x.name}' has no quantization")
+    if k in CHECKS:
+        return CHECKS[k](op, t, out, _expect)
 
     if k in ("conv2d", "depthwise_conv2d"):
         _expect(op, len(t) in (2, 3), "expects input, weights and optional bias")

@@ -435,3 +435,10 @@ def fuse_residual_adds(graph: Graph, calls: list[KernelCall]) -> list[KernelCall
             calls[j] = KernelCall(None, None, inputs=(), output=op.outputs[0], done_by=i)
             break
     return calls
+
+
+# Operators added for issue 11 keep their kernel mapping in their own module.
+from pixmcu.codegen import kernels_ops  # noqa: E402
+
+STRUCT_FIELDS.update(kernels_ops.STRUCT_FIELDS)
+_BUILD.update(kernels_ops.BUILD)

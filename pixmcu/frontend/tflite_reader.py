@@ -163,6 +163,9 @@ _OPTION_CLASSES = {
     "SOFTMAX": "SoftmaxOptions",
     "CONCATENATION": "ConcatenationOptions",
     "RESHAPE": "ReshapeOptions",
+    "MUL": "MulOptions",
+    "SUB": "SubOptions",
+    "LEAKY_RELU": "LeakyReluOptions",
 }
 
 

@@ -8,13 +8,14 @@ import numpy as np
 import tflite
 
 from pixmcu.errors import PixmcuError, UnsupportedOperatorError
+from pixmcu.frontend import tflite_ops
 from pixmcu.frontend.tflite_reader import RawModel, RawOperator, RawTensor
 from pixmcu.ir import Graph, GraphError, Operator, Quantization, Tensor
 
 SUPPORTED_OPS = (
     "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "AVERAGE_POOL_2D", "MAX_POOL_2D",
     "MEAN", "RESHAPE", "SOFTMAX", "PAD", "PADV2", "CONCATENATION", "QUANTIZE", "DEQUANTIZE",
-)
+) + tuple(tflite_ops.CONVERTERS)
 _ACT = {
     tflite.ActivationFunctionType.NONE: "none",
     tflite.ActivationFunctionType.RELU: "relu",
@@ -173,6 +174,8 @@ class _Converter:
             self.add(op, "concatenation", ins, {"axis": int(o.Axis()) % rank, "activation": act})
         elif code == "QUANTIZE":
             self.add(op, "quantize", ins[:1], {})
+        elif code in tflite_ops.CONVERTERS:
+            tflite_ops.CONVERTERS[code](self, op)
 
     def activation(self, op: RawOperator, code: int) -> str:
         if code not in _ACT:

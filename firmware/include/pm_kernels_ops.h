@@ -1,0 +1,88 @@
+/**
+ * @file pm_kernels_ops.h
+ * @brief Kernels of the operators added for issue 11: activations by table, broadcasting binary
+ *        operators, TRANSPOSE.
+ *
+ * Same conventions as pm_kernels.h (which includes this header): int8 tensors, const parameter
+ * structs filled by `pixmcu generate` from pixmcu.lowering, PM_OK or a negative PM_ERR_* code.
+ */
+#ifndef PM_KERNELS_OPS_H
+#define PM_KERNELS_OPS_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** @brief Dimensions the broadcasting and transposing kernels walk (lower ranks padded with leading 1s). */
+#define PM_MAX_RANK 6
+
+/**
+ * @brief An int8 -> int8 function as a table: output[i] = table[(uint8_t)input[i]].
+ *
+ * LOGISTIC, TANH, HARD_SWISH, RELU, RELU6 and LEAKY_RELU map each of the 256 int8 values to one
+ * int8 value; the generator evaluates TFLM's fixed-point arithmetic once per value (pixmcu.reference)
+ * and the kernel only looks the result up.
+ */
+typedef struct {
+    int32_t size;          /**< elements */
+    const int8_t *table;   /**< 256 entries, indexed by the input byte (0..127 then -128..-1) */
+} pm_lut_params_t;
+
+/**
+ * @brief Parameters of an int8 binary element-wise operator with broadcasting.
+ *
+ * Output element i (row-major over `shape`) reads input1 at offset sum(idx[d] * strides1[d]) and
+ * input2 likewise; a broadcast dimension has stride 0. `shape` NULL means both inputs have the
+ * output's shape (offset i for both). Which fields an operator reads is documented at its kernel.
+ */
+typedef struct {
+    int32_t size;                /**< output elements */
+    const int32_t *shape;        /**< PM_MAX_RANK output dimensions, or NULL */
+    const int32_t *strides1;     /**< PM_MAX_RANK element strides of input1 (0: broadcast) */
+    const int32_t *strides2;     /**< PM_MAX_RANK element strides of input2 */
+    int32_t input1_offset;       /**< minus input1's zero point */
+    int32_t input2_offset;       /**< minus input2's zero point */
+    int32_t output_offset;       /**< the output zero point */
+    int32_t left_shift;          /**< SUB / SQUARED_DIFFERENCE: headroom shift of both inputs */
+    int32_t input1_multiplier;   /**< input1 rescale (SUB, SQUARED_DIFFERENCE); PRELU: x >= 0 rescale */
+    int32_t input1_shift;        /**< its shift */
+    int32_t input2_multiplier;   /**< input2 rescale (SUB, SQUARED_DIFFERENCE) */
+    int32_t input2_shift;        /**< its shift */
+    int32_t output_multiplier;   /**< output rescale; PRELU: rescale of x * alpha for x < 0 */
+    int32_t output_shift;        /**< its shift */
+    int32_t act_min;             /**< lower clamp */
+    int32_t act_max;             /**< upper clamp */
+} pm_binary_params_t;
+
+/** @brief Parameters of TRANSPOSE: output element (row-major over `shape`) reads input at sum(idx[d] * strides[d]). */
+typedef struct {
+    int32_t size;              /**< elements */
+    const int32_t *shape;      /**< PM_MAX_RANK output dimensions */
+    const int32_t *strides;    /**< PM_MAX_RANK input strides, one per output dimension */
+} pm_transpose_params_t;
+
+/** @brief Table lookup (see pm_lut_params_t). Output may alias input. */
+int pm_lut_s8(const pm_lut_params_t *p, const int8_t *input, int8_t *output);
+/** @brief TFLM MUL: clamp(output_offset + MBQM((a + off1) * (b + off2), output_multiplier, output_shift)). */
+int pm_mul_s8(const pm_binary_params_t *p, const int8_t *input1, const int8_t *input2, int8_t *output);
+/** @brief TFLM SUB: both inputs shifted left and rescaled, subtracted, rescaled to the output (as ADD). */
+int pm_sub_s8(const pm_binary_params_t *p, const int8_t *input1, const int8_t *input2, int8_t *output);
+/** @brief TFLM SQUARED_DIFFERENCE: as SUB, the difference squared before the output rescale. */
+int pm_squared_difference_s8(const pm_binary_params_t *p, const int8_t *input1, const int8_t *input2,
+                             int8_t *output);
+/** @brief TFLM MAXIMUM: the larger raw value (no rescaling, as TFLM). */
+int pm_maximum_s8(const pm_binary_params_t *p, const int8_t *input1, const int8_t *input2, int8_t *output);
+/** @brief TFLM MINIMUM: the smaller raw value (no rescaling, as TFLM). */
+int pm_minimum_s8(const pm_binary_params_t *p, const int8_t *input1, const int8_t *input2, int8_t *output);
+/** @brief TFLM PRELU: input1 = x, input2 = alpha; x >= 0 rescaled by input1_multiplier, else x * alpha by output_multiplier. */
+int pm_prelu_s8(const pm_binary_params_t *p, const int8_t *input, const int8_t *alpha, int8_t *output);
+/** @brief TRANSPOSE (see pm_transpose_params_t). Buffers must not overlap. */
+int pm_transpose_s8(const pm_transpose_params_t *p, const int8_t *input, int8_t *output);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PM_KERNELS_OPS_H */

@@ -1,0 +1,65 @@
+"""Shape, dtype and quantization rules of the operators added for issue 11 (see pixmcu.shapes).
+
+Each rule checks what TFLM's Prepare() checks for the int8 kernel, no more: a model TFLM runs is
+accepted, and one it refuses is refused here with the values that are wrong.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    from pixmcu.ir import Operator, Tensor
+
+MAX_RANK = 6
+UNARY = ("logistic", "tanh", "hard_swish", "relu", "relu6", "leaky_relu")
+BINARY = ("mul", "sub", "squared_difference", "maximum", "minimum", "prelu")
+
+
+def broadcast_shape(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...] | None:
+    """Numpy/TFLite broadcasting (shapes aligned on the right), or None when they do not broadcast."""
+    rank = max(len(a), len(b))
+    a = (1,) * (rank - len(a)) + tuple(a)
+    b = (1,) * (rank - len(b)) + tuple(b)
+    out = []
+    for x, y in zip(a, b):
+        if x != y and 1 not in (x, y):
+            return None
+        out.append(max(x, y))
+    return tuple(out)
+
+
+def _transpose(op: "Operator", t: list["Tensor"], out: "Tensor", expect: Callable) -> None:
+    x = t[0]
+    perm = tuple(op.attrs["perm"])
+    expect(op, len(x.shape) <= MAX_RANK, f"rank {len(x.shape)} is above {MAX_RANK}")
+    expect(op, sorted(perm) == list(range(len(x.shape))), f"perm {perm} is not a permutation of rank {len(x.shape)}")
+    exp = tuple(x.shape[p] for p in perm)
+    expect(op, out.shape == exp, f"output shape {out.shape} should be {exp}")
+    expect(op, x.dtype == out.dtype == "int8", f"input and output must be int8, got {x.dtype} and {out.dtype}")
+
+
+def _unary(op: "Operator", t: list["Tensor"], out: "Tensor", expect: Callable) -> None:
+    x = t[0]
+    expect(op, len(t) == 1, f"expects one input, got {len(t)}")
+    expect(op, x.dtype == "int8" and out.dtype == "int8", f"input and output must be int8, got {x.dtype} and {out.dtype}")
+    expect(op, x.shape == out.shape, f"output shape {out.shape} must equal the input's {x.shape}")
+    if op.kind == "logistic":
+        expect(op, out.quant.zero_point[0] == -128,
+               f"int8 LOGISTIC output zero point must be -128 (TFLM checks it), got {out.quant.zero_point[0]}")
+
+
+def _binary(op: "Operator", t: list["Tensor"], out: "Tensor", expect: Callable) -> None:
+    expect(op, len(t) == 2, f"expects two inputs, got {len(t)}")
+    a, b = t
+    expect(op, a.dtype == b.dtype == out.dtype == "int8",
+           f"inputs and output must be int8, got {a.dtype}, {b.dtype} and {out.dtype}")
+    shape = broadcast_shape(a.shape, b.shape)
+    expect(op, shape is not None, f"input shapes {a.shape} and {b.shape} do not broadcast")
+    expect(op, len(shape) <= MAX_RANK, f"rank {len(shape)} is above {MAX_RANK}")
+    expect(op, out.shape == shape, f"output shape {out.shape} should be the broadcast shape {shape}")
+    for x in t + [out]:
+        expect(op, not x.quant.per_channel, f"tensor '{x.name}' is quantized per channel; {op.kind} takes one scale")
+
+
+CHECKS: dict[str, Callable] = {"transpose": _transpose, **{k: _unary for k in UNARY}, **{k: _binary for k in BINARY}}

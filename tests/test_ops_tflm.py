@@ -1,0 +1,196 @@
+"""Operators added for issue 11 against TFLM: numpy reference, host C (ASan + UBSan) and qemu-m4.
+
+Fixtures (tests/fixtures/ops, made by make_op_models.py with the TFLite converter): one model per
+activation and input range (one inference covers all 256 int8 values), one per binary operator with
+and without broadcasting, and models chaining them. Every one is compared with TFLM's interpreter;
+the chained ones also run as generated C on the host layer by layer, and `combined` on qemu-m4.
+Random single-operator graphs exercise the C kernels over ranks, broadcasts and permutations.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import FIXTURES
+from pixmcu import reference
+from pixmcu.codegen.kernels import kernel_call
+from pixmcu.engines.host_c import run_host_c
+from pixmcu.frontend import load_model
+from pixmcu.ir import Quantization, Tensor
+from pixmcu.lowering import lower
+from pixmcu.shapes_ops import BINARY, UNARY, broadcast_shape
+from tflm_oracle import Oracle
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from kernel_support import load, run_kernel  # noqa: E402
+from kernel_support.graphs import single  # noqa: E402
+
+OPS_DIR = FIXTURES / "ops"
+OP_MODELS = sorted(OPS_DIR.glob("*.tflite"))
+CHAINED = [p for p in OP_MODELS if not p.stem.startswith(("act_", "bin_"))]
+NEW_KINDS = {"transpose", *UNARY, *BINARY}
+
+
+def _inputs(graph, n, seed):
+    t = graph.input_tensor()
+    if t.size == 256:  # the activation fixtures: every int8 value once
+        return np.arange(-128, 128, dtype=np.int64).astype(np.int8).reshape((1,) + t.shape[1:])
+    return np.random.default_rng(seed).integers(-128, 128, size=(n,) + t.shape[1:]).astype(np.int8)
+
+
+def test_fixtures_cover_every_new_operator():
+    kinds, broadcast, const_operand = set(), set(), set()
+    for path in OP_MODELS:
+        g = load_model(path)
+        for op in g.operators:
+            kinds.add(op.kind)
+            if op.kind in BINARY:
+                shapes = {g.tensors[n].shape for n in op.inputs}
+                if len(shapes) > 1:
+                    broadcast.add(op.kind)
+                if any(g.tensors[n].is_constant for n in op.inputs):
+                    const_operand.add(op.kind)
+    assert kinds >= NEW_KINDS, sorted(NEW_KINDS - kinds)
+    assert broadcast >= set(BINARY), sorted(set(BINARY) - broadcast)
+    assert const_operand >= {"minimum", "prelu"}
+
+
+@pytest.mark.parametrize("path", OP_MODELS, ids=lambda p: p.stem)
+def test_reference_bit_exact_with_tflm(path):
+    g = load_model(path)
+    x = _inputs(g, 20, seed=len(path.stem))
+    expected = Oracle(path).invoke(x)
+    got = reference.invoke(g, x)
+    np.testing.assert_array_equal(got.reshape(expected.shape), expected)
+
+
+@pytest.mark.parametrize("path", CHAINED, ids=lambda p: p.stem)
+def test_host_c_every_layer(path):
+    g = load_model(path)
+    x = _inputs(g, 8, seed=3)
+    want = reference.run(g, x)
+    board = "qemu-m55" if CHAINED.index(path) % 2 else "qemu-m4"
+    y, layers = run_host_c(path, x, board=board, layers=True, fuse=False)
+    for op in g.operators:
+        np.testing.assert_array_equal(layers[op.name], want[op.name], err_msg=f"{path.stem}: {op.name}")
+    np.testing.assert_array_equal(y, want[g.outputs[0]])
+
+
+@pytest.mark.slow
+def test_combined_bit_exact_on_qemu_m4(tmp_path):
+    from pixmcu.cli import main
+    from pixmcu.codegen.generator import generate
+
+    path = OPS_DIR / "combined.tflite"
+    g = load_model(path)
+    manifest = generate(path, tmp_path / "m", board="qemu-m4", name="m").manifest
+    assert {la["op"] for la in manifest["layers"]} >= NEW_KINDS
+    x = _inputs(g, 3, seed=7)
+    np.savez(tmp_path / "d.npz", x=x)
+    code = main(["run", str(tmp_path / "m"), "--data", str(tmp_path / "d.npz"), "--json", str(tmp_path / "r.json"),
+                 "--quiet", "--no-estimate-cycles"])
+    rep = json.loads((tmp_path / "r.json").read_text())
+    assert code == 0, rep.get("error")
+    assert rep["bitexact"] == {"compared": 3, "matches": 3, "mismatches": [], "reference": "pixmcu.reference"}
+    np.testing.assert_array_equal(
+        np.stack([np.frombuffer(bytes.fromhex(r), np.int8) for r in _outputs(tmp_path / "r.jsonl")]),
+        Oracle(path).invoke(x).reshape(3, -1))
+
+
+def _outputs(jsonl: Path) -> list[str]:
+    lines = [json.loads(s) for s in jsonl.read_text().splitlines() if s.strip()]
+    return [r["output"] for r in lines if r.get("kind") == "image"]
+
+
+# Random single-operator graphs for the kernels (ctypes, UBSan, guard bytes).
+
+KERNELS = ("lut", "mul", "sub", "squared_difference", "maximum", "minimum", "prelu", "transpose")
+
+
+@pytest.fixture(scope="module")
+def klib(tmp_path_factory):
+    """Only this issue's kernels, under UBSan as kernel_support builds them all (a fraction of the time)."""
+    import subprocess
+
+    from pixmcu.resources import firmware_dir
+
+    fw = firmware_dir()
+    lib = tmp_path_factory.mktemp("ops_kernels") / "libpm_ops.so"
+    subprocess.run(["gcc", "-std=c11", "-O1", "-g", "-fPIC", "-shared", "-Wall", "-Wextra", "-Werror",
+                    "-fsanitize=undefined", "-fno-sanitize-recover=all", f"-I{fw / 'include'}",
+                    *(str(fw / "kernels" / f"pm_{k}_s8.c") for k in KERNELS), "-o", str(lib)], check=True)
+    return load(lib)
+
+
+def _q(rng):
+    return Quantization((float(np.exp(rng.uniform(np.log(1e-3), np.log(0.2)))),), (int(rng.integers(-128, 128)),))
+
+
+def _shapes(rng):
+    rank = int(rng.integers(1, 7))
+    out = tuple(int(d) for d in rng.integers(1, 5, rank))
+    def operand():
+        r = int(rng.integers(0, rank + 1)) or rank
+        return tuple(d if rng.random() < 0.6 else 1 for d in out[rank - r:])
+    a, b = operand(), operand()
+    a = out if rng.random() < 0.3 else a
+    return a, b, broadcast_shape(a, b)
+
+
+def _binary_graph(rng, kind):
+    a, b, out = _shapes(rng)
+    qa, qb = _q(rng), _q(rng)
+    qo = qa if kind in ("maximum", "minimum") else _q(rng)
+    const_b = kind == "prelu" or rng.random() < 0.25
+    tb = Tensor("b", b, "int8", qb, rng.integers(-128, 128, b) if const_b else None)
+    attrs = {"activation": str(rng.choice(["none", "relu", "relu6"]))} if kind in ("mul", "sub") else {}
+    return single(kind, [Tensor("a", a, "int8", qa), tb], Tensor("y", out, "int8", qo), attrs)
+
+
+def _check(lib, graph, rng):
+    op = graph.operators[0]
+    call = kernel_call(graph, op)
+    feed, ref_in = [], []
+    for name in op.inputs:
+        t = graph.tensors[name]
+        v = t.data if t.is_constant else rng.integers(-128, 128, t.shape).astype(np.int8)
+        feed.append(np.asarray(v, np.int8))
+        if not t.is_constant:
+            ref_in.append(v[None])
+    out_t = graph.tensors[op.outputs[0]]
+    want = reference.OPS[op.kind](graph, op, ref_in, lower(graph, op))[0]
+    got = run_kernel(lib, call, feed, out_t.shape)
+    np.testing.assert_array_equal(got, want.reshape(out_t.shape), err_msg=f"{call.kernel} {out_t.shape}")
+
+
+@pytest.mark.parametrize("kind", sorted(BINARY))
+def test_binary_kernels_broadcast(klib, kind):
+    rng = np.random.default_rng(sorted(BINARY).index(kind))
+    for _ in range(60):
+        _check(klib, _binary_graph(rng, kind), rng)
+
+
+def test_transpose_kernel(klib):
+    rng = np.random.default_rng(21)
+    for _ in range(60):
+        shape = tuple(int(d) for d in rng.integers(1, 6, int(rng.integers(1, 7))))
+        perm = tuple(int(p) for p in rng.permutation(len(shape)))
+        q = _q(rng)
+        g = single("transpose", [Tensor("x", shape, "int8", q)],
+                   Tensor("y", tuple(shape[p] for p in perm), "int8", q), {"perm": perm})
+        _check(klib, g, rng)
+
+
+@pytest.mark.parametrize("kind", sorted(UNARY))
+def test_activation_table_kernel(klib, kind):
+    rng = np.random.default_rng(31)
+    for _ in range(20):
+        shape = tuple(int(d) for d in rng.integers(1, 9, 3))
+        qo = Quantization((1 / 256,), (-128,)) if kind == "logistic" else _q(rng)
+        attrs = {"alpha": float(rng.uniform(0.01, 0.9))} if kind == "leaky_relu" else {}
+        _check(klib, single(kind, [Tensor("x", shape, "int8", _q(rng))], Tensor("y", shape, "int8", qo), attrs), rng)
