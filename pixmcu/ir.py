@@ -43,6 +43,11 @@ OP_ATTRS.update({
     "logistic": (), "tanh": (), "hard_swish": (), "relu": (), "relu6": (), "leaky_relu": ("alpha",),
     "mul": ("activation",), "sub": ("activation",), "squared_difference": (), "maximum": (), "minimum": (),
     "prelu": (),
+    # Elements input[begin + i * strides] for i < shape (per axis); the output tensor may drop axes of
+    # size 1 (STRIDED_SLICE's shrink mask, UNPACK). SPLIT, SPLIT_V and UNPACK become one slice per output.
+    "slice": ("begin", "strides", "shape"),
+    "resize_nearest": ("align_corners", "half_pixel_centers"),
+    "resize_bilinear": ("align_corners", "half_pixel_centers"),
 })
 ACTIVATIONS = ("none", "relu", "relu6", "relu_n1_to_1")
 PADDINGS = ("same", "valid")

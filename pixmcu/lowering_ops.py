@@ -152,7 +152,49 @@ def _transpose(graph: Graph, op: Operator) -> dict[str, Any]:
     return {"perm": tuple(op.attrs["perm"])}
 
 
+def _slice(graph: Graph, op: Operator) -> dict[str, Any]:
+    return {k: tuple(int(v) for v in op.attrs[k]) for k in ("begin", "strides", "shape")}
+
+
+def _nearest_index(i: int, in_size: int, out_size: int, align: bool, half: bool) -> int:
+    """TFLite GetNearestNeighbor, in float32 as TFLM computes it."""
+    f32 = np.float32
+    scale = f32(in_size - 1) / f32(out_size - 1) if align and out_size > 1 else f32(in_size) / f32(out_size)
+    v = f32(f32(i) + f32(0.5 if half else 0.0)) * scale
+    j = int(quant.tflite_round(float(v))) if align else int(math.floor(float(v)))
+    j = min(j, in_size - 1)
+    return max(0, j) if half else j
+
+
+def _bilinear_axis(in_size: int, out_size: int, align: bool, half: bool):
+    """TFLite ComputeInterpolationValuesInteger for every output index: (Q10 source, lower, upper)."""
+    scale = ((1 << 10) * in_size + out_size // 2) // out_size
+    if align and out_size > 1:
+        scale = ((1 << 10) * (in_size - 1) + (out_size - 1) // 2) // (out_size - 1)
+    src, lo, hi = [], [], []
+    for i in range(out_size):
+        v = i * scale + (scale // 2 - (1 << 9) if half else 0)
+        src.append(v)
+        lo.append(max(int(v / 1024) if v < 0 else v // 1024, 0))  # C division truncates
+        up = v + (1 << 10) - 1
+        hi.append(min(int(up / 1024) if up < 0 else up // 1024, in_size - 1))
+    return np.array(src, np.int64), np.array(lo, np.int64), np.array(hi, np.int64)
+
+
+def _resize(graph: Graph, op: Operator) -> dict[str, Any]:
+    x, out = _io(graph, op)
+    align, half = bool(op.attrs["align_corners"]), bool(op.attrs["half_pixel_centers"])
+    (_, h, w, _), (_, oh, ow, _) = x.shape, out.shape
+    if op.kind == "resize_nearest":
+        return {"y0": np.array([_nearest_index(i, h, oh, align, half) for i in range(oh)], np.int64),
+                "x0": np.array([_nearest_index(i, w, ow, align, half) for i in range(ow)], np.int64)}
+    sy, y0, y1 = _bilinear_axis(h, oh, align, half)
+    sx, x0, x1 = _bilinear_axis(w, ow, align, half)
+    return {"sy": sy, "y0": y0, "y1": y1, "sx": sx, "x0": x0, "x1": x1}
+
+
 LOWER = {
+    "slice": _slice, "resize_nearest": _resize, "resize_bilinear": _resize,
     "transpose": _transpose, "logistic": _sigmoid_like, "tanh": _sigmoid_like, "hard_swish": _hard_swish,
     "relu": _relu, "relu6": _relu6, "leaky_relu": _leaky_relu, "mul": _mul, "sub": _sub,
     "squared_difference": _squared_difference, "maximum": _none, "minimum": _none, "prelu": _prelu,

@@ -62,4 +62,33 @@ def _binary(op: "Operator", t: list["Tensor"], out: "Tensor", expect: Callable) 
         expect(op, not x.quant.per_channel, f"tensor '{x.name}' is quantized per channel; {op.kind} takes one scale")
 
 
-CHECKS: dict[str, Callable] = {"transpose": _transpose, **{k: _unary for k in UNARY}, **{k: _binary for k in BINARY}}
+def _slice(op: "Operator", t: list["Tensor"], out: "Tensor", expect: Callable) -> None:
+    x = t[0]
+    begin, strides, shape = (tuple(op.attrs[k]) for k in ("begin", "strides", "shape"))
+    rank = len(x.shape)
+    expect(op, rank <= MAX_RANK, f"rank {rank} is above {MAX_RANK}")
+    expect(op, len(begin) == len(strides) == len(shape) == rank,
+           f"begin {begin}, strides {strides} and shape {shape} must each have the input's rank {rank}")
+    for d in range(rank):
+        last = begin[d] + (shape[d] - 1) * strides[d]
+        expect(op, strides[d] != 0 and 0 <= begin[d] < x.shape[d] and 0 <= last < x.shape[d],
+               f"axis {d}: elements {begin[d]}..{last} step {strides[d]} leave the input's {x.shape[d]}")
+    n = 1
+    for d in shape:
+        n *= d
+    expect(op, out.size == n, f"output shape {out.shape} does not hold the slice {shape}")
+    expect(op, x.dtype == out.dtype == "int8", f"input and output must be int8, got {x.dtype} and {out.dtype}")
+
+
+def _resize(op: "Operator", t: list["Tensor"], out: "Tensor", expect: Callable) -> None:
+    x = t[0]
+    expect(op, len(x.shape) == 4 and len(out.shape) == 4, "input and output must be 4-D NHWC")
+    expect(op, x.shape[0] == out.shape[0] and x.shape[3] == out.shape[3],
+           f"output {out.shape} must keep the input's batch and channels {x.shape}")
+    expect(op, x.dtype == out.dtype == "int8", f"input and output must be int8, got {x.dtype} and {out.dtype}")
+    expect(op, not (op.attrs["align_corners"] and op.attrs["half_pixel_centers"]),
+           "align_corners and half_pixel_centers cannot both be set (TFLM refuses it)")
+
+
+CHECKS: dict[str, Callable] = {"transpose": _transpose, "slice": _slice, "resize_nearest": _resize,
+                               "resize_bilinear": _resize, **{k: _unary for k in UNARY}, **{k: _binary for k in BINARY}}

@@ -32,8 +32,12 @@ from kernel_support.graphs import single  # noqa: E402
 
 OPS_DIR = FIXTURES / "ops"
 OP_MODELS = sorted(OPS_DIR.glob("*.tflite"))
-CHAINED = [p for p in OP_MODELS if not p.stem.startswith(("act_", "bin_"))]
-NEW_KINDS = {"transpose", *UNARY, *BINARY}
+CHAINED = [p for p in OP_MODELS if not p.stem.startswith(("act_", "bin_", "rs_"))]
+NEW_KINDS = {"transpose", *UNARY, *BINARY, "slice", "resize_nearest", "resize_bilinear"}
+# TFLite operators whose fixtures must be present (several become one IR kind).
+NEW_TFLITE_OPS = {"TRANSPOSE", "LOGISTIC", "TANH", "HARD_SWISH", "RELU", "RELU6", "LEAKY_RELU", "MUL", "SUB",
+                  "SQUARED_DIFFERENCE", "MAXIMUM", "MINIMUM", "PRELU", "STRIDED_SLICE", "SLICE", "SPLIT", "SPLIT_V",
+                  "PACK", "UNPACK", "RESIZE_NEAREST_NEIGHBOR", "RESIZE_BILINEAR"}
 
 
 def _inputs(graph, n, seed):
@@ -44,11 +48,17 @@ def _inputs(graph, n, seed):
 
 
 def test_fixtures_cover_every_new_operator():
-    kinds, broadcast, const_operand = set(), set(), set()
+    from pixmcu.frontend.tflite_reader import read_tflite
+
+    kinds, broadcast, const_operand, opcodes, resize_modes = set(), set(), set(), set(), set()
     for path in OP_MODELS:
+        for raw_op in read_tflite(path).operators:
+            opcodes.add(raw_op.opcode)
         g = load_model(path)
         for op in g.operators:
             kinds.add(op.kind)
+            if op.kind.startswith("resize"):
+                resize_modes.add((op.kind, op.attrs["align_corners"], op.attrs["half_pixel_centers"]))
             if op.kind in BINARY:
                 shapes = {g.tensors[n].shape for n in op.inputs}
                 if len(shapes) > 1:
@@ -58,6 +68,9 @@ def test_fixtures_cover_every_new_operator():
     assert kinds >= NEW_KINDS, sorted(NEW_KINDS - kinds)
     assert broadcast >= set(BINARY), sorted(set(BINARY) - broadcast)
     assert const_operand >= {"minimum", "prelu"}
+    assert opcodes >= NEW_TFLITE_OPS, sorted(NEW_TFLITE_OPS - opcodes)
+    assert resize_modes == {(k, a, h) for k in ("resize_nearest", "resize_bilinear")
+                            for a, h in ((False, False), (True, False), (False, True))}
 
 
 @pytest.mark.parametrize("path", OP_MODELS, ids=lambda p: p.stem)
@@ -82,14 +95,16 @@ def test_host_c_every_layer(path):
 
 
 @pytest.mark.slow
-def test_combined_bit_exact_on_qemu_m4(tmp_path):
+@pytest.mark.parametrize("stem", ["combined", "combined2"])
+def test_combined_bit_exact_on_qemu_m4(tmp_path, stem):
     from pixmcu.cli import main
     from pixmcu.codegen.generator import generate
 
-    path = OPS_DIR / "combined.tflite"
+    path = OPS_DIR / f"{stem}.tflite"
     g = load_model(path)
     manifest = generate(path, tmp_path / "m", board="qemu-m4", name="m").manifest
-    assert {la["op"] for la in manifest["layers"]} >= NEW_KINDS
+    assert {la["op"] for la in manifest["layers"]} >= (
+        {"transpose", *UNARY, *BINARY} if stem == "combined" else {"slice", "resize_nearest", "resize_bilinear"})
     x = _inputs(g, 3, seed=7)
     np.savez(tmp_path / "d.npz", x=x)
     code = main(["run", str(tmp_path / "m"), "--data", str(tmp_path / "d.npz"), "--json", str(tmp_path / "r.json"),
@@ -109,7 +124,8 @@ def _outputs(jsonl: Path) -> list[str]:
 
 # Random single-operator graphs for the kernels (ctypes, UBSan, guard bytes).
 
-KERNELS = ("lut", "mul", "sub", "squared_difference", "maximum", "minimum", "prelu", "transpose")
+KERNELS = ("lut", "mul", "sub", "squared_difference", "maximum", "minimum", "prelu", "strided_copy",
+           "resize_nearest", "resize_bilinear")
 
 
 @pytest.fixture(scope="module")
@@ -194,3 +210,35 @@ def test_activation_table_kernel(klib, kind):
         qo = Quantization((1 / 256,), (-128,)) if kind == "logistic" else _q(rng)
         attrs = {"alpha": float(rng.uniform(0.01, 0.9))} if kind == "leaky_relu" else {}
         _check(klib, single(kind, [Tensor("x", shape, "int8", _q(rng))], Tensor("y", shape, "int8", qo), attrs), rng)
+
+
+def test_slice_kernel(klib):
+    rng = np.random.default_rng(41)
+    for _ in range(60):
+        shape = tuple(int(d) for d in rng.integers(1, 7, int(rng.integers(1, 7))))
+        begin, strides, size = [], [], []
+        for n in shape:
+            st = int(rng.choice([-2, -1, 1, 1, 2, 3]))
+            b = int(rng.integers(0, n))
+            room = b // -st + 1 if st < 0 else (n - 1 - b) // st + 1
+            begin.append(b)
+            strides.append(st)
+            size.append(int(rng.integers(1, room + 1)))
+        q = _q(rng)
+        out = tuple(size) if rng.random() < 0.5 else tuple(d for d in size if d != 1) or (1,)
+        g = single("slice", [Tensor("x", shape, "int8", q)], Tensor("y", out, "int8", q),
+                   {"begin": tuple(begin), "strides": tuple(strides), "shape": tuple(size)})
+        _check(klib, g, rng)
+
+
+@pytest.mark.parametrize("kind", ["resize_nearest", "resize_bilinear"])
+def test_resize_kernels(klib, kind):
+    rng = np.random.default_rng(51)
+    for _ in range(40):
+        n, h, w, c = (int(v) for v in rng.integers(1, 7, 4))
+        oh, ow = (int(v) for v in rng.integers(1, 13, 2))
+        align, half = [(False, False), (True, False), (False, True)][int(rng.integers(0, 3))]
+        q = _q(rng)
+        g = single(kind, [Tensor("x", (n, h, w, c), "int8", q)], Tensor("y", (n, oh, ow, c), "int8", q),
+                   {"align_corners": align, "half_pixel_centers": half})
+        _check(klib, g, rng)

@@ -1,7 +1,7 @@
 /**
  * @file pm_kernels_ops.h
  * @brief Kernels of the operators added for issue 11: activations by table, broadcasting binary
- *        operators, TRANSPOSE.
+ *        operators, strided copies (TRANSPOSE, slices), resizing.
  *
  * Same conventions as pm_kernels.h (which includes this header): int8 tensors, const parameter
  * structs filled by `pixmcu generate` from pixmcu.lowering, PM_OK or a negative PM_ERR_* code.
@@ -56,12 +56,34 @@ typedef struct {
     int32_t act_max;             /**< upper clamp */
 } pm_binary_params_t;
 
-/** @brief Parameters of TRANSPOSE: output element (row-major over `shape`) reads input at sum(idx[d] * strides[d]). */
+/**
+ * @brief Parameters of a strided copy (TRANSPOSE, SLICE, STRIDED_SLICE, SPLIT, SPLIT_V, UNPACK):
+ *        output element idx (row-major over `shape`) reads input at offset + sum(idx[d] * strides[d]).
+ */
 typedef struct {
     int32_t size;              /**< elements */
+    int32_t offset;            /**< input element of output element 0 */
     const int32_t *shape;      /**< PM_MAX_RANK output dimensions */
-    const int32_t *strides;    /**< PM_MAX_RANK input strides, one per output dimension */
-} pm_transpose_params_t;
+    const int32_t *strides;    /**< PM_MAX_RANK input strides (may be negative), one per output dimension */
+} pm_strided_copy_params_t;
+
+/**
+ * @brief Parameters of RESIZE_NEAREST_NEIGHBOR and RESIZE_BILINEAR (int8 NHWC).
+ *
+ * The generator evaluates TFLM's coordinate arithmetic per output row and column: nearest reads
+ * input row y0[y] and column x0[x]; bilinear also reads y1/x1 and weighs with the Q10 source
+ * coordinates sy[y] / sx[x] exactly as TFLM's ResizeBilinearInteger.
+ */
+typedef struct {
+    pm_dims_t input;         /**< input shape */
+    pm_dims_t output;        /**< output shape (same n and c) */
+    const int32_t *y0;       /**< output_h source rows (lower) */
+    const int32_t *y1;       /**< output_h source rows (upper; bilinear) */
+    const int32_t *sy;       /**< output_h Q10 source coordinates (bilinear) */
+    const int32_t *x0;       /**< output_w source columns (lower) */
+    const int32_t *x1;       /**< output_w source columns (upper; bilinear) */
+    const int32_t *sx;       /**< output_w Q10 source coordinates (bilinear) */
+} pm_resize_params_t;
 
 /** @brief Table lookup (see pm_lut_params_t). Output may alias input. */
 int pm_lut_s8(const pm_lut_params_t *p, const int8_t *input, int8_t *output);
@@ -78,8 +100,12 @@ int pm_maximum_s8(const pm_binary_params_t *p, const int8_t *input1, const int8_
 int pm_minimum_s8(const pm_binary_params_t *p, const int8_t *input1, const int8_t *input2, int8_t *output);
 /** @brief TFLM PRELU: input1 = x, input2 = alpha; x >= 0 rescaled by input1_multiplier, else x * alpha by output_multiplier. */
 int pm_prelu_s8(const pm_binary_params_t *p, const int8_t *input, const int8_t *alpha, int8_t *output);
-/** @brief TRANSPOSE (see pm_transpose_params_t). Buffers must not overlap. */
-int pm_transpose_s8(const pm_transpose_params_t *p, const int8_t *input, int8_t *output);
+/** @brief Strided copy (see pm_strided_copy_params_t). Buffers must not overlap. */
+int pm_strided_copy_s8(const pm_strided_copy_params_t *p, const int8_t *input, int8_t *output);
+/** @brief RESIZE_NEAREST_NEIGHBOR (see pm_resize_params_t). Buffers must not overlap. */
+int pm_resize_nearest_s8(const pm_resize_params_t *p, const int8_t *input, int8_t *output);
+/** @brief RESIZE_BILINEAR, TFLM's integer interpolation (see pm_resize_params_t). Buffers must not overlap. */
+int pm_resize_bilinear_s8(const pm_resize_params_t *p, const int8_t *input, int8_t *output);
 
 #ifdef __cplusplus
 }

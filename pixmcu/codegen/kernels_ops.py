@@ -23,7 +23,9 @@ STRUCT_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
     "pm_lut_params_t": (("size", "i32"), ("table", "int8_t*")),
     "pm_binary_params_t": (("size", "i32"), ("shape", "int32_t*"), ("strides1", "int32_t*"),
                            ("strides2", "int32_t*"), *((n, "i32") for n in _BINARY_FIELDS)),
-    "pm_transpose_params_t": (("size", "i32"), ("shape", "int32_t*"), ("strides", "int32_t*")),
+    "pm_strided_copy_params_t": (("size", "i32"), ("offset", "i32"), ("shape", "int32_t*"), ("strides", "int32_t*")),
+    "pm_resize_params_t": (("input", "dims"), ("output", "dims"),
+                           *((n, "int32_t*") for n in ("y0", "y1", "sy", "x0", "x1", "sx"))),
 }
 
 
@@ -85,19 +87,43 @@ def _binary(graph: Graph, op: Operator, p: dict, dsp: bool):
                       in_place=tuple(n for n in op.inputs if not graph.tensors[n].is_constant))
 
 
-def _transpose(graph: Graph, op: Operator, p: dict, dsp: bool):
+def _strided_copy(op: Operator, out_size: int, shape, strides, offset: int = 0):
     from pixmcu.codegen.kernels import KernelCall
+
+    lead = MAX_RANK - len(shape)
+    s = np.zeros(MAX_RANK, np.int32)
+    s[lead:] = strides
+    arrays = {"shape": np.array(_padded(tuple(shape)), np.int32), "strides": s}
+    return KernelCall("pm_strided_copy_s8", "pm_strided_copy_params_t",
+                      {"size": out_size, "offset": int(offset), "shape": "shape", "strides": "strides"},
+                      arrays, (op.inputs[0],))
+
+
+def _transpose(graph: Graph, op: Operator, p: dict, dsp: bool):
+    x = graph.tensors[op.inputs[0]]
+    out = graph.tensors[op.outputs[0]]
+    in_strides = _strides(x.shape)
+    return _strided_copy(op, out.size, out.shape, [in_strides[a] for a in p["perm"]])
+
+
+def _slice(graph: Graph, op: Operator, p: dict, dsp: bool):
+    x = graph.tensors[op.inputs[0]]
+    in_strides = _strides(x.shape)
+    offset = int(sum(b * s for b, s in zip(p["begin"], in_strides)))
+    strides = [int(s) * int(st) for s, st in zip(in_strides, p["strides"])]
+    return _strided_copy(op, graph.tensors[op.outputs[0]].size, p["shape"], strides, offset)
+
+
+def _resize(graph: Graph, op: Operator, p: dict, dsp: bool):
+    from pixmcu.codegen.kernels import KernelCall, _dims
 
     x = graph.tensors[op.inputs[0]]
     out = graph.tensors[op.outputs[0]]
-    perm = p["perm"]
-    in_strides = _strides(x.shape)
-    lead = MAX_RANK - len(perm)
-    strides = np.zeros(MAX_RANK, np.int32)
-    strides[lead:] = [in_strides[a] for a in perm]
-    arrays = {"shape": np.array(_padded(out.shape), np.int32), "strides": strides}
-    return KernelCall("pm_transpose_s8", "pm_transpose_params_t",
-                      {"size": out.size, "shape": "shape", "strides": "strides"}, arrays, (op.inputs[0],))
+    names = ("y0", "y1", "sy", "x0", "x1", "sx")
+    arrays = {n: np.asarray(p[n], np.int32) for n in names if n in p}
+    fields = {"input": _dims(x.shape), "output": _dims(out.shape), **{n: (n if n in arrays else None) for n in names}}
+    kernel = "pm_resize_nearest_s8" if op.kind == "resize_nearest" else "pm_resize_bilinear_s8"
+    return KernelCall(kernel, "pm_resize_params_t", fields, arrays, (op.inputs[0],))
 
 
-BUILD = {"transpose": _transpose, **{k: _lut for k in UNARY}, **{k: _binary for k in BINARY}}
+BUILD = {"transpose": _transpose, "slice": _slice, "resize_nearest": _resize, "resize_bilinear": _resize, **{k: _lut for k in UNARY}, **{k: _binary for k in BINARY}}

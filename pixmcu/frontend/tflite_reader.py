@@ -166,6 +166,13 @@ _OPTION_CLASSES = {
     "MUL": "MulOptions",
     "SUB": "SubOptions",
     "LEAKY_RELU": "LeakyReluOptions",
+    "STRIDED_SLICE": "StridedSliceOptions",
+    "SPLIT": "SplitOptions",
+    "SPLIT_V": "SplitVOptions",
+    "PACK": "PackOptions",
+    "UNPACK": "UnpackOptions",
+    "RESIZE_BILINEAR": "ResizeBilinearOptions",
+    "RESIZE_NEAREST_NEIGHBOR": "ResizeNearestNeighborOptions",
 }
 
 
