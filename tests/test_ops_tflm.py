@@ -242,3 +242,15 @@ def test_resize_kernels(klib, kind):
         g = single(kind, [Tensor("x", (n, h, w, c), "int8", q)], Tensor("y", (n, oh, ow, c), "int8", q),
                    {"align_corners": align, "half_pixel_centers": half})
         _check(klib, g, rng)
+
+
+def test_inspect_says_float_ends_were_stripped(pixmcu_cli):
+    code, out, _ = pixmcu_cli("inspect", FIXTURES / "models" / "float_io.tflite", "--json")
+    assert code == 0
+    ends = json.loads(out)["float_ends_stripped"]
+    assert ends["input"]["operator"].startswith("QUANTIZE") and ends["input"]["deployed"] == "tfl.quantize"
+    assert ends["output"]["operator"].startswith("DEQUANTIZE") and ends["output"]["dtype"] == "int8"
+    code, out, _ = pixmcu_cli("inspect", FIXTURES / "models" / "float_io.tflite")
+    assert code == 0 and "float ends stripped" in out and "deployed int8 'tfl.quantize'" in out
+    code, out, _ = pixmcu_cli("inspect", FIXTURES / "models" / "residual.tflite", "--json")
+    assert code == 0 and json.loads(out)["float_ends_stripped"] is None
