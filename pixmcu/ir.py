@@ -16,7 +16,7 @@ import numpy as np
 
 from pixmcu.errors import PixmcuError
 
-DTYPES = ("int8", "uint8", "int16", "int32", "float32")
+DTYPES = ("int8", "uint8", "int16", "int32", "int64", "float32")
 
 # Operator kinds in the IR, with the attributes each must carry.
 OP_ATTRS: dict[str, tuple[str, ...]] = {

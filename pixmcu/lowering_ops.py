@@ -193,7 +193,19 @@ def _resize(graph: Graph, op: Operator) -> dict[str, Any]:
     return {"sy": sy, "y0": y0, "y1": y1, "sx": sx, "x0": x0, "x1": x1}
 
 
+def _add(graph: Graph, op: Operator) -> dict[str, Any]:
+    """ADD: TFLM's int8 parameters (left shift 20), or for int16 (16x8) the same with left shift 15."""
+    from pixmcu.lowering import _add as add_int8
+
+    a, b, out = _binary_io(graph, op)
+    if a.dtype != "int16":
+        return add_int8(graph, op)
+    lo, hi = _act(op, out)
+    return {**_scaled_pair(a, b, out, 15, False), "act_min": lo, "act_max": hi}
+
+
 LOWER = {
+    "add": _add,
     "slice": _slice, "resize_nearest": _resize, "resize_bilinear": _resize,
     "transpose": _transpose, "logistic": _sigmoid_like, "tanh": _sigmoid_like, "hard_swish": _hard_swish,
     "relu": _relu, "relu6": _relu6, "leaky_relu": _leaky_relu, "mul": _mul, "sub": _sub,

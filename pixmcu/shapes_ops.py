@@ -16,6 +16,24 @@ UNARY = ("logistic", "tanh", "hard_swish", "relu", "relu6", "leaky_relu")
 BINARY = ("mul", "sub", "squared_difference", "maximum", "minimum", "prelu")
 
 
+def act_dtypes(*tensors: "Tensor") -> bool:
+    """All int8, or all int16 (TFLite's 16x8 mode: int16 activations with int8 weights)."""
+    return len({t.dtype for t in tensors}) == 1 and tensors[0].dtype in ("int8", "int16")
+
+
+def bias_dtype(x: "Tensor") -> str:
+    """int32 bias for int8 activations, int64 for int16 (16x8)."""
+    return "int64" if x.dtype == "int16" else "int32"
+
+
+def check_16x8(op: "Operator", t: list["Tensor"], out: "Tensor", expect: Callable) -> None:
+    """TFLM's int16 convolutions and fully connected layers have no zero points: it checks they are 0."""
+    if op.kind in ("conv2d", "depthwise_conv2d", "fully_connected") and t[0].dtype == "int16":
+        for x in (t[0], out):
+            expect(op, x.quant.zero_point == (0,),
+                   f"int16 tensor '{x.name}' has zero point {x.quant.zero_point[0]}; 16x8 layers need 0 (TFLM checks it)")
+
+
 def broadcast_shape(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...] | None:
     """Numpy/TFLite broadcasting (shapes aligned on the right), or None when they do not broadcast."""
     rank = max(len(a), len(b))

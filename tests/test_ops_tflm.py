@@ -33,6 +33,7 @@ from kernel_support.graphs import single  # noqa: E402
 OPS_DIR = FIXTURES / "ops"
 OP_MODELS = sorted(OPS_DIR.glob("*.tflite"))
 CHAINED = [p for p in OP_MODELS if not p.stem.startswith(("act_", "bin_", "rs_"))]
+KINDS_16X8 = {"conv2d", "depthwise_conv2d", "fully_connected", "add", "avg_pool2d", "max_pool2d", "reshape"}
 NEW_KINDS = {"transpose", *UNARY, *BINARY, "slice", "resize_nearest", "resize_bilinear"}
 # TFLite operators whose fixtures must be present (several become one IR kind).
 NEW_TFLITE_OPS = {"TRANSPOSE", "LOGISTIC", "TANH", "HARD_SWISH", "RELU", "RELU6", "LEAKY_RELU", "MUL", "SUB",
@@ -44,19 +45,22 @@ def _inputs(graph, n, seed):
     t = graph.input_tensor()
     if t.size == 256:  # the activation fixtures: every int8 value once
         return np.arange(-128, 128, dtype=np.int64).astype(np.int8).reshape((1,) + t.shape[1:])
-    return np.random.default_rng(seed).integers(-128, 128, size=(n,) + t.shape[1:]).astype(np.int8)
+    info = np.iinfo(t.dtype)
+    return np.random.default_rng(seed).integers(info.min, info.max + 1, size=(n,) + t.shape[1:]).astype(t.dtype)
 
 
 def test_fixtures_cover_every_new_operator():
     from pixmcu.frontend.tflite_reader import read_tflite
 
-    kinds, broadcast, const_operand, opcodes, resize_modes = set(), set(), set(), set(), set()
+    kinds, broadcast, const_operand, opcodes, resize_modes, kinds16 = set(), set(), set(), set(), set(), set()
     for path in OP_MODELS:
         for raw_op in read_tflite(path).operators:
             opcodes.add(raw_op.opcode)
         g = load_model(path)
         for op in g.operators:
             kinds.add(op.kind)
+            if g.tensors[op.inputs[0]].dtype == "int16":
+                kinds16.add(op.kind)
             if op.kind.startswith("resize"):
                 resize_modes.add((op.kind, op.attrs["align_corners"], op.attrs["half_pixel_centers"]))
             if op.kind in BINARY:
@@ -68,6 +72,7 @@ def test_fixtures_cover_every_new_operator():
     assert kinds >= NEW_KINDS, sorted(NEW_KINDS - kinds)
     assert broadcast >= set(BINARY), sorted(set(BINARY) - broadcast)
     assert const_operand >= {"minimum", "prelu"}
+    assert kinds16 >= KINDS_16X8, sorted(KINDS_16X8 - kinds16)
     assert opcodes >= NEW_TFLITE_OPS, sorted(NEW_TFLITE_OPS - opcodes)
     assert resize_modes == {(k, a, h) for k in ("resize_nearest", "resize_bilinear")
                             for a, h in ((False, False), (True, False), (False, True))}
@@ -95,7 +100,7 @@ def test_host_c_every_layer(path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("stem", ["combined", "combined2"])
+@pytest.mark.parametrize("stem", ["combined", "combined2", "q16_int16io"])
 def test_combined_bit_exact_on_qemu_m4(tmp_path, stem):
     from pixmcu.cli import main
     from pixmcu.codegen.generator import generate
@@ -103,8 +108,9 @@ def test_combined_bit_exact_on_qemu_m4(tmp_path, stem):
     path = OPS_DIR / f"{stem}.tflite"
     g = load_model(path)
     manifest = generate(path, tmp_path / "m", board="qemu-m4", name="m").manifest
-    assert {la["op"] for la in manifest["layers"]} >= (
-        {"transpose", *UNARY, *BINARY} if stem == "combined" else {"slice", "resize_nearest", "resize_bilinear"})
+    assert {la["op"] for la in manifest["layers"]} >= {
+        "combined": {"transpose", *UNARY, *BINARY}, "combined2": {"slice", "resize_nearest", "resize_bilinear"},
+        "q16_int16io": KINDS_16X8}[stem]
     x = _inputs(g, 3, seed=7)
     np.savez(tmp_path / "d.npz", x=x)
     code = main(["run", str(tmp_path / "m"), "--data", str(tmp_path / "d.npz"), "--json", str(tmp_path / "r.json"),
@@ -113,7 +119,7 @@ def test_combined_bit_exact_on_qemu_m4(tmp_path, stem):
     assert code == 0, rep.get("error")
     assert rep["bitexact"] == {"compared": 3, "matches": 3, "mismatches": [], "reference": "pixmcu.reference"}
     np.testing.assert_array_equal(
-        np.stack([np.frombuffer(bytes.fromhex(r), np.int8) for r in _outputs(tmp_path / "r.jsonl")]),
+        np.stack([np.frombuffer(bytes.fromhex(r), g.output_tensor().dtype) for r in _outputs(tmp_path / "r.jsonl")]),
         Oracle(path).invoke(x).reshape(3, -1))
 
 
@@ -124,8 +130,9 @@ def _outputs(jsonl: Path) -> list[str]:
 
 # Random single-operator graphs for the kernels (ctypes, UBSan, guard bytes).
 
-KERNELS = ("lut", "mul", "sub", "squared_difference", "maximum", "minimum", "prelu", "strided_copy",
-           "resize_nearest", "resize_bilinear")
+KERNELS = ("lut_s8", "mul_s8", "sub_s8", "squared_difference_s8", "maximum_s8", "minimum_s8", "prelu_s8",
+           "strided_copy_s8", "resize_nearest_s8", "resize_bilinear_s8", "conv2d_s16", "depthwise_conv2d_s16",
+           "fully_connected_s16", "add_s16", "avg_pool2d_s16", "max_pool2d_s16", "requantize_s16")
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +146,7 @@ def klib(tmp_path_factory):
     lib = tmp_path_factory.mktemp("ops_kernels") / "libpm_ops.so"
     subprocess.run(["gcc", "-std=c11", "-O1", "-g", "-fPIC", "-shared", "-Wall", "-Wextra", "-Werror",
                     "-fsanitize=undefined", "-fno-sanitize-recover=all", f"-I{fw / 'include'}",
-                    *(str(fw / "kernels" / f"pm_{k}_s8.c") for k in KERNELS), "-o", str(lib)], check=True)
+                    *(str(fw / "kernels" / f"pm_{k}.c") for k in KERNELS), "-o", str(lib)], check=True)
     return load(lib)
 
 
@@ -174,13 +181,16 @@ def _check(lib, graph, rng):
     feed, ref_in = [], []
     for name in op.inputs:
         t = graph.tensors[name]
-        v = t.data if t.is_constant else rng.integers(-128, 128, t.shape).astype(np.int8)
-        feed.append(np.asarray(v, np.int8))
+        if t.is_constant and op.kind not in BINARY:  # weights and bias live in the parameters
+            continue
+        info = np.iinfo(t.dtype)
+        v = t.data if t.is_constant else rng.integers(info.min, info.max + 1, t.shape).astype(t.dtype)
+        feed.append(np.asarray(v, t.dtype))
         if not t.is_constant:
             ref_in.append(v[None])
     out_t = graph.tensors[op.outputs[0]]
     want = reference.OPS[op.kind](graph, op, ref_in, lower(graph, op))[0]
-    got = run_kernel(lib, call, feed, out_t.shape)
+    got = run_kernel(lib, call, feed, out_t.shape, out_t.dtype)
     np.testing.assert_array_equal(got, want.reshape(out_t.shape), err_msg=f"{call.kernel} {out_t.shape}")
 
 
@@ -254,3 +264,55 @@ def test_inspect_says_float_ends_were_stripped(pixmcu_cli):
     assert code == 0 and "float ends stripped" in out and "deployed int8 'tfl.quantize'" in out
     code, out, _ = pixmcu_cli("inspect", FIXTURES / "models" / "residual.tflite", "--json")
     assert code == 0 and json.loads(out)["float_ends_stripped"] is None
+
+
+def _to_16x8(graph):
+    """The same single-operator graph in 16x8 mode: int16 activations (zero point 0), int64 bias."""
+    from pixmcu.ir import Graph
+
+    rng = np.random.default_rng(len(graph.tensors))
+    tensors = {}
+    for name, t in graph.tensors.items():
+        if t.dtype == "int8" and not t.is_constant:
+            t = Tensor(name, t.shape, "int16", Quantization(t.quant.scale, (0,)))
+        elif t.dtype == "int32":
+            t = Tensor(name, t.shape, "int64", t.quant, rng.integers(-(1 << 30), 1 << 30, t.shape))
+        tensors[name] = t
+    return Graph(tensors, graph.operators, graph.inputs, graph.outputs)
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS_16X8 - {"reshape"}))
+def test_16x8_kernels(klib, kind):
+    from kernel_support import graphs as G
+
+    rng = np.random.default_rng(61)
+    make = {"conv2d": lambda: G.conv(rng), "depthwise_conv2d": lambda: G.conv(rng, depthwise=True),
+            "fully_connected": lambda: G.fully_connected(rng), "add": lambda: G.add(rng),
+            "avg_pool2d": lambda: G.pool(rng, "avg_pool2d"), "max_pool2d": lambda: G.pool(rng, "max_pool2d")}[kind]
+    for _ in range(30):
+        g = _to_16x8(make())
+        assert kernel_call(g, g.operators[0]).kernel.endswith("_s16")
+        _check(klib, g, rng)
+
+
+def test_requantize_int8_int16(klib):
+    rng = np.random.default_rng(71)
+    for case in range(40):
+        src, dst = [("int8", "int16"), ("int16", "int8"), ("int16", "int16")][case % 3]
+        shape = tuple(int(d) for d in rng.integers(1, 6, 3))
+        def q(dtype):
+            zp = 0 if dtype == "int16" else int(rng.integers(-128, 128))
+            return Quantization((float(np.exp(rng.uniform(np.log(1e-4), np.log(0.1)))),), (zp,))
+        g = single("quantize", [Tensor("x", shape, src, q(src))], Tensor("y", shape, dst, q(dst)), {})
+        assert kernel_call(g, g.operators[0]).kernel == "pm_requantize_s16"
+        _check(klib, g, rng)
+
+
+def test_16x8_needs_zero_points_of_zero():
+    from pixmcu.ir import GraphError
+
+    q = Quantization((0.01,), (3,))
+    w = Tensor("w", (2, 4), "int8", Quantization((0.02,), (0,)), np.ones((2, 4)))
+    with pytest.raises(GraphError, match="zero point 3; 16x8 layers need 0"):
+        single("fully_connected", [Tensor("x", (1, 4), "int16", q), w],
+               Tensor("y", (1, 2), "int16", Quantization((0.1,), (0,))), {"activation": "none"})

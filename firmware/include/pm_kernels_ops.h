@@ -85,6 +85,54 @@ typedef struct {
     const int32_t *sx;       /**< output_w Q10 source coordinates (bilinear) */
 } pm_resize_params_t;
 
+/**
+ * @name 16x8 mode
+ * TFLite's int16-activation mode: int16 activations (zero point 0 for convolutions and fully
+ * connected layers), int8 weights, int64 bias. Activation pointers are `void *` holding int16
+ * (int8 or int16 for requantize) so generated code passes arena bytes without casts.
+ */
+/**@{*/
+/** @brief A 16x8 convolution or depthwise convolution: `conv` as for int8 (its bias NULL), 64-bit bias here. */
+typedef struct {
+    pm_conv_params_t conv;   /**< shapes, strides, padding, per-channel requantization, clamps */
+    const int64_t *bias;     /**< one per output channel, or NULL */
+} pm_conv_s16_params_t;
+
+/** @brief A 16x8 fully connected layer: `fc` as for int8 (its bias NULL), 64-bit bias here. */
+typedef struct {
+    pm_fc_params_t fc;       /**< sizes, requantization, clamps */
+    const int64_t *bias;     /**< one per unit, or NULL */
+} pm_fc_s16_params_t;
+
+/** @brief QUANTIZE between int8 and int16: q = clamp(MBQM(x - input_zero_point) + output_zero_point). */
+typedef struct {
+    int32_t size;                /**< elements */
+    int32_t input_zero_point;    /**< input zero point */
+    int32_t output_zero_point;   /**< output zero point */
+    int32_t multiplier;          /**< input scale / output scale */
+    int32_t shift;               /**< its shift */
+    int32_t out_min;             /**< output type minimum */
+    int32_t out_max;             /**< output type maximum */
+    int32_t input_bytes;         /**< 1: int8 input, 2: int16 */
+    int32_t output_bytes;        /**< 1: int8 output, 2: int16 */
+} pm_requant16_params_t;
+
+/** @brief 16x8 CONV_2D (TFLM reference, int64 accumulators, 64-bit requantization). */
+int pm_conv2d_s16(const pm_conv_s16_params_t *p, const void *input, void *output);
+/** @brief 16x8 DEPTHWISE_CONV_2D. */
+int pm_depthwise_conv2d_s16(const pm_conv_s16_params_t *p, const void *input, void *output);
+/** @brief 16x8 FULLY_CONNECTED. */
+int pm_fully_connected_s16(const pm_fc_s16_params_t *p, const void *input, void *output);
+/** @brief int16 ADD (pm_add_params_t with left_shift 15). Output may alias an input. */
+int pm_add_s16(const pm_add_params_t *p, const void *input1, const void *input2, void *output);
+/** @brief int16 AVERAGE_POOL_2D. */
+int pm_avg_pool2d_s16(const pm_pool_params_t *p, const void *input, void *output);
+/** @brief int16 MAX_POOL_2D. */
+int pm_max_pool2d_s16(const pm_pool_params_t *p, const void *input, void *output);
+/** @brief QUANTIZE int8 <-> int16 (see pm_requant16_params_t). */
+int pm_requantize_s16(const pm_requant16_params_t *p, const void *input, void *output);
+/**@}*/
+
 /** @brief Table lookup (see pm_lut_params_t). Output may alias input. */
 int pm_lut_s8(const pm_lut_params_t *p, const int8_t *input, int8_t *output);
 /** @brief TFLM MUL: clamp(output_offset + MBQM((a + off1) * (b + off2), output_multiplier, output_shift)). */

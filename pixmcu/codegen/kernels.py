@@ -365,10 +365,12 @@ def kernel_call(graph: Graph, op: Operator, dsp: bool = False, packed: bool = Fa
         raise _unsupported(op, "the code generator has no kernel for this operator")
     for name in op.inputs + op.outputs:
         t = graph.tensors[name]
-        if t.dtype not in ("int8", "uint8", "int32") or (t.dtype == "int32" and not t.is_constant):
-            raise _unsupported(op, f"tensor '{name}' has dtype {t.dtype}; generated code runs int8/uint8 only")
+        if t.dtype not in ("int8", "uint8", "int16", "int32", "int64") or (t.dtype in ("int32", "int64") and not t.is_constant):
+            raise _unsupported(op, f"tensor '{name}' has dtype {t.dtype}; generated code runs int8/uint8/int16 only")
     try:
-        if op.kind == "conv2d":
+        if kernels_ops.is_16x8(graph, op):
+            call = kernels_ops.build_16x8(graph, op, lower(graph, op))
+        elif op.kind == "conv2d":
             call = _conv(graph, op, lower(graph, op), dsp, packed, mve)
         else:
             call = build(graph, op, lower(graph, op), dsp)

@@ -24,6 +24,11 @@ STRUCT_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
     "pm_binary_params_t": (("size", "i32"), ("shape", "int32_t*"), ("strides1", "int32_t*"),
                            ("strides2", "int32_t*"), *((n, "i32") for n in _BINARY_FIELDS)),
     "pm_strided_copy_params_t": (("size", "i32"), ("offset", "i32"), ("shape", "int32_t*"), ("strides", "int32_t*")),
+    "pm_conv_s16_params_t": (("conv", "struct:pm_conv_params_t"), ("bias", "int64_t*")),
+    "pm_fc_s16_params_t": (("fc", "struct:pm_fc_params_t"), ("bias", "int64_t*")),
+    "pm_requant16_params_t": tuple((n, "i32") for n in (
+        "size", "input_zero_point", "output_zero_point", "multiplier", "shift", "out_min", "out_max",
+        "input_bytes", "output_bytes")),
     "pm_resize_params_t": (("input", "dims"), ("output", "dims"),
                            *((n, "int32_t*") for n in ("y0", "y1", "sy", "x0", "x1", "sx"))),
 }
@@ -124,6 +129,65 @@ def _resize(graph: Graph, op: Operator, p: dict, dsp: bool):
     fields = {"input": _dims(x.shape), "output": _dims(out.shape), **{n: (n if n in arrays else None) for n in names}}
     kernel = "pm_resize_nearest_s8" if op.kind == "resize_nearest" else "pm_resize_bilinear_s8"
     return KernelCall(kernel, "pm_resize_params_t", fields, arrays, (op.inputs[0],))
+
+
+def is_16x8(graph: Graph, op: Operator) -> bool:
+    """An operator of TFLite's 16x8 mode: some int16 activation among its inputs or output."""
+    return any(graph.tensors[n].dtype == "int16" for n in (*op.inputs, *op.outputs))
+
+
+def _conv16(graph: Graph, op: Operator, p: dict):
+    from pixmcu.codegen.kernels import KernelCall, _dims, _i32
+
+    x, w = graph.tensors[op.inputs[0]], graph.tensors[op.inputs[1]]
+    out = graph.tensors[op.outputs[0]]
+    has_bias = len(op.inputs) > 2
+    arrays = {"weights": np.asarray(w.data, np.int8), "multiplier": _i32(p["multiplier"]), "shift": _i32(p["shift"])}
+    if has_bias:
+        arrays["bias"] = np.asarray(p["bias"], np.int64)
+    requant = {"output_offset": p["output_offset"], "act_min": p["act_min"], "act_max": p["act_max"],
+               "weights": "weights", "bias": None, "multiplier": "multiplier", "shift": "shift"}
+    if op.kind == "fully_connected":
+        units, depth = w.shape
+        inner = {"batches": x.size // depth, "depth": depth, "units": units, "input_offset": 0, **requant}
+        return KernelCall("pm_fully_connected_s16", "pm_fc_s16_params_t",
+                          {"fc": inner, "bias": "bias" if has_bias else None}, arrays, (op.inputs[0],))
+    inner = {"input": _dims(x.shape), "filter": _dims(w.shape), "output": _dims(out.shape),
+             "stride_h": p["stride"][0], "stride_w": p["stride"][1], "dilation_h": p["dilation"][0],
+             "dilation_w": p["dilation"][1], "pad_h": p["pad"][0], "pad_w": p["pad"][1],
+             "depth_multiplier": int(op.attrs.get("depth_multiplier", 1)), "input_offset": 0, **requant}
+    return KernelCall(f"pm_{op.kind}_s16", "pm_conv_s16_params_t", {"conv": inner, "bias": "bias" if has_bias else None},
+                      arrays, (op.inputs[0],))
+
+
+def _requant16(graph: Graph, op: Operator, p: dict):
+    from pixmcu.codegen.kernels import KernelCall
+
+    x, out = graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
+    if "uint8" in (x.dtype, out.dtype):
+        raise ValueError(f"QUANTIZE {x.dtype} -> {out.dtype} is not supported (int8 <-> int16 is)")
+    fields = {"size": x.size, **{k: p[k] for k in ("input_zero_point", "output_zero_point", "multiplier", "shift",
+                                                   "out_min", "out_max")},
+              "input_bytes": x.nbytes // x.size, "output_bytes": out.nbytes // out.size}
+    same = x.nbytes == out.nbytes
+    return KernelCall("pm_requantize_s16", "pm_requant16_params_t", fields, {}, (op.inputs[0],),
+                      in_place=(op.inputs[0],) if same else ())
+
+
+def build_16x8(graph: Graph, op: Operator, p: dict):
+    """The 16x8 kernel of `op`; ValueError names what is missing."""
+    from pixmcu.codegen import kernels
+
+    if op.kind in ("conv2d", "depthwise_conv2d", "fully_connected"):
+        return _conv16(graph, op, p)
+    if op.kind == "quantize":
+        return _requant16(graph, op, p)
+    if op.kind in ("add", "avg_pool2d", "max_pool2d", "reshape"):
+        call = kernels._BUILD[op.kind](graph, op, p, False)
+        if call.kernel is not None:
+            call.kernel = call.kernel.replace("_s8", "_s16")
+        return call
+    raise ValueError(f"{op.kind} has no 16x8 (int16) kernel yet")
 
 
 BUILD = {"transpose": _transpose, "slice": _slice, "resize_nearest": _resize, "resize_bilinear": _resize, **{k: _lut for k in UNARY}, **{k: _binary for k in BINARY}}

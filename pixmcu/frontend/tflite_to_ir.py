@@ -64,7 +64,7 @@ class _Converter:
         if name in self.tensors:
             return name
         rt: RawTensor = self.raw.tensors[idx]
-        if rt.dtype not in ("int8", "uint8", "int32", "int16"):
+        if rt.dtype not in ("int8", "uint8", "int32", "int16", "int64"):
             raise self.fail(op, f"tensor '{rt.name}' has type {rt.dtype}: this is a float or hybrid model. "
                                 "pixmcu runs fully integer models (int8 activations and weights, int32 bias); "
                                 "convert with full-integer post-training quantization")
