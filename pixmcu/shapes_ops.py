@@ -70,8 +70,9 @@ def _unary(op: "Operator", t: list["Tensor"], out: "Tensor", expect: Callable) -
 def _binary(op: "Operator", t: list["Tensor"], out: "Tensor", expect: Callable) -> None:
     expect(op, len(t) == 2, f"expects two inputs, got {len(t)}")
     a, b = t
-    expect(op, a.dtype == b.dtype == out.dtype == "int8",
-           f"inputs and output must be int8, got {a.dtype}, {b.dtype} and {out.dtype}")
+    allowed = act_dtypes(a, b, out) if op.kind == "mul" else a.dtype == b.dtype == out.dtype == "int8"
+    expect(op, allowed, f"inputs and output must be int8{' (or all int16)' if op.kind == 'mul' else ''}, "
+                        f"got {a.dtype}, {b.dtype} and {out.dtype}")
     shape = broadcast_shape(a.shape, b.shape)
     expect(op, shape is not None, f"input shapes {a.shape} and {b.shape} do not broadcast")
     expect(op, len(shape) <= MAX_RANK, f"rank {len(shape)} is above {MAX_RANK}")

@@ -129,6 +129,8 @@ int pm_add_s16(const pm_add_params_t *p, const void *input1, const void *input2,
 int pm_avg_pool2d_s16(const pm_pool_params_t *p, const void *input, void *output);
 /** @brief int16 MAX_POOL_2D. */
 int pm_max_pool2d_s16(const pm_pool_params_t *p, const void *input, void *output);
+/** @brief int16 MUL with broadcasting (pm_binary_params_t as pm_mul_s8). Output may alias a same-size input. */
+int pm_mul_s16(const pm_binary_params_t *p, const void *input1, const void *input2, void *output);
 /** @brief QUANTIZE int8 <-> int16 (see pm_requant16_params_t). */
 int pm_requantize_s16(const pm_requant16_params_t *p, const void *input, void *output);
 /**@}*/

@@ -182,8 +182,8 @@ def build_16x8(graph: Graph, op: Operator, p: dict):
         return _conv16(graph, op, p)
     if op.kind == "quantize":
         return _requant16(graph, op, p)
-    if op.kind in ("add", "avg_pool2d", "max_pool2d", "reshape"):
-        call = kernels._BUILD[op.kind](graph, op, p, False)
+    if op.kind in ("add", "avg_pool2d", "max_pool2d", "reshape", "mul"):
+        call = (_binary if op.kind == "mul" else kernels._BUILD[op.kind])(graph, op, p, False)
         if call.kernel is not None:
             call.kernel = call.kernel.replace("_s8", "_s16")
         return call

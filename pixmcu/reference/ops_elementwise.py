@@ -25,15 +25,17 @@ def operands(graph: Graph, op: Operator, inputs) -> list[np.ndarray]:
     return out
 
 
-def _clamp(y, p) -> np.ndarray:
-    return np.clip(y, p["act_min"], p["act_max"]).astype(np.int8)
+def _clamp(y, p, dtype="int8") -> np.ndarray:
+    return np.clip(y, p["act_min"], p["act_max"]).astype(dtype)
 
 
 def mul(graph: Graph, op: Operator, inputs, p) -> np.ndarray:
+    """int8, and int16 (16x8) with the same arithmetic in int16 ranges."""
     a, b = operands(graph, op, inputs)
     prod = quant.wrap32((a + p["input1_offset"]) * (b + p["input2_offset"]))
     return _clamp(p["output_offset"] + quant.multiply_by_quantized_multiplier(prod, p["output_multiplier"],
-                                                                              p["output_shift"]), p)
+                                                                              p["output_shift"]), p,
+                  graph.tensors[op.outputs[0]].dtype)
 
 
 def _scaled(a, b, p):
