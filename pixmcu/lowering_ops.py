@@ -38,9 +38,28 @@ def input_radius(integer_bits: int, left_shift: int, total_signed_bits: int = 31
     return int(math.floor(rescaled))
 
 
+def _sigmoid_like_16(x) -> dict[str, Any]:
+    """LOGISTIC and TANH (int16): the input rescaled so that 3 * 4096 steps are one unit (TFLM's Prepare);
+    a power-of-two scale takes multiplier 3 << shift."""
+    f = np.float32(x.quant.scale[0])
+    log2 = float(np.float32(np.float32(math.log(float(f))) * np.float32(1.0 / math.log(2.0))))
+    rounded = quant.tflite_round(log2)
+    left_shift = (15 - 3) + int(rounded)
+    if abs(log2 - rounded) < 1e-3 and left_shift in (0, 1):
+        return {"input_multiplier": 3 << left_shift, "input_left_shift": 0}
+    m = float(f) * 4096.0 * 3.0
+    left_shift = 0
+    while m <= 32767.0 / 2.0 and left_shift <= 30:
+        left_shift += 1
+        m *= 2.0
+    return {"input_multiplier": int(m), "input_left_shift": left_shift}
+
+
 def _sigmoid_like(graph: Graph, op: Operator) -> dict[str, Any]:
     """LOGISTIC and TANH (int8): input rescaled to Q4.27 with a frexp multiplier (a left shift)."""
     x, _ = _io(graph, op)
+    if x.dtype == "int16":
+        return _sigmoid_like_16(x)
     real = float(_s(x)) * float(1 << (31 - LUT_INPUT_INTEGER_BITS))
     q, left_shift = math.frexp(real)
     mult = int(quant.tflite_round(q * (1 << 31)))

@@ -60,6 +60,11 @@ def _transpose(op: "Operator", t: list["Tensor"], out: "Tensor", expect: Callabl
 def _unary(op: "Operator", t: list["Tensor"], out: "Tensor", expect: Callable) -> None:
     x = t[0]
     expect(op, len(t) == 1, f"expects one input, got {len(t)}")
+    if op.kind in ("logistic", "tanh") and x.dtype == "int16":
+        expect(op, out.dtype == "int16" and x.quant.zero_point == out.quant.zero_point == (0,),
+               "int16 LOGISTIC / TANH need int16 input and output with zero point 0 (TFLM checks it)")
+        expect(op, x.shape == out.shape, f"output shape {out.shape} must equal the input's {x.shape}")
+        return
     expect(op, x.dtype == "int8" and out.dtype == "int8", f"input and output must be int8, got {x.dtype} and {out.dtype}")
     expect(op, x.shape == out.shape, f"output shape {out.shape} must equal the input's {x.shape}")
     if op.kind == "logistic":

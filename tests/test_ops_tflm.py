@@ -32,8 +32,9 @@ from kernel_support.graphs import single  # noqa: E402
 
 OPS_DIR = FIXTURES / "ops"
 OP_MODELS = sorted(OPS_DIR.glob("*.tflite"))
-CHAINED = [p for p in OP_MODELS if not p.stem.startswith(("act_", "bin_", "rs_"))]
-KINDS_16X8 = {"conv2d", "depthwise_conv2d", "fully_connected", "add", "mul", "avg_pool2d", "max_pool2d", "reshape"}
+CHAINED = [p for p in OP_MODELS if not p.stem.startswith(("act_", "bin_", "rs_", "a16_"))]
+KINDS_16X8 = {"conv2d", "depthwise_conv2d", "fully_connected", "add", "mul", "avg_pool2d", "max_pool2d", "reshape",
+              "logistic", "tanh"}
 NEW_KINDS = {"transpose", *UNARY, *BINARY, "slice", "resize_nearest", "resize_bilinear"}
 # TFLite operators whose fixtures must be present (several become one IR kind).
 NEW_TFLITE_OPS = {"TRANSPOSE", "LOGISTIC", "TANH", "HARD_SWISH", "RELU", "RELU6", "LEAKY_RELU", "MUL", "SUB",
@@ -45,6 +46,8 @@ def _inputs(graph, n, seed):
     t = graph.input_tensor()
     if t.size == 256:  # the activation fixtures: every int8 value once
         return np.arange(-128, 128, dtype=np.int64).astype(np.int8).reshape((1,) + t.shape[1:])
+    if t.size == 1024 and t.dtype == "int16":  # the int16 activation fixtures: every int16 value once
+        return np.arange(-32768, 32768, dtype=np.int64).astype(np.int16).reshape((64,) + t.shape[1:])
     info = np.iinfo(t.dtype)
     return np.random.default_rng(seed).integers(info.min, info.max + 1, size=(n,) + t.shape[1:]).astype(t.dtype)
 
@@ -100,7 +103,7 @@ def test_host_c_every_layer(path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("stem", ["combined", "combined2", "q16_int16io"])
+@pytest.mark.parametrize("stem", ["combined", "combined2", "q16_int16io", "q16_act"])
 def test_combined_bit_exact_on_qemu_m4(tmp_path, stem):
     from pixmcu.cli import main
     from pixmcu.codegen.generator import generate
@@ -110,7 +113,7 @@ def test_combined_bit_exact_on_qemu_m4(tmp_path, stem):
     manifest = generate(path, tmp_path / "m", board="qemu-m4", name="m").manifest
     assert {la["op"] for la in manifest["layers"]} >= {
         "combined": {"transpose", *UNARY, *BINARY}, "combined2": {"slice", "resize_nearest", "resize_bilinear"},
-        "q16_int16io": KINDS_16X8 - {"mul"}}[stem]
+        "q16_int16io": KINDS_16X8 - {"mul", "logistic", "tanh"}, "q16_act": {"logistic", "tanh"}}[stem]
     x = _inputs(g, 3, seed=7)
     np.savez(tmp_path / "d.npz", x=x)
     code = main(["run", str(tmp_path / "m"), "--data", str(tmp_path / "d.npz"), "--json", str(tmp_path / "r.json"),
@@ -132,7 +135,7 @@ def _outputs(jsonl: Path) -> list[str]:
 
 KERNELS = ("lut_s8", "mul_s8", "sub_s8", "squared_difference_s8", "maximum_s8", "minimum_s8", "prelu_s8",
            "strided_copy_s8", "resize_nearest_s8", "resize_bilinear_s8", "conv2d_s16", "depthwise_conv2d_s16",
-           "fully_connected_s16", "add_s16", "mul_s16", "avg_pool2d_s16", "max_pool2d_s16", "requantize_s16")
+           "fully_connected_s16", "add_s16", "mul_s16", "logistic_s16", "tanh_s16", "avg_pool2d_s16", "max_pool2d_s16", "requantize_s16")
 
 
 @pytest.fixture(scope="module")
@@ -284,6 +287,13 @@ def _to_16x8(graph):
     return Graph(tensors, graph.operators, graph.inputs, graph.outputs)
 
 
+def _sigmoid16_graph(rng, kind):
+    shape = tuple(int(d) for d in rng.integers(1, 9, 3))
+    q = Quantization((float(np.exp(rng.uniform(np.log(1e-5), np.log(1e-3)))),), (0,))
+    return single(kind, [Tensor("x", shape, "int16", q)], Tensor("y", shape, "int16", Quantization((1 / 32768,), (0,))),
+                  {})
+
+
 @pytest.mark.parametrize("kind", sorted(KINDS_16X8 - {"reshape"}))
 def test_16x8_kernels(klib, kind):
     from kernel_support import graphs as G
@@ -292,7 +302,8 @@ def test_16x8_kernels(klib, kind):
     make = {"conv2d": lambda: G.conv(rng), "depthwise_conv2d": lambda: G.conv(rng, depthwise=True),
             "fully_connected": lambda: G.fully_connected(rng), "add": lambda: G.add(rng),
             "avg_pool2d": lambda: G.pool(rng, "avg_pool2d"), "max_pool2d": lambda: G.pool(rng, "max_pool2d"),
-            "mul": lambda: _binary_graph(rng, "mul")}[kind]
+            "mul": lambda: _binary_graph(rng, "mul"), "logistic": lambda: _sigmoid16_graph(rng, "logistic"),
+            "tanh": lambda: _sigmoid16_graph(rng, "tanh")}[kind]
     for _ in range(30):
         g = _to_16x8(make())
         assert kernel_call(g, g.operators[0]).kernel.endswith("_s16")

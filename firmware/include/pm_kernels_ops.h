@@ -117,6 +117,22 @@ typedef struct {
     int32_t output_bytes;        /**< 1: int8 output, 2: int16 */
 } pm_requant16_params_t;
 
+/**
+ * @brief int16 LOGISTIC and TANH: input * input_multiplier >> input_left_shift (rounded) indexes a
+ *        256-entry table of sigmoid(i / 24) in unsigned 0.16 with linear interpolation, as TFLM.
+ */
+typedef struct {
+    int32_t size;              /**< elements */
+    int32_t input_multiplier;  /**< rescales the input to 3 * 4096 steps per unit */
+    int32_t input_left_shift;  /**< rounding right shift after the multiplication */
+    const int32_t *table;      /**< 256 entries */
+} pm_sigmoid16_params_t;
+
+/** @brief int16 LOGISTIC (see pm_sigmoid16_params_t). Output may alias input. */
+int pm_logistic_s16(const pm_sigmoid16_params_t *p, const void *input, void *output);
+/** @brief int16 TANH = 2 sigmoid(2x) - 1 on the same table. Output may alias input. */
+int pm_tanh_s16(const pm_sigmoid16_params_t *p, const void *input, void *output);
+
 /** @brief 16x8 CONV_2D (TFLM reference, int64 accumulators, 64-bit requantization). */
 int pm_conv2d_s16(const pm_conv_s16_params_t *p, const void *input, void *output);
 /** @brief 16x8 DEPTHWISE_CONV_2D. */

@@ -29,6 +29,8 @@ STRUCT_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
     "pm_requant16_params_t": tuple((n, "i32") for n in (
         "size", "input_zero_point", "output_zero_point", "multiplier", "shift", "out_min", "out_max",
         "input_bytes", "output_bytes")),
+    "pm_sigmoid16_params_t": (("size", "i32"), ("input_multiplier", "i32"), ("input_left_shift", "i32"),
+                              ("table", "int32_t*")),
     "pm_resize_params_t": (("input", "dims"), ("output", "dims"),
                            *((n, "int32_t*") for n in ("y0", "y1", "sy", "x0", "x1", "sx"))),
 }
@@ -182,6 +184,14 @@ def build_16x8(graph: Graph, op: Operator, p: dict):
         return _conv16(graph, op, p)
     if op.kind == "quantize":
         return _requant16(graph, op, p)
+    if op.kind in ("logistic", "tanh"):
+        from pixmcu.codegen.kernels import KernelCall
+        from pixmcu.reference.ops_activation import sigmoid_table
+
+        fields = {"size": graph.tensors[op.inputs[0]].size, "input_multiplier": p["input_multiplier"],
+                  "input_left_shift": p["input_left_shift"], "table": "table"}
+        return KernelCall(f"pm_{op.kind}_s16", "pm_sigmoid16_params_t", fields,
+                          {"table": sigmoid_table().astype(np.int32)}, (op.inputs[0],), in_place=(op.inputs[0],))
     if op.kind in ("add", "avg_pool2d", "max_pool2d", "reshape", "mul"):
         call = (_binary if op.kind == "mul" else kernels._BUILD[op.kind])(graph, op, p, False)
         if call.kernel is not None:
