@@ -56,6 +56,7 @@ def test_fixtures_cover_every_new_operator():
     from pixmcu.frontend.tflite_reader import read_tflite
 
     kinds, broadcast, const_operand, opcodes, resize_modes, kinds16 = set(), set(), set(), set(), set(), set()
+    fused = set()
     for path in OP_MODELS:
         for raw_op in read_tflite(path).operators:
             opcodes.add(raw_op.opcode)
@@ -64,6 +65,8 @@ def test_fixtures_cover_every_new_operator():
             kinds.add(op.kind)
             if g.tensors[op.inputs[0]].dtype == "int16":
                 kinds16.add(op.kind)
+            if op.attrs.get("activation", "none") != "none":
+                fused.add((op.kind, op.attrs["activation"]))
             if op.kind.startswith("resize"):
                 resize_modes.add((op.kind, op.attrs["align_corners"], op.attrs["half_pixel_centers"]))
             if op.kind in BINARY:
@@ -75,6 +78,7 @@ def test_fixtures_cover_every_new_operator():
     assert kinds >= NEW_KINDS, sorted(NEW_KINDS - kinds)
     assert broadcast >= set(BINARY), sorted(set(BINARY) - broadcast)
     assert const_operand >= {"minimum", "prelu"}
+    assert fused >= {("mul", "relu"), ("sub", "relu6")}
     assert kinds16 >= KINDS_16X8, sorted(KINDS_16X8 - kinds16)
     assert opcodes >= NEW_TFLITE_OPS, sorted(NEW_TFLITE_OPS - opcodes)
     assert resize_modes == {(k, a, h) for k in ("resize_nearest", "resize_bilinear")
