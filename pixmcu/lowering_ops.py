@@ -223,8 +223,21 @@ def _add(graph: Graph, op: Operator) -> dict[str, Any]:
     return {**_scaled_pair(a, b, out, 15, False), "act_min": lo, "act_max": hi}
 
 
+def _softmax(graph: Graph, op: Operator) -> dict[str, Any]:
+    """SOFTMAX: TFLM's int8 parameters, or for int16 the input rescale that maps [-10, 0] to [-65535, 0]."""
+    from pixmcu.lowering import _softmax as softmax_int8
+
+    x, _ = _io(graph, op)
+    if x.dtype != "int16":
+        return softmax_int8(graph, op)
+    # scale * beta is a float product in TFLM, then divided in double.
+    m, s = quant.quantize_multiplier(float(np.float32(_s(x) * np.float32(op.attrs["beta"]))) / (10.0 / 65535.0))
+    return {"input_multiplier": m, "input_shift": s, "depth": x.shape[-1]}
+
+
 LOWER = {
     "add": _add,
+    "softmax": _softmax,
     "slice": _slice, "resize_nearest": _resize, "resize_bilinear": _resize,
     "transpose": _transpose, "logistic": _sigmoid_like, "tanh": _sigmoid_like, "hard_swish": _hard_swish,
     "relu": _relu, "relu6": _relu6, "leaky_relu": _leaky_relu, "mul": _mul, "sub": _sub,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pixmcu.shapes_ops import CHECKS, act_dtypes, bias_dtype, check_16x8
+from pixmcu.shapes_ops import CHECKS, act_dtypes, bias_dtype, check_16x8, check_softmax_16
 
 if TYPE_CHECKING:
     from pixmcu.ir import Graph, Operator
@@ -127,8 +127,10 @@ def check_operator(graph: "Graph", op: "Operator") -> None:
         _expect(op, x.dtype == out.dtype and x.quant == out.quant, "reshape must keep dtype and quantization")
     elif k == "softmax":
         x = t[0]
-        _expect(op, x.dtype == "int8" and out.dtype == "int8", "input and output must be int8")
         _expect(op, x.shape == out.shape, "output shape must equal the input's")
+        if x.dtype == "int16":
+            return check_softmax_16(op, x, out, _expect)
+        _expect(op, x.dtype == "int8" and out.dtype == "int8", "input and output must be int8")
         _expect(op, out.quant.scale == (1.0 / 256,) and out.quant.zero_point == (-128,),
                 "int8 softmax output must have scale 1/256 and zero point -128")
     elif k == "pad":

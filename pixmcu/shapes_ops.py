@@ -34,6 +34,15 @@ def check_16x8(op: "Operator", t: list["Tensor"], out: "Tensor", expect: Callabl
                    f"int16 tensor '{x.name}' has zero point {x.quant.zero_point[0]}; 16x8 layers need 0 (TFLM checks it)")
 
 
+def check_softmax_16(op: "Operator", x: "Tensor", out: "Tensor", expect: Callable) -> None:
+    """TFLM's int16 SOFTMAX: zero points 0, output scale 1/32768 (within 0.1 %)."""
+    expect(op, out.dtype == "int16", f"int16 softmax needs an int16 output, got {out.dtype}")
+    expect(op, x.quant.zero_point == out.quant.zero_point == (0,),
+           f"int16 softmax needs zero points 0, got {x.quant.zero_point[0]} and {out.quant.zero_point[0]}")
+    expect(op, abs(out.quant.scale[0] - 1 / 32768) <= 0.001 / 32768,
+           f"int16 softmax output scale must be 1/32768, got {out.quant.scale[0]}")
+
+
 def broadcast_shape(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...] | None:
     """Numpy/TFLite broadcasting (shapes aligned on the right), or None when they do not broadcast."""
     rank = max(len(a), len(b))

@@ -34,7 +34,7 @@ OPS_DIR = FIXTURES / "ops"
 OP_MODELS = sorted(OPS_DIR.glob("*.tflite"))
 CHAINED = [p for p in OP_MODELS if not p.stem.startswith(("act_", "bin_", "rs_", "a16_"))]
 KINDS_16X8 = {"conv2d", "depthwise_conv2d", "fully_connected", "add", "mul", "avg_pool2d", "max_pool2d", "reshape",
-              "logistic", "tanh"}
+              "logistic", "tanh", "softmax"}
 NEW_KINDS = {"transpose", *UNARY, *BINARY, "slice", "resize_nearest", "resize_bilinear"}
 # TFLite operators whose fixtures must be present (several become one IR kind).
 NEW_TFLITE_OPS = {"TRANSPOSE", "LOGISTIC", "TANH", "HARD_SWISH", "RELU", "RELU6", "LEAKY_RELU", "MUL", "SUB",
@@ -117,7 +117,8 @@ def test_combined_bit_exact_on_qemu_m4(tmp_path, stem):
     manifest = generate(path, tmp_path / "m", board="qemu-m4", name="m").manifest
     assert {la["op"] for la in manifest["layers"]} >= {
         "combined": {"transpose", *UNARY, *BINARY}, "combined2": {"slice", "resize_nearest", "resize_bilinear"},
-        "q16_int16io": KINDS_16X8 - {"mul", "logistic", "tanh"}, "q16_act": {"logistic", "tanh"}}[stem]
+        "q16_int16io": KINDS_16X8 - {"mul", "logistic", "tanh", "softmax"},
+        "q16_act": {"logistic", "tanh", "softmax"}}[stem]
     x = _inputs(g, 3, seed=7)
     np.savez(tmp_path / "d.npz", x=x)
     code = main(["run", str(tmp_path / "m"), "--data", str(tmp_path / "d.npz"), "--json", str(tmp_path / "r.json"),
@@ -139,7 +140,7 @@ def _outputs(jsonl: Path) -> list[str]:
 
 KERNELS = ("lut_s8", "mul_s8", "sub_s8", "squared_difference_s8", "maximum_s8", "minimum_s8", "prelu_s8",
            "strided_copy_s8", "resize_nearest_s8", "resize_bilinear_s8", "conv2d_s16", "depthwise_conv2d_s16",
-           "fully_connected_s16", "add_s16", "mul_s16", "logistic_s16", "tanh_s16", "avg_pool2d_s16", "max_pool2d_s16", "requantize_s16")
+           "fully_connected_s16", "add_s16", "mul_s16", "logistic_s16", "tanh_s16", "softmax_s16", "avg_pool2d_s16", "max_pool2d_s16", "requantize_s16")
 
 
 @pytest.fixture(scope="module")
@@ -291,6 +292,13 @@ def _to_16x8(graph):
     return Graph(tensors, graph.operators, graph.inputs, graph.outputs)
 
 
+def _softmax16_graph(rng):
+    shape = tuple(int(d) for d in rng.integers(1, 12, 2))
+    q = Quantization((float(np.exp(rng.uniform(np.log(1e-5), np.log(1e-2)))),), (0,))
+    return single("softmax", [Tensor("x", shape, "int16", q)], Tensor("y", shape, "int16", Quantization((1 / 32768,), (0,))),
+                  {"beta": float(rng.uniform(0.5, 2.0))})
+
+
 def _sigmoid16_graph(rng, kind):
     shape = tuple(int(d) for d in rng.integers(1, 9, 3))
     q = Quantization((float(np.exp(rng.uniform(np.log(1e-5), np.log(1e-3)))),), (0,))
@@ -307,7 +315,7 @@ def test_16x8_kernels(klib, kind):
             "fully_connected": lambda: G.fully_connected(rng), "add": lambda: G.add(rng),
             "avg_pool2d": lambda: G.pool(rng, "avg_pool2d"), "max_pool2d": lambda: G.pool(rng, "max_pool2d"),
             "mul": lambda: _binary_graph(rng, "mul"), "logistic": lambda: _sigmoid16_graph(rng, "logistic"),
-            "tanh": lambda: _sigmoid16_graph(rng, "tanh")}[kind]
+            "tanh": lambda: _sigmoid16_graph(rng, "tanh"), "softmax": lambda: _softmax16_graph(rng)}[kind]
     for _ in range(30):
         g = _to_16x8(make())
         assert kernel_call(g, g.operators[0]).kernel.endswith("_s16")

@@ -133,6 +133,19 @@ int pm_logistic_s16(const pm_sigmoid16_params_t *p, const void *input, void *out
 /** @brief int16 TANH = 2 sigmoid(2x) - 1 on the same table. Output may alias input. */
 int pm_tanh_s16(const pm_sigmoid16_params_t *p, const void *input, void *output);
 
+/** @brief int16 SOFTMAX over the last dimension; the tables come from pixmcu (TFLite's gen_lut). */
+typedef struct {
+    int32_t outer;              /**< rows */
+    int32_t depth;              /**< values per row */
+    int32_t input_multiplier;   /**< input scale x beta / (10 / 65535) */
+    int32_t input_shift;        /**< its shift */
+    const int32_t *exp_lut;     /**< 513 entries: exp on [-10, 0] in Q0.15 */
+    const int32_t *recip_lut;   /**< 513 entries: 1/(1+x) on [0, 1] in Q0.15 */
+} pm_softmax16_params_t;
+
+/** @brief int16 SOFTMAX (TFLM's SoftmaxInt16). Output may alias input only row by row: not in place. */
+int pm_softmax_s16(const pm_softmax16_params_t *p, const void *input, void *output);
+
 /** @brief 16x8 CONV_2D (TFLM reference, int64 accumulators, 64-bit requantization). */
 int pm_conv2d_s16(const pm_conv_s16_params_t *p, const void *input, void *output);
 /** @brief 16x8 DEPTHWISE_CONV_2D. */

@@ -31,6 +31,8 @@ STRUCT_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
         "input_bytes", "output_bytes")),
     "pm_sigmoid16_params_t": (("size", "i32"), ("input_multiplier", "i32"), ("input_left_shift", "i32"),
                               ("table", "int32_t*")),
+    "pm_softmax16_params_t": (("outer", "i32"), ("depth", "i32"), ("input_multiplier", "i32"), ("input_shift", "i32"),
+                              ("exp_lut", "int32_t*"), ("recip_lut", "int32_t*")),
     "pm_resize_params_t": (("input", "dims"), ("output", "dims"),
                            *((n, "int32_t*") for n in ("y0", "y1", "sy", "x0", "x1", "sx"))),
 }
@@ -184,6 +186,17 @@ def build_16x8(graph: Graph, op: Operator, p: dict):
         return _conv16(graph, op, p)
     if op.kind == "quantize":
         return _requant16(graph, op, p)
+    if op.kind == "softmax":
+        from pixmcu.codegen.kernels import KernelCall
+        from pixmcu.reference.ops_16x8 import softmax_luts
+
+        exp_lut, recip_lut = softmax_luts()
+        x = graph.tensors[op.inputs[0]]
+        fields = {"outer": x.size // p["depth"], "depth": p["depth"], "input_multiplier": p["input_multiplier"],
+                  "input_shift": p["input_shift"], "exp_lut": "exp_lut", "recip_lut": "recip_lut"}
+        return KernelCall("pm_softmax_s16", "pm_softmax16_params_t", fields,
+                          {"exp_lut": exp_lut.astype(np.int32), "recip_lut": recip_lut.astype(np.int32)},
+                          (op.inputs[0],))
     if op.kind in ("logistic", "tanh"):
         from pixmcu.codegen.kernels import KernelCall
         from pixmcu.reference.ops_activation import sigmoid_table

@@ -36,7 +36,66 @@ def _conv16(acc_fn):
     return run
 
 
+def _rnd32(v: np.ndarray) -> np.ndarray:
+    """TfLiteRound on float32 values (half away from zero), kept in float32."""
+    v = np.asarray(v, np.float32)
+    return (np.sign(v) * np.floor(np.abs(v) + np.float32(0.5))).astype(np.float32)
+
+
+def gen_lut(func, lo: float, hi: float) -> np.ndarray:
+    """TFLite's gen_lut<float, int16_t, int16_t> on [lo, hi] -> [-1, 1): 512 steps plus the end point,
+    each sample nudged by half the midpoint interpolation error; float32 throughout, as TFLM."""
+    f32 = np.float32
+    lo, hi = f32(lo), f32(hi)
+    step = f32((hi - lo) / f32(512))
+    inv = f32(32768)  # 65536 / (1 - (-1))
+    i = np.arange(512, dtype=np.float32)
+    a = (lo + i * step).astype(np.float32)
+    val = func(a)
+    mid = func((a + f32(step / f32(2))).astype(np.float32))
+    nxt = func((lo + (i + f32(1)) * step).astype(np.float32))
+    sample = _rnd32(val * inv)
+    mid_interp = _rnd32((nxt * inv + sample) / f32(2))
+    bias = _rnd32((mid_interp - _rnd32(mid * inv)) / f32(2))
+    lut = np.clip(sample - bias, -32768, 32767).astype(np.int64)
+    end = np.clip(_rnd32(func(np.array([hi], np.float32)) * inv), -32768, 32767).astype(np.int64)
+    return np.concatenate([lut, end])
+
+
+def softmax_luts() -> tuple[np.ndarray, np.ndarray]:
+    """exp on [-10, 0] and 1/(1+x) on [0, 1], as TFLM's int16 SOFTMAX builds them in Prepare()."""
+    exp = gen_lut(lambda v: np.exp(v.astype(np.float32)).astype(np.float32), -10.0, 0.0)
+    recip = gen_lut(lambda v: (np.float32(1) / (np.float32(1) + v)).astype(np.float32), 0.0, 1.0)
+    return exp, recip
+
+
+def lut_lookup(v: np.ndarray, lut: np.ndarray) -> np.ndarray:
+    """TFLite generic_int16_table_lookup: 512 segments, 7 fractional bits interpolated."""
+    v = np.asarray(v, np.int64)
+    idx = 256 + (v >> 7)
+    base = lut[idx]
+    return base + (((lut[idx + 1] - base) * (v & 0x7F) + 64) >> 7)
+
+
+def softmax16(graph: Graph, op: Operator, inputs, p) -> np.ndarray:
+    """TFLM's int16 SOFTMAX (reference_ops::SoftmaxInt16)."""
+    exp_lut, recip_lut = softmax_luts()
+    x = inputs[0].reshape(-1, p["depth"]).astype(np.int64)
+    diff = x - x.max(axis=1, keepdims=True)
+    scaled = np.clip(quant.multiply_by_quantized_multiplier(diff, p["input_multiplier"], p["input_shift"]) + 32767,
+                     -32768, 32767)
+    e = lut_lookup(scaled, exp_lut)
+    total = e.sum(axis=1)
+    headroom = 32 - np.array([int(t).bit_length() for t in total], np.int64)  # count leading zeros
+    shifted = ((total << (headroom - 1)) + (1 << 13)) >> 14
+    recip = lut_lookup(np.clip(shifted - ((1 << 15) + (1 << 16)), -32768, 32767), recip_lut)
+    right = (31 - headroom)[:, None]
+    out = (e * recip[:, None] + (np.int64(1) << (right - 1))) >> right
+    return np.clip(out, 0, 32767).astype(np.int16).reshape(inputs[0].shape)
+
+
 KERNELS_16X8 = {
+    "softmax": softmax16,
     "conv2d": _conv16(ops8.conv2d_acc),
     "depthwise_conv2d": _conv16(ops8.depthwise_acc),
     "fully_connected": _conv16(ops8.fully_connected_acc),
