@@ -56,7 +56,7 @@ def test_fixtures_cover_every_new_operator():
     from pixmcu.frontend.tflite_reader import read_tflite
 
     kinds, broadcast, const_operand, opcodes, resize_modes, kinds16 = set(), set(), set(), set(), set(), set()
-    fused = set()
+    fused, requant = set(), set()
     for path in OP_MODELS:
         for raw_op in read_tflite(path).operators:
             opcodes.add(raw_op.opcode)
@@ -65,6 +65,8 @@ def test_fixtures_cover_every_new_operator():
             kinds.add(op.kind)
             if g.tensors[op.inputs[0]].dtype == "int16":
                 kinds16.add(op.kind)
+            if op.kind == "quantize":
+                requant.add((g.tensors[op.inputs[0]].dtype, g.tensors[op.outputs[0]].dtype))
             if op.attrs.get("activation", "none") != "none":
                 fused.add((op.kind, op.attrs["activation"]))
             if op.kind.startswith("resize"):
@@ -79,6 +81,7 @@ def test_fixtures_cover_every_new_operator():
     assert broadcast >= set(BINARY), sorted(set(BINARY) - broadcast)
     assert const_operand >= {"minimum", "prelu"}
     assert fused >= {("mul", "relu"), ("sub", "relu6")}
+    assert requant >= {("int8", "int16"), ("int16", "int8")}
     assert kinds16 >= KINDS_16X8, sorted(KINDS_16X8 - kinds16)
     assert opcodes >= NEW_TFLITE_OPS, sorted(NEW_TFLITE_OPS - opcodes)
     assert resize_modes == {(k, a, h) for k in ("resize_nearest", "resize_bilinear")
@@ -107,7 +110,7 @@ def test_host_c_every_layer(path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("stem", ["combined", "combined2", "q16_int16io", "q16_act"])
+@pytest.mark.parametrize("stem", ["combined", "combined2", "q16_int8ends", "q16_act"])
 def test_combined_bit_exact_on_qemu_m4(tmp_path, stem):
     from pixmcu.cli import main
     from pixmcu.codegen.generator import generate
@@ -117,7 +120,7 @@ def test_combined_bit_exact_on_qemu_m4(tmp_path, stem):
     manifest = generate(path, tmp_path / "m", board="qemu-m4", name="m").manifest
     assert {la["op"] for la in manifest["layers"]} >= {
         "combined": {"transpose", *UNARY, *BINARY}, "combined2": {"slice", "resize_nearest", "resize_bilinear"},
-        "q16_int16io": KINDS_16X8 - {"mul", "logistic", "tanh", "softmax"},
+        "q16_int8ends": KINDS_16X8 - {"mul", "logistic", "tanh", "softmax"} | {"quantize"},
         "q16_act": {"logistic", "tanh", "softmax"}}[stem]
     x = _inputs(g, 3, seed=7)
     np.savez(tmp_path / "d.npz", x=x)
