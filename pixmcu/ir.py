@@ -17,7 +17,7 @@ import numpy as np
 
 from pixmcu.errors import PixmcuError
 
-DTYPES = ("int8", "uint8", "int16", "int32", "float32")
+DTYPES = ("int8", "uint8", "int16", "int32", "int64", "float32")
 
 # Operator kinds in the IR, with the attributes each must carry.
 OP_ATTRS: dict[str, tuple[str, ...]] = {
@@ -38,6 +38,18 @@ OP_ATTRS: dict[str, tuple[str, ...]] = {
     # "bin_edges": per table, the first pixel value of bins 1..K-1 when the table came from K bins.
     "pixel_embedding": ("embed_dim",),
 }
+# Operators added for issue 11 (models users bring); their rules live in pixmcu/shapes_ops.py.
+OP_ATTRS.update({
+    "transpose": ("perm",),
+    "logistic": (), "tanh": (), "hard_swish": (), "relu": (), "relu6": (), "leaky_relu": ("alpha",),
+    "mul": ("activation",), "sub": ("activation",), "squared_difference": (), "maximum": (), "minimum": (),
+    "prelu": (),
+    # Elements input[begin + i * strides] for i < shape (per axis); the output tensor may drop axes of
+    # size 1 (STRIDED_SLICE's shrink mask, UNPACK). SPLIT, SPLIT_V and UNPACK become one slice per output.
+    "slice": ("begin", "strides", "shape"),
+    "resize_nearest": ("align_corners", "half_pixel_centers"),
+    "resize_bilinear": ("align_corners", "half_pixel_centers"),
+})
 ACTIVATIONS = ("none", "relu", "relu6", "relu_n1_to_1")
 PADDINGS = ("same", "valid")
 

@@ -168,8 +168,8 @@ def generate(model: str | Path | Graph, out_dir: str | Path, board: str | None =
         raise UnsupportedOperatorError(
             f"model has {len(graph.inputs)} inputs and {len(graph.outputs)} outputs; generated code supports one of each")
     for n in (graph.inputs[0], graph.outputs[0]):
-        if graph.tensors[n].dtype not in ("int8", "uint8"):
-            raise UnsupportedOperatorError(f"model input/output '{n}' is {graph.tensors[n].dtype}; only int8/uint8 are supported")
+        if graph.tensors[n].dtype not in ("int8", "uint8", "int16"):
+            raise UnsupportedOperatorError(f"model input/output '{n}' is {graph.tensors[n].dtype}; only int8/uint8/int16 are supported")
 
     dsp = core in DSP_CORES
     mve = core in MVE_CORES and packed is not False
@@ -303,6 +303,5 @@ def generate(model: str | Path | Graph, out_dir: str | Path, board: str | None =
         manifest["first_layer"] = first.manifest
     if layouts is not None:
         manifest["layout_plan"] = layouts.manifest()
-    out.write("manifest.json", json.dumps(manifest, indent=2) + "
-")
+    out.write("manifest.json", json.dumps(manifest, indent=2) + "\n")
     return Generated(out_dir, manifest, mem)
