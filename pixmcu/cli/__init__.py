@@ -17,6 +17,7 @@ SUBCOMMANDS = [
     "train",
     "models",
     "experiment",
+    "analyze",
     "generate",
     "build",
     "run",

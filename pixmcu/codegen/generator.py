@@ -78,6 +78,7 @@ class _Emitter:
         self.arrays: list[dict[str, str]] = []
         self.declarations: list[str] = []
         self.used: set[str] = set()
+        self.sizes: list[int] = []
         self.bytes = 0
 
     def add(self, layer: str, role: str, values: np.ndarray, comment: str) -> str:
@@ -91,6 +92,7 @@ class _Emitter:
         body = format_array(values) if values.size else "    0,"
         self.arrays.append({"declaration": decl, "body": body, "comment": comment})
         self.declarations.append(decl)
+        self.sizes.append(int(values.nbytes))
         self.bytes += values.nbytes
         return sym
 
@@ -194,6 +196,7 @@ def generate(model: str | Path | Graph, out_dir: str | Path, board: str | None =
         out_expr = _tensor_expr(graph, mem, out.name, const_syms)
         out_bytes = 0 if call.hides else out.nbytes  # a fused convolution's own output never exists
         statements: list[str] = []
+        arrays_before = len(emit.arrays)
         if call.kernel is not None:
             array_syms = {role: emit.add(op.name, role, arr, f"{op.name}: {role}") for role, arr in call.arrays.items()}
             for k, tname in enumerate(call.inputs):
@@ -241,6 +244,9 @@ def generate(model: str | Path | Graph, out_dir: str | Path, board: str | None =
             "arena_bytes": out_bytes if pl.where == "arena" else 0,
             "output_bytes": out_bytes,
         }
+        # What this layer puts in flash, for `pixmcu analyze` (each array is 16-byte aligned).
+        entry["constants"] = [{"array": a["declaration"].split("[")[0].split()[-1], "ctype": a["declaration"].split()[0],
+                               "bytes": n} for a, n in zip(emit.arrays[arrays_before:], emit.sizes[arrays_before:])]
         if call.scratch_bytes:
             entry["scratch"] = {"arena_offset": mem.scratch[i][0], "bytes": mem.scratch[i][1]}
         if call.hides:
