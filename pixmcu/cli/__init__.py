@@ -13,6 +13,7 @@ from pixmcu.errors import PixmcuError
 SUBCOMMANDS = [
     "inspect",
     "infer",
+    "validate",
     "data",
     "train",
     "models",
