@@ -24,6 +24,7 @@ SUBCOMMANDS = [
     "run",
     "measure",
     "flash",
+    "probes",
     "boards",
     "bench",
     "tune",
