@@ -164,7 +164,7 @@ def run_measurement(spec: RunSpec, source, link_stats=None) -> dict:
                             elapsed_s=time.monotonic() - started, error=error,
                             link=link_stats.as_dict() if link_stats else None, estimates=spec.estimates)
 
-    bar = tqdm(total=len(inputs), initial=len(store.records), unit="img", disable=None if spec.progress else True,
+    bar = tqdm(total=len(inputs), initial=len(store.records), unit="img", disable=not spec.progress,
                desc=f"{spec.board.name} {spec.transport}")
     expected.start()
     try:
