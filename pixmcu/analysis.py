@@ -127,7 +127,10 @@ def generate_checked(model, out_dir: str | Path | None, board: str | None = None
         if out is not None:
             out.mkdir(parents=True, exist_ok=True)
             for f in sorted(stage.iterdir()):
-                shutil.move(f, out / f.name)
+                dest = out / f.name
+                if dest.is_dir() and not dest.is_symlink():
+                    shutil.rmtree(dest)  # a directory generate writes (pm_runtime/): replaced whole
+                shutil.move(f, dest)
             gen.out_dir = out
         return report, gen
     finally:

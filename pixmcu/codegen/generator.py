@@ -20,6 +20,7 @@ from pixmcu.codegen import first_layer as fl
 from pixmcu.codegen.cformat import c_comment, c_int, c_type, check_identifier, default_name, format_array
 from pixmcu.codegen.kernels import DSP_CORES, MVE_CORES, PACKED_CORES, STRUCT_FIELDS, KernelCall, fuse_residual_adds, kernel_call
 from pixmcu.codegen.planner import Plan, plan
+from pixmcu.codegen.take_home import write_take_home
 from pixmcu.boards import get_board
 from pixmcu.errors import UnsupportedOperatorError
 from pixmcu.ir import Graph
@@ -296,5 +297,6 @@ def generate(model: str | Path | Graph, out_dir: str | Path, board: str | None =
     }
     if first is not None:
         manifest["first_layer"] = first.manifest
+    manifest["take_home"] = write_take_home(out_dir, manifest, get_board(board_name).cflags)
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return Generated(out_dir, manifest, mem)
