@@ -108,6 +108,21 @@ def analyze_generated(model: str, graph, stage: Path, manifest: dict, board_name
     return report
 
 
+def _first_layer_room(report: dict[str, Any], manifest: dict, options: dict) -> int | None:
+    """Flash left for a fused first layer when the one `auto` chose (with no --flash-budget) makes the
+    firmware overflow the board's flash and a smaller budget could help; else None."""
+    fl = manifest.get("first_layer") or {}
+    if report["fits"] or options.get("first_layer") != "auto" or options.get("flash_budget") is not None \
+            or not fl.get("variant") or fl.get("variant") == "unfused":
+        return None
+    f = report["size"]["flash"]
+    if f["used"] <= f["size"]:
+        return None  # RAM or the weights region overflows: the first layer's flash is not the problem
+    first = sum(l["flash_bytes"] for l in report["layers"] if l.get("embedding") or l["index"] == 0)
+    room = f["size"] - (f["used"] - first)
+    return room if room > 0 else None
+
+
 def generate_checked(model, out_dir: str | Path | None, board: str | None = None, check: bool = True,
                      **options) -> tuple[dict[str, Any], Any]:
     """Generate `model` for `board` into a staging directory and predict its firmware; move the files into
@@ -122,6 +137,14 @@ def generate_checked(model, out_dir: str | Path | None, board: str | None = None
     try:
         gen = generate(model, stage, board=board, **options)
         report = analyze_generated(model, graph, stage, gen.manifest, gen.manifest["board"])
+        budget = _first_layer_room(report, gen.manifest, options)
+        if budget is not None:
+            # The chooser's pick alone overflows the board: choose again within the flash left for it.
+            shutil.rmtree(stage, ignore_errors=True)
+            stage = _staging_dir(out)
+            gen = generate(model, stage, board=board, **{**options, "flash_budget": budget})
+            report = analyze_generated(model, graph, stage, gen.manifest, gen.manifest["board"])
+            report["first_layer_budget_from_board"] = budget
         if check and not report["fits"]:
             raise DoesNotFitError(does_not_fit_message(str(model), report["size"], report["overflows"]))
         if out is not None:

@@ -64,3 +64,26 @@ def test_model_too_big_for_the_board_exits_2_and_writes_nothing(tmp_path, pixmcu
     # The user can insist; the files are then the same as any generate's.
     code, _, _ = pixmcu_cli("generate", *args, "-o", outdir, "--no-fit-check")
     assert code == 0 and (outdir / "manifest.json").is_file()
+
+
+def test_auto_first_layer_chooses_within_the_flash_the_board_has_left(tmp_path, monkeypatch):
+    # A part like the F446RE with 320 KiB of flash: the folded tables auto picks (221 kB) leave the
+    # firmware 416 kB; within what is left, auto picks a smaller variant and the firmware fits.
+    import dataclasses
+
+    from pixmcu import boards
+    from pixmcu.analysis import generate_checked
+
+    small = dataclasses.replace(boards.get_board("nucleo-f446re"), name="f446-320k",
+                                flash=boards.Region("FLASH", 0x08000000, 320 * 1024))
+    monkeypatch.setitem(boards.BOARDS, small.name, small)
+    report, gen = generate_checked("cifar10-pe-w4a4", tmp_path / "g", board=small.name, first_layer="auto")
+    assert report["fits"] and report["size"]["flash"]["used"] <= 320 * 1024
+    budget = report["first_layer_budget_from_board"]
+    assert 0 < budget < 221_408
+    fl = gen.manifest["first_layer"]
+    assert fl["variant"] != "pe_folded_s16" and fl["flash_budget"] == budget
+    # Asking for a variant explicitly is never overridden: it does not fit, and nothing is written.
+    with pytest.raises(Exception, match="does not fit f446-320k"):
+        generate_checked("cifar10-pe-w4a4", tmp_path / "h", board=small.name, first_layer="pe_folded_s16")
+    assert not (tmp_path / "h").exists()
