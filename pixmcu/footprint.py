@@ -61,6 +61,8 @@ def _firmware_digest() -> str:
 
     h = hashlib.sha256(f"v{FOOTPRINT_VERSION}".encode())
     h.update(json.dumps([build.OPT_FLAGS, build.LINK_FLAGS]).encode())
+    # Another compiler (or version) links other sizes.
+    h.update(build._run([build.tool("gcc"), "--version"]).stdout.encode())
     for root in (firmware_dir(), templates_dir()):
         for p in sorted(root.rglob("*")):
             if p.is_file() and p.suffix in (".c", ".h", ".j2", ".ld"):
