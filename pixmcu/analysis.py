@@ -112,6 +112,8 @@ def _first_layer_room(report: dict[str, Any], manifest: dict, options: dict) -> 
     """Flash left for a fused first layer when the one `auto` chose (with no --flash-budget) makes the
     firmware overflow the board's flash and a smaller budget could help; else None."""
     fl = manifest.get("first_layer") or {}
+    if manifest.get("layout_plan") is not None:
+        return None  # a whole-model layout plan already bounds the first layer by the board's flash
     if report["fits"] or options.get("first_layer") != "auto" or options.get("flash_budget") is not None \
             or not fl.get("variant") or fl.get("variant") == "unfused":
         return None
