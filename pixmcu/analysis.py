@@ -108,21 +108,26 @@ def analyze_generated(model: str, graph, stage: Path, manifest: dict, board_name
     return report
 
 
-def _first_layer_room(report: dict[str, Any], manifest: dict, options: dict) -> int | None:
-    """Flash left for a fused first layer when the one `auto` chose (with no --flash-budget) makes the
-    firmware overflow the board's flash and a smaller budget could help; else None."""
+def _first_layer_within_room(report: dict[str, Any], manifest: dict, options: dict) -> tuple[str, int] | None:
+    """(variant, bytes left for it) when the first layer `auto` chose (with no --flash-budget) makes the
+    firmware overflow the board's flash and another candidate fits in what the rest leaves; else None.
+    The variant is named explicitly, so this holds whatever --flash-budget means to the generator."""
     fl = manifest.get("first_layer") or {}
-    if manifest.get("layout_plan") is not None:
-        return None  # a whole-model layout plan already bounds the first layer by the board's flash
     if report["fits"] or options.get("first_layer") != "auto" or options.get("flash_budget") is not None \
             or not fl.get("variant") or fl.get("variant") == "unfused":
         return None
     f = report["size"]["flash"]
     if f["used"] <= f["size"]:
         return None  # RAM or the weights region overflows: the first layer's flash is not the problem
-    first = sum(l["flash_bytes"] for l in report["layers"] if l.get("embedding") or l["index"] == 0)
-    room = f["size"] - (f["used"] - first)
-    return room if room > 0 else None
+    chosen = next((c for c in fl.get("candidates", []) if c["name"] == fl["variant"]), None)
+    if chosen is None:
+        return None
+    room = f["size"] - (f["used"] - chosen["flash_bytes"])
+    fitting = [c for c in fl["candidates"] if c.get("predicted_cycles") is not None and not c.get("excluded")
+               and c["flash_bytes"] <= room]
+    if not fitting:
+        return None
+    return min(fitting, key=lambda c: c["predicted_cycles"])["name"], room
 
 
 def generate_checked(model, out_dir: str | Path | None, board: str | None = None, check: bool = True,
@@ -139,14 +144,14 @@ def generate_checked(model, out_dir: str | Path | None, board: str | None = None
     try:
         gen = generate(model, stage, board=board, **options)
         report = analyze_generated(model, graph, stage, gen.manifest, gen.manifest["board"])
-        budget = _first_layer_room(report, gen.manifest, options)
-        if budget is not None:
-            # The chooser's pick alone overflows the board: choose again within the flash left for it.
+        retry = _first_layer_within_room(report, gen.manifest, options)
+        if retry is not None:
+            # auto's first layer alone overflows the board: take the fastest candidate that fits what is left.
             shutil.rmtree(stage, ignore_errors=True)
             stage = _staging_dir(out)
-            gen = generate(model, stage, board=board, **{**options, "flash_budget": budget})
+            gen = generate(model, stage, board=board, **{**options, "first_layer": retry[0]})
             report = analyze_generated(model, graph, stage, gen.manifest, gen.manifest["board"])
-            report["first_layer_budget_from_board"] = budget
+            report["first_layer_within_room"] = {"variant": retry[0], "room_bytes": retry[1]}
         if check and not report["fits"]:
             raise DoesNotFitError(does_not_fit_message(str(model), report["size"], report["overflows"]))
         if out is not None:

@@ -79,10 +79,12 @@ def test_auto_first_layer_chooses_within_the_flash_the_board_has_left(tmp_path, 
     monkeypatch.setitem(boards.BOARDS, small.name, small)
     report, gen = generate_checked("cifar10-pe-w4a4", tmp_path / "g", board=small.name, first_layer="auto")
     assert report["fits"] and report["size"]["flash"]["used"] <= 320 * 1024
-    budget = report["first_layer_budget_from_board"]
-    assert 0 < budget < 221_408
+    retry = report["first_layer_within_room"]
+    assert 0 < retry["room_bytes"] < 221_408
     fl = gen.manifest["first_layer"]
-    assert fl["variant"] != "pe_folded_s16" and fl["flash_budget"] == budget
+    assert fl["variant"] == retry["variant"] != "pe_folded_s16"
+    size = {c["name"]: c["flash_bytes"] for c in fl["candidates"]}
+    assert size[retry["variant"]] <= retry["room_bytes"] < size["pe_folded_s16"]
     # Asking for a variant explicitly is never overridden: it does not fit, and nothing is written.
     with pytest.raises(Exception, match="does not fit f446-320k"):
         generate_checked("cifar10-pe-w4a4", tmp_path / "h", board=small.name, first_layer="pe_folded_s16")

@@ -56,9 +56,10 @@ def print_report(report: dict) -> None:
     if report.get("first_layer"):
         fl = report["first_layer"]
         print(f"first layer: {fl['variant']} ({fl['reason']})")
-    if report.get("first_layer_budget_from_board"):
-        print(f"note: the first layer auto picks alone overflowed {report['board']}'s flash; chosen again within the "
-              f"{report['first_layer_budget_from_board']:,} bytes left for it (--flash-budget overrides)")
+    if report.get("first_layer_within_room"):
+        r = report["first_layer_within_room"]
+        print(f"note: the first layer auto picks first overflowed {report['board']}'s flash; {r['variant']} is the "
+              f"fastest that fits the {r['room_bytes']:,} bytes the rest leaves (--first-layer overrides)")
     if not s.get("code_measured", True):
         print("note: arm-none-eabi-gcc not found; code and harness bytes are not counted")
     print("fits" if report["fits"] else "DOES NOT FIT: " + "; ".join(report["overflows"]))
