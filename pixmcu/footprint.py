@@ -250,4 +250,5 @@ def does_not_fit_message(model: str, report: dict, over: list[str]) -> str:
             f". Predicted flash {f['used']:,} bytes (code {f['code']:,}, constant data {f['weights']:,}, "
             f"initialised data {f['data_init']:,}); RAM {report['ram']['used']:,} bytes (arena "
             f"{report['ram']['arena']:,}). Choose a board with more memory (`pixmcu boards`), a smaller model, "
-            f"or a smaller first layer (--flash-budget); `pixmcu analyze` shows where the bytes go.")
+            f"or smaller weight layouts or first layer (`pixmcu generate --help`); `pixmcu analyze` shows where "
+            f"the bytes go.")
