@@ -184,7 +184,7 @@ def run_measurement(spec: RunSpec, source, link_stats=None) -> dict:
                             link=link_stats.as_dict() if link_stats else None, estimates=spec.estimates,
                             device=spec.device)
 
-    bar = tqdm(total=n, initial=n - len(todo), unit="img", disable=None if spec.progress else True,
+    bar = tqdm(total=n, initial=n - len(todo), unit="img", disable=not spec.progress,
                desc=f"{spec.board.name} {spec.transport}")
     expected.start()
     try:

@@ -9,7 +9,10 @@ from pixmcu.build import build, format_size_report
 
 
 def add_parser(sub):
-    p = sub.add_parser("build", help="build firmware.elf/.bin for a generated model, with a size report")
+    p = sub.add_parser("build", help="build firmware.elf/.bin for a generated model, with a size report",
+                       description="Compile OUTDIR's model with the kernels, the on-device harness and the board "
+                                   "port (arm-none-eabi-gcc), link OUTDIR/firmware.elf and .bin, and report flash "
+                                   "and RAM by section. Objects are rebuilt only when a source or flag changed.")
     p.add_argument("outdir", type=Path, help="output directory of `pixmcu generate`")
     p.add_argument("--board", help="build for this board instead of the manifest's")
     p.add_argument("--max-payload", type=int, help="protocol frame payload in bytes (default 1024)")

@@ -15,7 +15,11 @@ from pixmcu.errors import PixmcuError
 
 
 def add_parser(sub):
-    p = sub.add_parser("run", help="run a generated model on a QEMU board and measure it")
+    p = sub.add_parser("run", help="run a generated model on a QEMU board and measure it",
+                       description="Build OUTDIR's firmware (unless --no-build), start QEMU for the board and "
+                                   "stream the data over the emulated serial link (or semihosting files): "
+                                   "accuracy, bit-exactness with the host reference layer by layer, "
+                                   "instructions per layer and in total, and estimated cycles.")
     p.add_argument("outdir", type=Path, help="output directory of `pixmcu generate`")
     p.add_argument("--board", help="QEMU board (default: the last build's, else the manifest's)")
     p.add_argument("--transport", choices=("serial", "semihost"), default="serial",

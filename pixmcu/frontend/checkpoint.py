@@ -66,7 +66,7 @@ MAX_PMZ_BYTES = 256 << 20
 
 def read_graph_file(path: Path) -> tuple[Graph, dict[str, Any]]:
     from pixmcu.frontend.pmz_schema import check_doc, parse_doc
-    from pixmcu.validate import validate_graph
+    from pixmcu.graph_checks import validate_graph
 
     try:
         with np.load(path, allow_pickle=False) as z:
@@ -115,7 +115,7 @@ def graph_from_training_checkpoint(path: Path) -> Graph:
 
     import pickle
 
-    from pixmcu.validate import validate_graph
+    from pixmcu.graph_checks import validate_graph
 
     try:
         model, _ = load_trained(path)

@@ -12,7 +12,7 @@ from pixmcu.frontend import tflite_ops
 from pixmcu.frontend.tflite_reader import RawModel, RawOperator, RawTensor
 from pixmcu.frontend.validate import check_raw, ignore_bias_axis
 from pixmcu.ir import Graph, GraphError, Operator, Quantization, Tensor
-from pixmcu.validate import validate_graph
+from pixmcu.graph_checks import validate_graph
 
 SUPPORTED_OPS = (
     "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "AVERAGE_POOL_2D", "MAX_POOL_2D",
