@@ -18,6 +18,7 @@ SUBCOMMANDS = [
     "validate",
     "data",
     "train",
+    "quantize",
     "models",
     "experiment",
     "analyze",

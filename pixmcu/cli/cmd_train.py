@@ -25,6 +25,12 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, help="checkpoint path (.pt); default runs/<dataset>_<setting>.pt")
     p.add_argument("--resume", action="store_true", help="continue from --output if it exists")
     p.add_argument("--export", type=Path, metavar="PMZ", help="also write the integer graph here (.pmz)")
+    p.add_argument("--init", type=Path, metavar="MODEL.pt2",
+                   help="start from your own float network (torch.export.save file) instead of a zoo model: the "
+                        "input stage goes in front of its first convolution, then QAT fine-tunes it (needs --export)")
+    p.add_argument("--pixel-scale", type=float, default=1.0,
+                   help="with --init: how the float network saw pixels, real = pixel*scale + offset (default 1)")
+    p.add_argument("--pixel-offset", type=float, default=0.0, help="with --init: see --pixel-scale (default 0)")
     m = p.add_argument_group("model")
     m.add_argument("--arch", choices=("cnn28", "resnet8"), help="default: cnn28 for 28x28, resnet8 otherwise")
     m.add_argument("--widths", help="comma-separated channel widths, e.g. 16,32,64")
@@ -125,6 +131,8 @@ def run(args: argparse.Namespace) -> int:
                                      f"{len(data.test.x)} of {n_all} images held out for validation, never trained "
                                      f"on (--val-split {args.val_split:g})"), file=sys.stderr)
     data.train = subset(data.train, args.train_subset, args.seed)
+    if args.init is not None:
+        return run_init(args, data)
     cfg = build_config(args, data)
     out = args.output or Path("runs") / f"{data.name}_{re.sub(r'[^A-Za-z0-9]+', '_', cfg.label()).strip('_')}.pt"
     if out.suffix != ".pt":
@@ -150,6 +158,49 @@ def run(args: argparse.Namespace) -> int:
         graph = export_model(model, name="model", source=str(out))
         save_graph(graph, args.export, metadata=model_metadata(cfg, data.name, res.test_accuracy))
         print(f"integer graph {args.export}")
+    return 0
+
+
+def run_init(args: argparse.Namespace, data) -> int:
+    """--init: the user's float network with an input stage and QAT, exported as an integer graph."""
+    from pixmcu.frontend.checkpoint import save_graph
+    from pixmcu.nn.byom import quantize_aware
+    from pixmcu.train.loop import TrainArgs, train
+
+    if args.init.suffix != ".pt2":
+        raise PixmcuError(f"--init {args.init}: expected a torch.export program (.pt2): "
+                          "torch.export.save(torch.export.export(model.eval(), (torch.zeros(1, C, H, W),)), 'model.pt2')")
+    if args.export is None:
+        raise PixmcuError("--init trains your own network: give --export OUT.pmz for its integer graph")
+    if args.output is not None or args.resume or args.arch or args.widths or args.head:
+        raise PixmcuError("--init takes the network from its file: -o/--resume/--arch/--widths/--head do not apply")
+    if args.bits.lower() == "float" or args.input_stage == "float":
+        raise PixmcuError("--init fine-tunes for integers: give --bits W<w>A<a> and an input stage embed, naive or int8")
+    embed = {}
+    if args.input_stage == "embed":
+        embed = {"dim": args.embed_dim, "bits": args.embed_bits, "shared": args.embed_shared,
+                 "init": args.embed_init, "bins": args.bins, "learn_bins": args.learn_bins}
+    h, w, c = data.shape
+    qat = quantize_aware(args.init, input_stage=args.input_stage, bits=args.bits, embed=embed,
+                         pixel_scale=args.pixel_scale, pixel_offset=args.pixel_offset,
+                         first_wbits=args.first_wbits, last_wbits=args.last_wbits)
+    if qat.input_shape != (c, h, w):
+        raise PixmcuError(f"--init {args.init} takes images (C, H, W) = {qat.input_shape}; {data.name} has {(c, h, w)}")
+    if qat.cfg.num_classes < data.classes:
+        raise PixmcuError(f"--init {args.init} has {qat.cfg.num_classes} outputs; {data.name} has {data.classes} classes")
+    qat.init_ranges(data.train.x[:256].transpose(0, 3, 1, 2).copy())
+    targs = TrainArgs(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
+                      augment=args.augment, seed=args.seed, device=args.device, threads=args.threads,
+                      progress=not args.no_progress)
+    print(f"training {qat.cfg.label()} ({args.init}) on {data.name}: {len(data.train.x)} images, {args.epochs:g} epochs")
+    model, res = train(qat.cfg, data, targs, freeze_embedding=args.freeze_embedding, model=qat)
+    print(f"top-1 {100 * res.test_accuracy:.2f}% on {len(data.test.x)} test images ({res.train_seconds:.0f} s training)")
+    graph = model.export(name="model", source=str(args.init))
+    meta = model_metadata(qat.cfg, data.name, res.test_accuracy)
+    meta["init"] = str(args.init)
+    del meta["widths"]  # the zoo's widths; this network's are in its graph
+    save_graph(graph, args.export, metadata=meta)
+    print(f"integer graph {args.export}")
     return 0
 
 

@@ -69,7 +69,7 @@ class _Converter:
         if rt.dtype not in ("int8", "uint8", "int32", "int16", "int64"):
             raise self.fail(op, f"tensor '{rt.name}' has type {rt.dtype}: this is a float or hybrid model. "
                                 "pixmcu runs fully integer models (int8 activations and weights, int32 bias); "
-                                "convert with full-integer post-training quantization")
+                                "quantize it first: pixmcu quantize MODEL -o MODEL.pmz --calib DATA.npz")
         quant = None
         if rt.scale:
             per_channel = len(rt.scale) > 1
