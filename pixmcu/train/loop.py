@@ -161,9 +161,10 @@ def save_checkpoint(path: Path, **state: Any) -> None:
 
 def train(cfg: ModelConfig, data: Dataset, args: TrainArgs, checkpoint: Path | None = None,
           resume: bool = False, freeze_embedding: bool = False,
-          ctx: Context = SINGLE) -> tuple[torch.nn.Module, TrainResult]:
-    """Trains on one process, or as rank `ctx.rank` of `ctx.world_size` (torchrun): `args.batch_size`
-    is the global batch either way, and only rank 0 writes the checkpoint."""
+          model: torch.nn.Module | None = None, ctx: Context = SINGLE) -> tuple[torch.nn.Module, TrainResult]:
+    """Train `cfg`'s zoo model, or `model` (e.g. from pixmcu.nn.quantize_aware) when given. Trains on one
+    process, or as rank `ctx.rank` of `ctx.world_size` (torchrun): `args.batch_size` is the global batch
+    either way, and only rank 0 writes the checkpoint."""
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.batch_size < ctx.world_size:
@@ -171,7 +172,7 @@ def train(cfg: ModelConfig, data: Dataset, args: TrainArgs, checkpoint: Path | N
                           f"for each of the {ctx.world_size} processes")
     device = setup(ctx, pick_device(args.device))
     seed_all(args.seed)
-    model = build_model(cfg).to(device)
+    model = (build_model(cfg) if model is None else model).to(device)
     if freeze_embedding and model.input.embedding is not None:
         model.input.embedding.freeze()
     opt = torch.optim.AdamW(_param_groups(model, args.weight_decay, args.lr, args.embed_lr_mult), lr=args.lr)
@@ -189,7 +190,7 @@ def train(cfg: ModelConfig, data: Dataset, args: TrainArgs, checkpoint: Path | N
     step, epoch, history, elapsed = 0, 0, [], 0.0
     st = None
     if resume and checkpoint is not None and ctx.is_main and checkpoint.exists():
-        st = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        st = torch.load(checkpoint, map_location="cpu", weights_only=True)  # never unpickle code (docs/security.md)
     st = from_main(st, ctx)  # the other ranks (other nodes too) need not see rank 0's file system
     if st is not None:
         if ModelConfig.from_dict(st["config"]) != cfg:
@@ -279,10 +280,35 @@ def train(cfg: ModelConfig, data: Dataset, args: TrainArgs, checkpoint: Path | N
     return model, TrainResult(acc, elapsed, args.epochs, history)
 
 
+def not_a_checkpoint(path: Path, st: Any, exc: Exception | None = None) -> str:
+    """Say what a .pt that is not a pixmcu checkpoint holds, and what pixmcu takes instead."""
+    import pickle
+
+    pickled = (AttributeError, ModuleNotFoundError, pickle.UnpicklingError)  # weights_only refuses objects too
+    if isinstance(st, torch.nn.Module) or isinstance(exc, pickled):
+        what = "a whole pickled model (torch.save(model)), which pixmcu does not unpickle"
+    elif isinstance(st, dict) and st and all(isinstance(v, torch.Tensor) for v in st.values()):
+        what = "a state_dict: weights without the network that uses them"
+    elif exc is not None:
+        what = f"nothing torch.load can read ({type(exc).__name__})"
+    else:
+        what = f"a {type(st).__name__} that is not one"
+    return (f"{path}: not a pixmcu training checkpoint; it holds {what}. For your own network, save it with "
+            "torch.export.save(torch.export.export(model.eval(), (torch.zeros(1, C, H, W),)), 'model.pt2') and run "
+            "`pixmcu quantize model.pt2 -o model.pmz --calib DATA.npz` (int8 as it is) or `pixmcu train --init "
+            "model.pt2 --input-stage embed --bits W4A4 --dataset DATA.npz --export model.pmz` (pixel embedding, QAT)")
+
+
 def load_trained(path: Path, device: str = "cpu") -> tuple[torch.nn.Module, dict[str, Any]]:
-    st = torch.load(path, map_location=device, weights_only=False)
-    if st.get("format") != CHECKPOINT_FORMAT:
-        raise PixmcuError(f"{path}: not a pixmcu training checkpoint")
+    from pixmcu.errors import PixmcuError
+
+    try:
+        # weights_only: a checkpoint is data; a pickle payload never runs (docs/security.md)
+        st = torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:  # a pickled module or other object weights_only refuses, a corrupt file
+        raise PixmcuError(not_a_checkpoint(path, None, exc)) from None
+    if not isinstance(st, dict) or st.get("format") != CHECKPOINT_FORMAT:
+        raise PixmcuError(not_a_checkpoint(path, st))
     model = build_model(ModelConfig.from_dict(st["config"]))
     model.load_state_dict(st["model"])
     freeze_bn(model)
