@@ -7,6 +7,7 @@ the reference, the planner and the code generator can trust.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -59,6 +60,15 @@ class GraphError(PixmcuError):
     """A graph that violates the IR's invariants."""
 
 
+def describe_values(bad: list[tuple[int, Any]], total: int, limit: int = 6) -> str:
+    """The offending entries of a per-channel vector, as 'channel 3 = nan, channel 9 = -1 (2 of 16)'."""
+    if total == 1:
+        return repr(bad[0][1])
+    shown = ", ".join(f"channel {i} = {v!r}" for i, v in bad[:limit])
+    more = f", and {len(bad) - limit} more" if len(bad) > limit else ""
+    return f"{shown}{more} ({len(bad)} of {total})"
+
+
 @dataclass(frozen=True)
 class Quantization:
     """Affine quantization: real = scale * (q - zero_point); per channel along `axis` when given."""
@@ -74,8 +84,11 @@ class Quantization:
             raise GraphError("quantization has no scale")
         if len(self.zero_point) not in (1, len(self.scale)):
             raise GraphError(f"quantization has {len(self.scale)} scales but {len(self.zero_point)} zero points")
-        if any(not np.isfinite(s) or s <= 0 for s in self.scale):
-            raise GraphError(f"quantization scale must be finite and positive, got {self.scale[:4]}")
+        # Only finiteness is universal: which tensors may have zero or negative scales (TFLM runs negative
+        # per-channel weight scales) is a per-role rule, checked in pixmcu.graph_checks.
+        bad = [(i, s) for i, s in enumerate(self.scale) if not np.isfinite(s)]
+        if bad:
+            raise GraphError(f"quantization scales must be finite, got {describe_values(bad, len(self.scale))}")
         if len(self.scale) > 1 and self.axis is None:
             raise GraphError("per-channel quantization needs an axis")
 
@@ -128,7 +141,7 @@ class Tensor:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape))
+        return math.prod(self.shape)  # Python ints: an absurd shape reports its size instead of wrapping
 
     @property
     def nbytes(self) -> int:

@@ -82,6 +82,8 @@ def check_operator(graph: "Graph", op: "Operator") -> None:
             _expect(op, b.dtype == bt and b.is_constant and b.shape == (co,), f"bias must be constant {bt} [{co}]")
         oh = out_size(a["padding"], h, kh, sh, dh)
         ow = out_size(a["padding"], wd, kw, sw, dw)
+        _expect(op, oh >= 1 and ow >= 1, f"the {kh}x{kw} filter with dilation {(dh, dw)} does not fit the "
+                                          f"{h}x{wd} input with VALID padding")
         _expect(op, out.shape == (n, oh, ow, co), f"output shape {out.shape} should be {(n, oh, ow, co)}")
     elif k == "fully_connected":
         _expect(op, len(t) in (2, 3), "expects input, weights and optional bias")
@@ -111,6 +113,7 @@ def check_operator(graph: "Graph", op: "Operator") -> None:
                 "input and output quantization must be equal")
         fh, fw = a["filter"]
         sh, sw = a["stride"]
+        _expect(op, min(fh, fw, sh, sw) >= 1, f"filter {a['filter']} and stride {a['stride']} must be >= 1")
         n, h, wd, c = x.shape
         exp = (n, out_size(a["padding"], h, fh, sh), out_size(a["padding"], wd, fw, sw), c)
         _expect(op, out.shape == exp, f"output shape {out.shape} should be {exp}")

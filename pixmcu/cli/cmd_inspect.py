@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 
 from pixmcu.frontend import CHECKPOINT_SUFFIXES, load_model, resolve_model_path
 from pixmcu.frontend.float_ends import describe, stripped_float_ends
 from pixmcu.frontend.tflite_reader import read_tflite
-from pixmcu.frontend.tflite_to_ir import SUPPORTED_OPS, tflite_to_ir, unsupported_operators
+from pixmcu.errors import UnsupportedOperatorError
+from pixmcu.frontend.tflite_to_ir import SUPPORTED_OPS, tflite_to_ir, unsupported_message, unsupported_operators
 from pixmcu.model_info import layer_table, tensor_summary
 from pixmcu.table import format_table
 
 
 def add_parser(sub):
     p = sub.add_parser("inspect", help="list a model's layers, MACs, parameters and quantization",
-                       description="List a .tflite model's layers (op, shapes, MACs, parameter bytes, "
-                                   "quantization); name every unsupported operator.")
+                       description="List a model's layers (op, shapes, MACs, parameter bytes, quantization) and "
+                                   "name every unsupported operator. MODEL is a .tflite file, a .pmz integer graph, "
+                                   "a .pt training checkpoint (needs torch) or a shipped model's name (`pixmcu "
+                                   "models`). For what the firmware will hold on a board, see `pixmcu analyze`.")
     p.add_argument("model", help="a .tflite file, a .pmz/.pt checkpoint, or a shipped model's name")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return p
@@ -43,7 +47,9 @@ def run(args) -> int:
                                [[o["index"], o["op"], "ok" if o["supported"] else "UNSUPPORTED"] for o in report["operators"]]))
             print(f"\n{len(bad)} unsupported operator(s): " + ", ".join(f"{o['op']} (#{o['index']})" for o in report["unsupported"]))
             print("pixmcu supports: " + ", ".join(SUPPORTED_OPS))
-        return 1
+        sys.stdout.flush()
+        # The same paragraph and exit status as `generate` (the table or JSON above stays on stdout).
+        raise UnsupportedOperatorError(unsupported_message(raw, bad))
     return _report(args, tflite_to_ir(raw), str(raw.path), raw.sha256, stripped_float_ends(raw))
 
 

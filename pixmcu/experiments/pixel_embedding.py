@@ -5,9 +5,9 @@ Every finished run is appended to the JSON results at once (and the table and pl
 an interrupted experiment loses at most the run in progress; rerunning skips finished runs and
 resumes the interrupted one from its last epoch checkpoint.
 
-    python -m pixmcu.experiments.pixel_embedding --dataset fashion-mnist
-    pixmcu experiment pixel-embedding --dataset cifar10 --epochs 1
-    pixmcu experiment pixel-embedding --dataset cifar10 --device cuda --jobs 17 --time-budget 240
+    python -m pixmcu.experiments.pixel_embedding --out results/pe --dataset fashion-mnist
+    pixmcu experiment pixel-embedding --out results/pe --dataset cifar10 --epochs 1
+    pixmcu experiment pixel-embedding --out results/pe --dataset cifar10 --device cuda --jobs 17 --time-budget 240
 
 On a GPU each run is a separate worker process: a run of these small networks is bound by kernel
 launches, so many of them share one GPU far better than one run uses it. scripts/experiment_gpu.sh
@@ -29,7 +29,6 @@ from typing import Any
 
 from pixmcu.errors import PixmcuError
 
-RESULTS_DIR = Path(__file__).resolve().parents[2] / "docs" / "results"
 LOW_BITS = (4, 4)  # the low-bit setting: W4A4
 EMBED_SETTINGS = ((10, 2), (4, 4), (20, 1))  # (d, Q)
 BINNED = ((8, 10, 2), (16, 10, 2))  # (K, d, Q), learned thresholds
@@ -379,14 +378,15 @@ def main(argv: list[str] | None = None) -> int:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", action="append", choices=sorted(PLANS), help="repeatable; default: both")
-    p.add_argument("--out", type=Path, default=RESULTS_DIR, help="results directory (default docs/results)")
+    p.add_argument("--out", type=Path, required=True,
+                   help="results directory (required; the committed results are in docs/results)")
     p.add_argument("--work", type=Path, help="checkpoints directory (default: ~/.cache/pixmcu/runs/pixel_embedding)")
     p.add_argument("--epochs", type=float, help="override the plan's epochs per run")
     p.add_argument("--train-subset", type=int, help="train on this many images (0: all)")
     p.add_argument("--bits", default="W4A4,W8A8",
                    help="comma-separated bit settings, the low-bit one first (default W4A4,W8A8)")
     p.add_argument("--only", action="append", help="run only these run ids (repeatable)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--embed-lr-mult", type=float,
                    help="pixel-embedding table learning rate x this (an ablation: only embedding rows run, ids get _lr<m>)")
     p.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1)")
@@ -401,12 +401,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "calibration of every run's step time with all of them running at once")
     p.add_argument("--max-epochs", type=float, default=30.0, help="cap for --time-budget (default 30)")
     p.add_argument("--report-only", action="store_true", help="rewrite the table and plot from the JSON")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--quiet", "--no-progress", dest="no_progress", action="store_true",
+                   help="no progress on stderr")
     p.add_argument("--ship", action="store_true",
                    help="export the best pixel-embedding run per dataset and bit width into pixmcu/models/ "
                         "and measure PyTorch-vs-reference agreement on the test set")
     p.add_argument("--ship-test-subset", type=int, help="measure agreement on this many test images (default all)")
-    p.add_argument("--models-dir", type=Path, default=Path(__file__).resolve().parents[1] / "models")
+    p.add_argument("--models-dir", type=Path, default=Path(__file__).resolve().parents[1] / "models",
+                   help="where --ship writes the shipped models (default: the package's pixmcu/models)")
 
 
 def run_from_args(args: argparse.Namespace) -> int:

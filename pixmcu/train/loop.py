@@ -143,12 +143,14 @@ def save_checkpoint(path: Path, **state: Any) -> None:
 
 
 def train(cfg: ModelConfig, data: Dataset, args: TrainArgs, checkpoint: Path | None = None,
-          resume: bool = False, freeze_embedding: bool = False) -> tuple[torch.nn.Module, TrainResult]:
+          resume: bool = False, freeze_embedding: bool = False,
+          model: torch.nn.Module | None = None) -> tuple[torch.nn.Module, TrainResult]:
+    """Train `cfg`'s zoo model, or `model` (e.g. from pixmcu.nn.quantize_aware) when given."""
     if args.threads:
         torch.set_num_threads(args.threads)
     device = pick_device(args.device)
     seed_all(args.seed)
-    model = build_model(cfg).to(device)
+    model = (build_model(cfg) if model is None else model).to(device)
     if freeze_embedding and model.input.embedding is not None:
         model.input.embedding.freeze()
     opt = torch.optim.AdamW(_param_groups(model, args.weight_decay, args.lr, args.embed_lr_mult), lr=args.lr)
@@ -165,7 +167,7 @@ def train(cfg: ModelConfig, data: Dataset, args: TrainArgs, checkpoint: Path | N
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
     step, epoch, history, elapsed = 0, 0, [], 0.0
     if resume and checkpoint is not None and checkpoint.exists():
-        st = torch.load(checkpoint, map_location=device, weights_only=False)
+        st = torch.load(checkpoint, map_location=device, weights_only=True)  # never unpickle code (docs/security.md)
         if ModelConfig.from_dict(st["config"]) != cfg:
             from pixmcu.errors import PixmcuError
             raise PixmcuError(f"{checkpoint}: checkpoint was trained with a different model configuration")
@@ -230,11 +232,35 @@ def train(cfg: ModelConfig, data: Dataset, args: TrainArgs, checkpoint: Path | N
     return model, TrainResult(acc, elapsed, args.epochs, history)
 
 
+def not_a_checkpoint(path: Path, st: Any, exc: Exception | None = None) -> str:
+    """Say what a .pt that is not a pixmcu checkpoint holds, and what pixmcu takes instead."""
+    import pickle
+
+    pickled = (AttributeError, ModuleNotFoundError, pickle.UnpicklingError)  # weights_only refuses objects too
+    if isinstance(st, torch.nn.Module) or isinstance(exc, pickled):
+        what = "a whole pickled model (torch.save(model)), which pixmcu does not unpickle"
+    elif isinstance(st, dict) and st and all(isinstance(v, torch.Tensor) for v in st.values()):
+        what = "a state_dict: weights without the network that uses them"
+    elif exc is not None:
+        what = f"nothing torch.load can read ({type(exc).__name__})"
+    else:
+        what = f"a {type(st).__name__} that is not one"
+    return (f"{path}: not a pixmcu training checkpoint; it holds {what}. For your own network, save it with "
+            "torch.export.save(torch.export.export(model.eval(), (torch.zeros(1, C, H, W),)), 'model.pt2') and run "
+            "`pixmcu quantize model.pt2 -o model.pmz --calib DATA.npz` (int8 as it is) or `pixmcu train --init "
+            "model.pt2 --input-stage embed --bits W4A4 --dataset DATA.npz --export model.pmz` (pixel embedding, QAT)")
+
+
 def load_trained(path: Path, device: str = "cpu") -> tuple[torch.nn.Module, dict[str, Any]]:
-    st = torch.load(path, map_location=device, weights_only=False)
-    if st.get("format") != CHECKPOINT_FORMAT:
-        from pixmcu.errors import PixmcuError
-        raise PixmcuError(f"{path}: not a pixmcu training checkpoint")
+    from pixmcu.errors import PixmcuError
+
+    try:
+        # weights_only: a checkpoint is data; a pickle payload never runs (docs/security.md)
+        st = torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:  # a pickled module or other object weights_only refuses, a corrupt file
+        raise PixmcuError(not_a_checkpoint(path, None, exc)) from None
+    if not isinstance(st, dict) or st.get("format") != CHECKPOINT_FORMAT:
+        raise PixmcuError(not_a_checkpoint(path, st))
     model = build_model(ModelConfig.from_dict(st["config"]))
     model.load_state_dict(st["model"])
     freeze_bn(model)
