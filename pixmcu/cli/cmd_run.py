@@ -31,11 +31,16 @@ def add_parser(sub):
                         "markers) and report estimated cycles per layer from the Cortex-M4/M7 cost table "
                         "(docs/cycles.md); estimates, not measured cycles. Default: on where a cost table exists")
     add_measure_options(p)
+    from host_tools.shards import add_shard_options
+
+    add_shard_options(p)
     return p
 
 
 def run(args) -> int:
     outdir = args.outdir
+    if (args.shards != 1 or args.ray) and args.transport != "semihost":
+        raise PixmcuError("--shards and --ray run bulk QEMU instances: add --transport semihost")
     manifest = load_manifest(outdir)
     info = read_build_info(outdir) or {}
     board = get_board(args.board or info.get("board") or manifest.get("board"))
@@ -55,10 +60,10 @@ def run(args) -> int:
     spec = make_spec(args, outdir, manifest, board, args.transport, size, inputs)
     spec.estimates = _estimates(args, outdir, board, spec)
     if args.transport == "semihost":
-        from host_tools.bulk import BulkSource
+        from host_tools.shards import source_from_args
 
-        source = BulkSource(board, elf, int(manifest["input"]["bytes"]), manifest.get("model_sha256"),
-                            timeout_per_image=args.timeout * 5)
+        source = source_from_args(args, board, elf, int(manifest["input"]["bytes"]), manifest.get("model_sha256"),
+                                  timeout_per_image=args.timeout * 5)
         report = run_measurement(spec, source)
     else:
         from host_tools.session import qemu_session

@@ -115,8 +115,12 @@ def run(args: argparse.Namespace) -> int:
         import torch  # noqa: F401
     except ImportError:
         raise PixmcuError("pixmcu train needs torch: pip install 'pixmcu[train]'") from None
+    from pixmcu.train import distributed
     from pixmcu.train.data import load_dataset, subset
     from pixmcu.train.loop import TrainArgs, train
+
+    ctx = distributed.from_env()  # torchrun's ranks, or one process
+    say = print if ctx.is_main else (lambda *a, **k: None)
 
     if not 0 < args.val_split < 1:
         raise PixmcuError(f"--val-split {args.val_split}: a fraction between 0 and 1 (exclusive)")
@@ -127,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
         with np.load(args.dataset) as z:
             own_test = "x_test" in z.files
         n_all = len(data.train.x) + (0 if own_test else len(data.test.x))
-        print(f"{args.dataset}: " + (f"its x_test/y_test ({len(data.test.x)} images) for validation" if own_test else
+        say(f"{args.dataset}: " + (f"its x_test/y_test ({len(data.test.x)} images) for validation" if own_test else
                                      f"{len(data.test.x)} of {n_all} images held out for validation, never trained "
                                      f"on (--val-split {args.val_split:g})"), file=sys.stderr)
     data.train = subset(data.train, args.train_subset, args.seed)
@@ -144,20 +148,35 @@ def run(args: argparse.Namespace) -> int:
                       progress=not args.no_progress)
     if args.freeze_embedding and cfg.input_stage != "embed":
         raise PixmcuError("--freeze-embedding needs --input-stage embed")
-    print(f"training {cfg.label()} ({cfg.arch}) on {data.name}: {len(data.train.x)} images, {args.epochs:g} epochs")
-    model, res = train(cfg, data, targs, checkpoint=out, resume=args.resume,
-                       freeze_embedding=args.freeze_embedding)
-    print(f"top-1 {100 * res.test_accuracy:.2f}% on {len(data.test.x)} test images "
-          f"({res.train_seconds:.0f} s training); checkpoint {out}")
-    if args.export:
-        if not cfg.quantized:
-            raise PixmcuError("--export needs a fully quantized model (not --bits float / --input-stage float)")
-        from pixmcu.frontend.checkpoint import save_graph
-        from pixmcu.nn.export import export_model
+    if args.export and not cfg.quantized:
+        raise PixmcuError("--export needs a fully quantized model (not --bits float / --input-stage float)")
+    workers = f", {ctx.world_size} processes" if ctx.enabled else ""
+    say(f"training {cfg.label()} ({cfg.arch}) on {data.name}: {len(data.train.x)} images, {args.epochs:g} epochs"
+        f", global batch {args.batch_size}{workers}")
+    ok = False
+    try:
+        model, res = train(cfg, data, targs, checkpoint=out, resume=args.resume,
+                           freeze_embedding=args.freeze_embedding, ctx=ctx)
+        say(f"top-1 {100 * res.test_accuracy:.2f}% on {len(data.test.x)} test images "
+            f"({res.train_seconds:.0f} s training); checkpoint {out}")
+        if args.export:
+            from pixmcu.codegen.generator import graph_digest
+            from pixmcu.frontend.checkpoint import save_graph
+            from pixmcu.nn.export import export_model
 
-        graph = export_model(model, name="model", source=str(out))
-        save_graph(graph, args.export, metadata=model_metadata(cfg, data.name, res.test_accuracy))
-        print(f"integer graph {args.export}")
+            # Every rank exports and the digests must agree: rank 0's file is the model of every rank.
+            graph = export_model(model, name="model", source=str(out))
+            digest = graph_digest(graph)
+            if ctx.enabled:
+                print(f"rank {ctx.rank}/{ctx.world_size}: integer model sha256 {digest}", file=sys.stderr, flush=True)
+            distributed.check_same(digest, ctx, "exported integer model")
+        if args.export and ctx.is_main:
+            save_graph(graph, args.export, metadata=model_metadata(cfg, data.name, res.test_accuracy,
+                                                                   ctx.world_size, args.batch_size))
+            say(f"integer graph {args.export}")
+        ok = True
+    finally:
+        distributed.teardown(ctx, ok)
     return 0
 
 
@@ -204,9 +223,10 @@ def run_init(args: argparse.Namespace, data) -> int:
     return 0
 
 
-def model_metadata(cfg, dataset: str, top1: float) -> dict:
+def model_metadata(cfg, dataset: str, top1: float, world_size: int = 1, global_batch: int | None = None) -> dict:
     from pixmcu.experiments.report import DATASET_TITLES
 
     return {"dataset": dataset, "dataset_title": DATASET_TITLES.get(dataset, dataset),
             "input_stage": cfg.input_stage, "wbits": cfg.wbits, "abits": cfg.abits, "embed": cfg.embed,
-            "arch": cfg.arch, "widths": list(cfg.widths), "host_top1": round(100 * top1, 2)}
+            "arch": cfg.arch, "widths": list(cfg.widths), "host_top1": round(100 * top1, 2),
+            "world_size": world_size, "global_batch": global_batch}
