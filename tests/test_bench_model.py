@@ -76,3 +76,24 @@ def test_bench_resnet_under_qemu(tmp_path, board, capsys):
     assert res["total"]["instructions_exact"] > 1_000_000
     assert ("estimated_cycles" in res["total"]) == (board == "qemu-m4")
     assert out.with_suffix(".png").exists() and "MACs/instr" in text
+
+
+def test_bench_builds_what_generate_builds(tmp_path, capsys):
+    """`bench model` builds the model `pixmcu generate` makes with default options (here the fused
+    pixel-embedding first layer and the default name), and --no-estimate means no estimate column."""
+    from pixmcu.cli import main
+
+    assert main(["generate", "fmnist-pe-w8a8", "-o", str(tmp_path / "gen"), "--board", "qemu-m4"]) == 0
+    want = json.loads((tmp_path / "gen" / "manifest.json").read_text())
+    out = tmp_path / "bench.json"
+    rc = main(["bench", "model", "fmnist-pe-w8a8", "--board", "qemu-m4", "--images", "1", "--no-estimate",
+               "--json", str(out), "--workdir", str(tmp_path / "work")])
+    text = capsys.readouterr().out
+    assert rc == 0, text
+    got = json.loads((tmp_path / "work" / "qemu-m4" / "manifest.json").read_text())
+    assert got["name"] == want["name"] and got["first_layer"]["variant"] == want["first_layer"]["variant"]
+    assert [layer["kernel"] for layer in got["layers"]] == [layer["kernel"] for layer in want["layers"]]
+    res = json.loads(out.read_text())
+    assert want["first_layer"]["variant"] != "unfused"
+    assert "estimated_cycles" not in res["total"] and "instructions_exact" not in res["total"]
+    assert "est. cycles" not in text

@@ -38,12 +38,32 @@ int main(void)
 """
 
 
-@pytest.fixture(scope="module")
-def sequence_elf(tmp_path_factory):
+# Markers that end 2 bytes before a 1 KiB page boundary (QEMU then reports them as 6-byte
+# instructions): the START of region 0 at page - 6, a STOP at 2 * page - 6; three regions in all.
+PAGE_EDGE = r"""
+int main(void)
+{
+    __asm volatile(".balign 1024\n"
+                   ".rept 509\nnop\n.endr\n"
+                   ".inst.w 0xf3af8030\n"
+                   "nop\nnop\nnop\n"
+                   ".inst.w 0xf3af8031\n"
+                   ".balign 1024\n"
+                   ".inst.w 0xf3af8030\n"
+                   ".rept 504\nnop\n.endr\n"
+                   ".inst.w 0xf3af8031\n"
+                   ".inst.w 0xf3af8030\n"
+                   "nop\n"
+                   ".inst.w 0xf3af8031\n" ::: "memory");
+    return 0;
+}
+"""
+
+
+def _build(d, source: str):
     if shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None:
         pytest.fail("arm-none-eabi-gcc and qemu-system-arm are required")
-    d = tmp_path_factory.mktemp("seq")
-    (d / "seq.c").write_text(SEQUENCE)
+    (d / "seq.c").write_text(source)
     bench = firmware_dir() / "first_layer" / "bench"
     elf = d / "seq.elf"
     subprocess.run(["arm-none-eabi-gcc", "-mcpu=cortex-m4", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard", "-mthumb",
@@ -52,6 +72,21 @@ def sequence_elf(tmp_path_factory):
                     "--specs=nano.specs", "--specs=nosys.specs", "-Wl,--gc-sections",
                     "-Wl,--no-warn-rwx-segments", "-o", str(elf)], check=True)
     return elf
+
+
+@pytest.fixture(scope="module")
+def sequence_elf(tmp_path_factory):
+    return _build(tmp_path_factory.mktemp("seq"), SEQUENCE)
+
+
+def test_markers_at_a_page_edge_are_seen(tmp_path):
+    """A marker ending 2 bytes before a page boundary still opens / closes its region (QEMU reports it
+    as a 6-byte instruction), so no region is lost or renumbered."""
+    elf = _build(tmp_path, PAGE_EDGE)
+    regions, rc = count_regions(elf, "qemu-m4")
+    assert rc == 0
+    assert [r.index for r in regions] == [0, 1, 2]
+    assert [r.insns for r in regions] == [3, 504, 1]
 
 
 def test_plugin_counts_known_sequence(sequence_elf):

@@ -93,14 +93,17 @@ def _call_kernel(lib, call, x, out_ptr, residual_ptr=None):
         assert (scratch[:GUARD] == GUARD_BYTE).all() and (scratch[-GUARD:] == GUARD_BYTE).all(), "scratch overrun"
 
 
-VARIANTS = {"packed": {"packed": True}, "mve": {"mve": True}}
+VARIANTS = {"packed": {"packed": True}, "mve": {"mve": True},
+            "packed8": {"packed": True, "int8_weights": True, "dsp": True}}
 
 
 def _check_conv(lib, graph, rng, variant="packed"):
     op = graph.operators[0]
     call = kernel_call(graph, op, **VARIANTS[variant])
     assert call.kernel in ("pm_conv2d_packed_s8", "pm_conv2d_packed_pad_s8", "pm_conv2d_packed_patch_s8",
-                           "pm_conv2d_mve_s8", "pm_conv2d_mve_patch_s8")
+                           "pm_conv2d_mve_s8", "pm_conv2d_mve_patch_s8", "pm_conv2d_packed8_s8",
+                           "pm_conv2d_dsp_s8", "pm_conv2d_1x1_s8", "pm_conv2d_packed_1x1_s8",
+                           "pm_conv2d_packed8_1x1_s8")
     x = G.random_input(rng, graph)[0]
     want = OPS["conv2d"](graph, op, [x[None]], lower(graph, op))[0]
     y_t = graph.tensors[op.outputs[0]]
@@ -129,10 +132,15 @@ def test_conv_random(klib, variant):
     kernels = set()
     for _ in range(CASES * 2):
         kernels.add(_check_conv(klib, conv_graph(rng), rng, variant).kernel)
-    assert {f"pm_conv2d_{variant}_s8", f"pm_conv2d_{variant}_patch_s8"} <= kernels
+    if variant == "packed8":  # input channels not a multiple of 4 take the int8 SMLAD kernels
+        assert {"pm_conv2d_packed8_s8", "pm_conv2d_packed8_1x1_s8", "pm_conv2d_dsp_s8"} <= kernels
+    else:
+        assert {f"pm_conv2d_{variant}_s8", f"pm_conv2d_{variant}_patch_s8"} <= kernels
+    if variant == "packed":
+        assert "pm_conv2d_packed_1x1_s8" in kernels
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("variant", ["packed", "mve"])
 def test_conv_windows_of_few_channels(klib, variant):
     """Input channels not a multiple of 4: small windows take the im2col patch kernel (scratch checked
     for overruns), large ones the channel-padding kernel (packed) or the general one (Helium)."""
@@ -161,7 +169,7 @@ def test_conv_long_requant_path(klib, variant):
     """Biases near 2^30 rule the short path out: the exact 64-bit path must still agree."""
     rng = np.random.default_rng(72)
     for _ in range(30):
-        graph = conv_graph(rng, big_bias=True)
+        graph = conv_graph(rng, big_bias=True, cin=int(rng.choice([4, 8, 12])) if variant == "packed8" else None)
         call = _check_conv(klib, graph, rng, variant)
         assert call.fields["short_requant"] == 0
 
@@ -310,3 +318,122 @@ def test_models_under_qemu(tmp_path, seed, cin, board):
     got = np.load(tmp_path / "out.npz")["outputs"]
     want = reference.invoke(graph, x)
     np.testing.assert_array_equal(got.reshape(want.shape), want)
+
+
+def _check_dw(lib, graph, rng):
+    op = graph.operators[0]
+    call = kernel_call(graph, op, dsp=True)
+    assert call.kernel == "pm_depthwise_conv2d_dsp_s8"
+    x = G.random_input(rng, graph)[0]
+    want = OPS["depthwise_conv2d"](graph, op, [x[None]], lower(graph, op))[0]
+    y_t = graph.tensors[op.outputs[0]]
+    buf = np.full(y_t.nbytes + 2 * GUARD, GUARD_BYTE, np.uint8)
+    # The input sits flush against guard bytes too: no load may read past the last channel.
+    xbuf = np.full(x.nbytes + 2 * GUARD, GUARD_BYTE, np.uint8)
+    xbuf[GUARD:GUARD + x.nbytes] = x.view(np.uint8).ravel()
+    keep: list = []
+    params = _struct(call, keep)
+    assert lib.pm_depthwise_conv2d_dsp_s8(ctypes.byref(params), ctypes.c_void_p(xbuf.ctypes.data + GUARD),
+                                          ctypes.c_void_p(buf.ctypes.data + GUARD)) == 0
+    got = buf[GUARD:GUARD + y_t.nbytes].view(np.int8).reshape(y_t.shape)
+    np.testing.assert_array_equal(got, want.reshape(y_t.shape), err_msg=f"{x.shape} {dict(op.attrs)}")
+    assert (buf[:GUARD] == GUARD_BYTE).all() and (buf[GUARD + y_t.nbytes:] == GUARD_BYTE).all()
+    return call
+
+
+def test_depthwise_simd_random(klib):
+    """Random depthwise shapes: kernel sizes 1-4 and 3x3, strides 1-3, dilation 1-2, 'same'/'valid',
+    1-13 channels (multiples of 4 and not), batches, both requantization paths."""
+    rng = np.random.default_rng(101)
+    paths = set()
+    for case in range(CASES * 2):
+        k = (3, 3) if case % 3 == 0 else None
+        graph = G.conv(rng, depthwise=True, k=k, mult=1, dilation=(1, 1) if case % 2 else None)
+        paths.add(_check_dw(klib, graph, rng).fields["short_requant"])
+    assert paths == {0, 1}
+
+
+def test_depthwise_multiplier_falls_back():
+    rng = np.random.default_rng(102)
+    graph = G.conv(rng, depthwise=True, mult=2)
+    assert kernel_call(graph, graph.operators[0], dsp=True).kernel == "pm_depthwise_conv2d_s8"
+
+
+def _mobilenet_like(rng):
+    """conv -> depthwise 3x3 -> 1x1 -> depthwise 3x3 stride 2 -> depthwise 5x3 dilation 2, odd channel
+    counts: the SIMD depthwise kernel's main loop, channel tails and borders in one network."""
+    tensors: dict[str, Tensor] = {}
+    ops: list[Operator] = []
+    tensors["x"] = Tensor("x", (1, int(rng.integers(9, 14)), int(rng.integers(9, 14)), 3), "int8", _q(rng, 0.005, 0.1))
+
+    def layer(name, src, kind, cout, k, stride, dilation=(1, 1)):
+        _, h, w, cin = tensors[src].shape
+        cout = cin if kind == "depthwise_conv2d" else cout
+        wshape = (1, *k, cin) if kind == "depthwise_conv2d" else (cout, *k, cin)
+        tensors[f"{name}_w"] = Tensor(f"{name}_w", wshape, "int8", _q(rng, 1e-3, 0.05, zp=0),
+                                      rng.integers(-128, 128, wshape).astype(np.int8))
+        tensors[f"{name}_b"] = Tensor(f"{name}_b", (cout,), "int32", Quantization((1.0,), (0,)),
+                                      rng.integers(-5000, 5000, cout).astype(np.int32))
+        oh = out_size("same", h, k[0], stride[0], dilation[0])
+        ow = out_size("same", w, k[1], stride[1], dilation[1])
+        tensors[name] = Tensor(name, (1, oh, ow, cout), "int8", _q(rng, 0.01, 0.3))
+        attrs = {"stride": stride, "dilation": dilation, "padding": "same", "activation": "relu"}
+        if kind == "depthwise_conv2d":
+            attrs["depth_multiplier"] = 1
+        ops.append(Operator(name, kind, (src, f"{name}_w", f"{name}_b"), (name,), attrs))
+        return name
+
+    c = int(rng.choice([4, 8, 12]))  # the 1x1 then widens to an odd count for the depthwise tails
+    a = layer("c0", "x", "conv2d", c, (3, 3), (2, 2))
+    a = layer("d1", a, "depthwise_conv2d", c, (3, 3), (1, 1))
+    a = layer("c2", a, "conv2d", 2 * c + 1, (1, 1), (1, 1))
+    a = layer("d3", a, "depthwise_conv2d", 0, (3, 3), (2, 2))
+    a = layer("d4", a, "depthwise_conv2d", 0, (5, 3), (1, 1), (2, 1))
+    return Graph(tensors, tuple(ops), ("x",), (a,), name="mobilenet_like")
+
+
+@pytest.mark.parametrize("seed,board,optimize", [(111, "qemu-m4", "speed"), (113, "qemu-m4", "size"),
+                                                  (112, "qemu-m55", "balanced")])
+def test_depthwise_models_under_qemu(tmp_path, seed, board, optimize):
+    """The depthwise SMLABB/SMLATT assembly and the pointwise kernels' assembly (int16 weights: speed,
+    int8: size) on the M4, the M55's paths; odd channel counts, strides and dilation; built and run
+    under QEMU, outputs equal to the reference."""
+    from pixmcu.cli import main
+    from pixmcu.codegen import generate
+
+    rng = np.random.default_rng(seed)
+    graph = _mobilenet_like(rng)
+    x = rng.integers(-128, 128, (2, *graph.input_tensor().shape[1:])).astype(np.int8)
+    np.savez(tmp_path / "data.npz", x=x)
+    gen = generate(graph, tmp_path / "gen", board=board, name="net", optimize=optimize)
+    kernels = [layer["kernel"] for layer in gen.manifest["layers"]]
+    assert kernels.count("pm_depthwise_conv2d_dsp_s8") == 3
+    if board == "qemu-m4":
+        assert kernels[2] == {"speed": "pm_conv2d_packed_1x1_s8", "size": "pm_conv2d_packed8_1x1_s8"}[optimize]
+    assert main(["run", str(tmp_path / "gen"), "--data", str(tmp_path / "data.npz"), "--transport", "semihost",
+                 "--no-check", "--quiet", "--save-outputs", str(tmp_path / "out.npz")]) == 0
+    got = np.load(tmp_path / "out.npz")["outputs"]
+    want = reference.invoke(graph, x)
+    np.testing.assert_array_equal(got.reshape(want.shape), want)
+
+
+def test_fully_connected_as_blocked_dsp_conv(klib):
+    """On DSP cores a fully connected layer runs as a 1x1 convolution over its batch rows (four units
+    per widened input word; packed int8 weights when the depth is a multiple of 4); random depths (odd
+    too), units and batches, bit-exact."""
+    rng = np.random.default_rng(121)
+    kernels = set()
+    for _ in range(CASES):
+        graph = G.fully_connected(rng)
+        op = graph.operators[0]
+        call = kernel_call(graph, op, dsp=True)
+        kernels.add(call.kernel)
+        x = G.random_input(rng, graph)[0]
+        want = OPS["fully_connected"](graph, op, [x[None]], lower(graph, op))[0]
+        y_t = graph.tensors[op.outputs[0]]
+        buf = np.full(y_t.nbytes + 2 * GUARD, GUARD_BYTE, np.uint8)
+        _call_kernel(klib, call, x, ctypes.c_void_p(buf.ctypes.data + GUARD))
+        got = buf[GUARD:GUARD + y_t.nbytes].view(np.int8).reshape(y_t.shape)
+        np.testing.assert_array_equal(got, want.reshape(y_t.shape))
+        assert (buf[:GUARD] == GUARD_BYTE).all() and (buf[GUARD + y_t.nbytes:] == GUARD_BYTE).all()
+    assert kernels == {"pm_conv2d_dsp_s8", "pm_conv2d_packed8_1x1_s8"}

@@ -144,3 +144,15 @@ def test_overlap_delta_is_tight_for_a_same_3x3():
     assert overlap_delta((1, 32, 32, 16), (1, 32, 32, 16), (1, 1), (1, 1)) == 34 * 16
     # A stride-2 1x1 that halves the channels' positions never needs more than one output pixel.
     assert overlap_delta((1, 32, 32, 16), (1, 16, 16, 32), (2, 2), (0, 0)) == 32
+
+
+def test_overlap_chain_drift_does_not_set_the_arena():
+    """MobileNet-v1 (VWW): every layer overlaps the one before, and the chained offsets drift down by
+    more than the live bytes; breaking a few links keeps the arena near the live peak (TFLM: 100,708 B)."""
+    from conftest import SHARED
+
+    g = load_model(SHARED / "models" / "mlperf_tiny" / "vww_96_int8.tflite")
+    calls = [kernel_call(g, op, dsp=True, packed=True) for op in g.operators]
+    arena = plan(g, calls).arena_bytes
+    assert arena <= 0.6 * 100_708
+    assert arena < live_pairs_bound(g) + 1024

@@ -190,7 +190,8 @@ typedef struct {
     int32_t short_requant;      /**< 1: every accumulator << (left shift) fits int32 (proved at generate time) */
     const int32_t *weights;     /**< packed weights, see above */
     const int32_t *bias;        /**< initial accumulator per output channel */
-    const int32_t *requant;     /**< per output channel {multiplier, left shift (+1 on the short path), right shift, 2^right - 1} */
+    const int32_t *requant;     /**< per output channel {multiplier, left shift, right shift, 2^right - 1}; with
+                                     short_requant two words {multiplier, right shift} */
 } pm_conv_packed_params_t;
 
 /**
@@ -198,7 +199,7 @@ typedef struct {
  *
  * The ADD's input rescaling is tabulated: `conv_table[v + 128]` / `residual_table[v + 128]` is the
  * rescaled value of int8 v from the convolution / the residual; their sum is requantized with
- * `requant` (one record as in pm_conv_packed_params_t), offset and clamped.
+ * `requant` (one record as in pm_conv_packed_params_t, padded to four words), offset and clamped.
  */
 typedef struct {
     pm_conv_packed_params_t conv;   /**< the convolution */
@@ -271,6 +272,27 @@ int pm_conv2d_packed_s8(const pm_conv_packed_params_t *p, const int8_t *input, i
  */
 int pm_conv2d_packed_add_s8(const pm_conv_packed_add_params_t *p, const int8_t *input, const int8_t *residual,
                             int8_t *output);
+/**
+ * @brief pm_conv2d_packed_s8 on int8 weights (half the flash): `weights` holds per block of four
+ * output channels, tap and group of four input channels four words, one per output channel, each the
+ * four int8 weights of the group's input channels (byte k = channel k). Widened with SXTB16 in the kernel.
+ */
+int pm_conv2d_packed8_s8(const pm_conv_packed_params_t *p, const int8_t *input, int8_t *output);
+/**
+ * @brief Pointwise convolution (1x1, no padding, any stride) on pm_conv2d_packed_s8's weights: each
+ * input pixel is widened to int16 once in @p scratch (4-byte aligned, pm_conv2d_packed_1x1_s8_scratch_size
+ * bytes), then all output channels are summed over it.
+ */
+int pm_conv2d_packed_1x1_s8(const pm_conv_packed_params_t *p, const int8_t *input, int8_t *scratch, int8_t *output);
+/** @brief Scratch bytes of pm_conv2d_packed_1x1_s8 and pm_conv2d_packed8_1x1_s8. */
+int32_t pm_conv2d_packed_1x1_s8_scratch_size(const pm_conv_packed_params_t *p);
+/** @brief pm_conv2d_packed_1x1_s8 on pm_conv2d_packed8_s8's int8 weights. */
+int pm_conv2d_packed8_1x1_s8(const pm_conv_packed_params_t *p, const int8_t *input, int8_t *scratch, int8_t *output);
+/** @brief Scratch bytes of pm_conv2d_packed8_1x1_s8 (as pm_conv2d_packed_1x1_s8_scratch_size). */
+int32_t pm_conv2d_packed8_1x1_s8_scratch_size(const pm_conv_packed_params_t *p);
+/** @brief pm_conv2d_packed_add_s8 on pm_conv2d_packed8_s8's int8 weights. */
+int pm_conv2d_packed8_add_s8(const pm_conv_packed_add_params_t *p, const int8_t *input, const int8_t *residual,
+                             int8_t *output);
 /** @brief Packed convolution for any input channel count: pads the channels to a multiple of 4 in @p scratch. */
 int pm_conv2d_packed_pad_s8(const pm_conv_packed_params_t *p, const int8_t *input, int8_t *scratch, int8_t *output);
 /** @brief Scratch bytes pm_conv2d_packed_pad_s8 needs: the input with channels rounded up to a multiple of 4. */
@@ -300,6 +322,40 @@ int32_t pm_conv2d_packed_patch_s8_scratch_size(const pm_conv_packed_params_t *p)
 int pm_conv2d_mve_patch_s8(const pm_conv_mve_params_t *p, const int8_t *input, int8_t *scratch, int8_t *output);
 /** @brief Scratch bytes pm_conv2d_mve_patch_s8 needs: one output row of patches. */
 int32_t pm_conv2d_mve_patch_s8_scratch_size(const pm_conv_mve_params_t *p);
+/**
+ * @brief Parameters of the SIMD depthwise convolution (pm_depthwise_conv2d_dsp_s8; depth multiplier 1).
+ *
+ * `weights` is the filter {1, kh, kw, C} regrouped as [cp / 4][kh][kw][4] int8, cp = C rounded up to
+ * 4 with zero channels (the layout pixmcu/codegen/kernels.py writes): four channels' weights of a tap
+ * are one word and a group's taps are consecutive. Bias and requantization records (pm_requant_fast.h)
+ * are padded likewise to cp.
+ */
+typedef struct {
+    pm_dims_t input;            /**< input shape */
+    pm_dims_t filter;           /**< {1, kh, kw, C} of the original filter */
+    pm_dims_t output;           /**< output shape (C channels) */
+    int32_t stride_h;           /**< vertical stride */
+    int32_t stride_w;           /**< horizontal stride */
+    int32_t dilation_h;         /**< vertical dilation */
+    int32_t dilation_w;         /**< horizontal dilation */
+    int32_t pad_h;              /**< padding before the first row */
+    int32_t pad_w;              /**< padding before the first column */
+    int32_t input_offset;       /**< minus the input zero point */
+    int32_t output_offset;      /**< the output zero point */
+    int32_t act_min;            /**< lower clamp */
+    int32_t act_max;            /**< upper clamp */
+    int32_t short_requant;      /**< 1: the short requantization path is exact (proved at generate time) */
+    const int8_t *weights;      /**< [cp / 4][kh][kw][4] int8, see above */
+    const int32_t *bias;        /**< [cp] initial accumulators */
+    const int32_t *requant;     /**< [cp] requantization records (as in pm_conv_packed_params_t) */
+} pm_dw_params_t;
+
+/**
+ * @brief Depthwise convolution (multiplier 1, any kernel size, stride, dilation and padding) with the
+ * Armv7E-M dual 16-bit multiplies: four channels per 32-bit load, widened with SXTB16, each lane
+ * multiplied with SMLABB/SMLATT; portable C elsewhere. Bit-exact with TFLM's reference.
+ */
+int pm_depthwise_conv2d_dsp_s8(const pm_dw_params_t *p, const int8_t *input, int8_t *output);
 /** @brief General depthwise convolution. */
 int pm_depthwise_conv2d_s8(const pm_conv_params_t *p, const int8_t *input, int8_t *output);
 /** @brief Depthwise 3x3 convolution, dilation 1, depth multiplier 1. */
@@ -326,5 +382,7 @@ int pm_requantize_s8(const pm_requant_params_t *p, const void *input, void *outp
 #ifdef __cplusplus
 }
 #endif
+
+#include "pm_kernels_ops.h" /* issue 11 operators */
 
 #endif /* PM_KERNELS_H */

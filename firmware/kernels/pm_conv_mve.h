@@ -173,7 +173,7 @@ static PM_ALWAYS_INLINE void pm_mve_body(const pm_conv_mve_params_t *p, const in
                                            out_offset, act_min, act_max, add_offset, add_min, add_max, add_short,
                                            add != NULL, short_path, sat8, add_fast);
                     }
-                    rec += (size_t)m * 4;
+                    rec += (size_t)m * PM_REC_WORDS(short_path);
                     output += m;
                     if (add != NULL) {
                         residual += m;

@@ -108,6 +108,131 @@ __attribute__((naked, noinline)) static void pm_packed_window_asm(PM_UNUSED cons
         "add    sp, sp, #4\n\t"
         "pop    {r2-r11, pc}\n\t");
 }
+
+/* As pm_packed_window_asm for int8 weights (pm_conv2d_packed8_*): per group one word per output
+ * channel, its four bytes widened here with SXTB16 (and ROR #8): 21 instructions for 16 MACs. */
+__attribute__((naked, noinline)) static void pm_packed8_window_asm(PM_UNUSED const int8_t *x,
+                                                                  PM_UNUSED const int32_t *w, PM_UNUSED int32_t *s)
+{
+    __asm__ volatile(
+        "push   {r2-r11, lr}\n\t"
+        "sub    sp, sp, #4\n\t"
+        "ldm    r2, {r4-r7}\n\t"
+        "ldr    r3, [r2, #16]\n\t"
+        "0:\n\t"
+        "ldr    r2, [sp, #4]\n\t"
+        "ldr    r2, [r2, #24]\n\t"
+        "1:\n\t"
+        "ldr    r9, [r0], #4\n\t"
+        "sxtab16 r8, r3, r9\n\t"
+        "sxtab16 r9, r3, r9, ror #8\n\t"
+        "ldrd   r10, r11, [r1], #8\n\t"
+        "sxtb16 r12, r10\n\t"
+        "sxtb16 lr, r10, ror #8\n\t"
+        "smlad  r4, r8, r12, r4\n\t"
+        "smlad  r4, r9, lr, r4\n\t"
+        "sxtb16 r12, r11\n\t"
+        "sxtb16 lr, r11, ror #8\n\t"
+        "smlad  r5, r8, r12, r5\n\t"
+        "smlad  r5, r9, lr, r5\n\t"
+        "ldrd   r10, r11, [r1], #8\n\t"
+        "sxtb16 r12, r10\n\t"
+        "sxtb16 lr, r10, ror #8\n\t"
+        "smlad  r6, r8, r12, r6\n\t"
+        "smlad  r6, r9, lr, r6\n\t"
+        "sxtb16 r12, r11\n\t"
+        "sxtb16 lr, r11, ror #8\n\t"
+        "smlad  r7, r8, r12, r7\n\t"
+        "smlad  r7, r9, lr, r7\n\t"
+        "subs   r2, r2, #1\n\t"
+        "bne    1b\n\t"
+        "ldr    r8, [sp, #4]\n\t"
+        "ldr    r9, [r8, #20]\n\t"
+        "subs   r9, r9, #1\n\t"
+        "beq    4f\n\t"
+        "str    r9, [r8, #20]\n\t"
+        "ldr    r10, [r8, #28]\n\t"
+        "ldr    r11, [r8, #32]\n\t"
+        "add    r0, r0, r10\n\t"
+        "add    r1, r1, r11\n\t"
+        "b      0b\n\t"
+        "4:\n\t"
+        "stm    r8, {r4-r7}\n\t"
+        "add    sp, sp, #4\n\t"
+        "pop    {r2-r11, pc}\n\t");
+}
+
+/* One pixel of a 1x1 convolution against every block of four output channels, on an input already
+ * widened to int16 (word pairs {channels 0|2, 1|3} per group of four, pm_packed_widen): no SXTAB16 in
+ * the loop, so 16 MACs take 13 instructions with int16 weights (w8 = 0) and 20 with int8 weights
+ * (w8 = 1, widened here). s = {groups, blocks, bias, acc out, x16}; bias and acc out advance by one
+ * block of four per block, the raw sums are stored for the C epilogue. */
+#define PM_PIXEL_ASM_HEAD                                                                         \
+        "push   {r2, r4-r11, lr}\n\t"                                                              \
+        "0:\n\t"                                                                                   \
+        "ldr    r3, [sp]\n\t"                                                                      \
+        "ldr    r2, [r3, #8]\n\t"                                                                  \
+        "ldm    r2!, {r4-r7}\n\t"                                                                  \
+        "str    r2, [r3, #8]\n\t"                                                                  \
+        "ldr    r2, [r3]\n\t"                                                                      \
+        "ldr    r0, [r3, #16]\n\t"                                                                 \
+        "1:\n\t"                                                                                   \
+        "ldrd   r8, r9, [r0], #8\n\t"
+#define PM_PIXEL_ASM_TAIL                                                                         \
+        "subs   r2, r2, #1\n\t"                                                                    \
+        "bne    1b\n\t"                                                                            \
+        "ldr    r3, [sp]\n\t"                                                                      \
+        "ldr    r2, [r3, #12]\n\t"                                                                 \
+        "stm    r2!, {r4-r7}\n\t"                                                                  \
+        "str    r2, [r3, #12]\n\t"                                                                 \
+        "ldr    r2, [r3, #4]\n\t"                                                                  \
+        "subs   r2, r2, #1\n\t"                                                                    \
+        "str    r2, [r3, #4]\n\t"                                                                  \
+        "bne    0b\n\t"                                                                            \
+        "pop    {r2, r4-r11, pc}\n\t"
+
+__attribute__((naked, noinline)) static void pm_packed_pixel_asm(PM_UNUSED const int32_t *x16,
+                                                                PM_UNUSED const int32_t *w, PM_UNUSED int32_t *s)
+{
+    __asm__ volatile(
+        PM_PIXEL_ASM_HEAD
+        "ldm    r1!, {r10, r11, r12, lr}\n\t"
+        "smlad  r4, r8, r10, r4\n\t"
+        "smlad  r4, r9, r11, r4\n\t"
+        "smlad  r5, r8, r12, r5\n\t"
+        "smlad  r5, r9, lr, r5\n\t"
+        "ldm    r1!, {r10, r11, r12, lr}\n\t"
+        "smlad  r6, r8, r10, r6\n\t"
+        "smlad  r6, r9, r11, r6\n\t"
+        "smlad  r7, r8, r12, r7\n\t"
+        "smlad  r7, r9, lr, r7\n\t"
+        PM_PIXEL_ASM_TAIL);
+}
+
+__attribute__((naked, noinline)) static void pm_packed8_pixel_asm(PM_UNUSED const int32_t *x16,
+                                                                 PM_UNUSED const int32_t *w, PM_UNUSED int32_t *s)
+{
+    __asm__ volatile(
+        PM_PIXEL_ASM_HEAD
+        "ldm    r1!, {r10, r11, r12, lr}\n\t"
+        "sxtb16 r3, r10\n\t"
+        "smlad  r4, r8, r3, r4\n\t"
+        "sxtb16 r3, r10, ror #8\n\t"
+        "smlad  r4, r9, r3, r4\n\t"
+        "sxtb16 r3, r11\n\t"
+        "smlad  r5, r8, r3, r5\n\t"
+        "sxtb16 r3, r11, ror #8\n\t"
+        "smlad  r5, r9, r3, r5\n\t"
+        "sxtb16 r3, r12\n\t"
+        "smlad  r6, r8, r3, r6\n\t"
+        "sxtb16 r3, r12, ror #8\n\t"
+        "smlad  r6, r9, r3, r6\n\t"
+        "sxtb16 r3, lr\n\t"
+        "smlad  r7, r8, r3, r7\n\t"
+        "sxtb16 r3, lr, ror #8\n\t"
+        "smlad  r7, r9, r3, r7\n\t"
+        PM_PIXEL_ASM_TAIL);
+}
 #else
 #define PM_PACKED_ASM 0
 #endif
@@ -174,6 +299,22 @@ static PM_ALWAYS_INLINE void pm_packed_dot4(const int8_t *x, const int32_t *w, i
     acc[2] = a2;
     acc[3] = a3;
 }
+
+/* As pm_packed_dot4 for int8 weights: one word (four input channels) per output channel and group. */
+static PM_ALWAYS_INLINE void pm_packed8_dot4(const int8_t *x, const int32_t *w, int32_t n, uint32_t off2,
+                                             int32_t *acc)
+{
+    for (int32_t g = 0; g < n; ++g) {
+        const uint32_t xv = pm_read_u32(x + 4 * g);
+        const uint32_t x02 = (uint32_t)pm_sxtab16(off2, xv);
+        const uint32_t x13 = (uint32_t)pm_sxtab16_ror8(off2, xv);
+        for (int k = 0; k < 4; ++k) {
+            const uint32_t v = (uint32_t)w[4 * g + k];
+            acc[k] = pm_smlad(x02, (uint32_t)pm_sxtb16(v), acc[k]);
+            acc[k] = pm_smlad(x13, (uint32_t)pm_sxtb16_ror8(v), acc[k]);
+        }
+    }
+}
 #endif
 
 
@@ -195,15 +336,18 @@ static inline int pm_packed_check(const pm_conv_packed_params_t *p, const int8_t
  * int8 clamp) are compile-time constants in each instantiation (see PM_PACKED_DISPATCH). */
 static PM_ALWAYS_INLINE void pm_packed_body(const pm_conv_packed_params_t *p, const int8_t *input,
                                             const pm_conv_packed_add_params_t *add, const int8_t *residual,
-                                            int8_t *output, const int short_path, const int sat8, const int add_fast)
+                                            int8_t *output, const int short_path, const int sat8, const int add_fast,
+                                            const int w8)
 {
     const int32_t in_h = p->input.h, in_w = p->input.w, in_c = p->input.c;
     const int32_t kh = p->filter.h, kw = p->filter.w;
     const int32_t out_c = p->output.c;
     const int32_t groups = in_c / 4;
-    const size_t block_words = (size_t)kh * kw * groups * 8;
+    /* Words per group of four input channels and four output channels: int16 weights 8, int8 4. */
+    const int32_t wpg = w8 ? 4 : 8;
+    const size_t block_words = (size_t)kh * kw * groups * wpg;
     const size_t row_bytes = (size_t)in_w * in_c;
-    const size_t row_words = (size_t)kw * groups * 8;
+    const size_t row_words = (size_t)kw * groups * wpg;
     const uint32_t off2 = ((uint32_t)(uint16_t)p->input_offset) | ((uint32_t)(uint16_t)p->input_offset << 16);
     const int32_t out_offset = p->output_offset, act_min = p->act_min, act_max = p->act_max;
     /* The tables are indexed by int8 values. */
@@ -236,10 +380,10 @@ static PM_ALWAYS_INLINE void pm_packed_body(const pm_conv_packed_params_t *p, co
                 const int32_t n = kx1 > kx0 ? (kx1 - kx0) * groups : 0;
                 const int32_t rows = ky1 > ky0 && n > 0 ? ky1 - ky0 : 0;
                 const int8_t *x_first = in_b + (size_t)(y0 + ky0) * row_bytes + (size_t)(x0 + kx0) * in_c;
-                const int32_t *w_first = p->weights + ((size_t)ky0 * kw + kx0) * groups * 8;
+                const int32_t *w_first = p->weights + ((size_t)ky0 * kw + kx0) * groups * wpg;
                 s[6] = n;
                 s[7] = (int32_t)(row_bytes - (size_t)n * 4);
-                s[8] = (int32_t)((row_words - (size_t)n * 8) * sizeof(int32_t));
+                s[8] = (int32_t)((row_words - (size_t)n * wpg) * sizeof(int32_t));
                 const int32_t *bias = p->bias;
                 const int32_t *rec = p->requant;
                 for (int32_t oc = 0; oc < out_c; oc += 4) {
@@ -248,12 +392,20 @@ static PM_ALWAYS_INLINE void pm_packed_body(const pm_conv_packed_params_t *p, co
                     if (rows > 0) {
 #if PM_PACKED_ASM
                         s[5] = rows;
-                        pm_packed_window_asm(x_first, w_first, s);
+                        if (w8) {
+                            pm_packed8_window_asm(x_first, w_first, s);
+                        } else {
+                            pm_packed_window_asm(x_first, w_first, s);
+                        }
 #else
                         const int8_t *xr = x_first;
                         const int32_t *wr = w_first;
                         for (int32_t r = 0; r < rows; ++r) {
-                            pm_packed_dot4(xr, wr, n, off2, s);
+                            if (w8) {
+                                pm_packed8_dot4(xr, wr, n, off2, s);
+                            } else {
+                                pm_packed_dot4(xr, wr, n, off2, s);
+                            }
                             xr += row_bytes;
                             wr += row_words;
                         }
@@ -271,7 +423,7 @@ static PM_ALWAYS_INLINE void pm_packed_body(const pm_conv_packed_params_t *p, co
                                            out_offset, act_min, act_max, add_offset, add_min, add_max, add_short,
                                            add != NULL, short_path, sat8, add_fast);
                     }
-                    rec += 16;  /* records are padded to whole blocks */
+                    rec += 4 * PM_REC_WORDS(short_path);  /* records are padded to whole blocks */
                     output += m;
                     if (add != NULL) {
                         residual += m;
@@ -282,16 +434,164 @@ static PM_ALWAYS_INLINE void pm_packed_body(const pm_conv_packed_params_t *p, co
     }
 }
 
-/* One instantiation per (short path, int8 clamp) so neither test runs per value. */
-#define PM_PACKED_DISPATCH(p, input, output)                                                       \
+#if !PM_PACKED_ASM
+/* Portable pm_packed_pixel_asm / pm_packed8_pixel_asm (the same layouts; pointers as arguments). */
+static void pm_packed_pixel_c(const int32_t *x16, const int32_t *w, int32_t groups, int32_t blocks,
+                              const int32_t *bias, int32_t *out, const int w8)
+{
+    for (int32_t blk = 0; blk < blocks; ++blk) {
+        int32_t acc[4] = {bias[4 * blk], bias[4 * blk + 1], bias[4 * blk + 2], bias[4 * blk + 3]};
+        for (int32_t g = 0; g < groups; ++g) {
+            const uint32_t x02 = (uint32_t)x16[2 * g], x13 = (uint32_t)x16[2 * g + 1];
+            for (int k = 0; k < 4; ++k) {
+                if (w8) {
+                    const uint32_t v = (uint32_t)w[k];
+                    acc[k] = pm_smlad(x02, (uint32_t)pm_sxtb16(v), acc[k]);
+                    acc[k] = pm_smlad(x13, (uint32_t)pm_sxtb16_ror8(v), acc[k]);
+                } else {
+                    acc[k] = pm_smlad(x02, (uint32_t)w[2 * k], acc[k]);
+                    acc[k] = pm_smlad(x13, (uint32_t)w[2 * k + 1], acc[k]);
+                }
+            }
+            w += w8 ? 4 : 8;
+        }
+        memcpy(out + 4 * blk, acc, sizeof acc);
+    }
+}
+#endif
+
+/* A pixel's int8 channels plus the input offset as int16 word pairs {0|2, 1|3} per group of four. */
+static PM_ALWAYS_INLINE void pm_packed_widen(const int8_t *px, int32_t groups, uint32_t off2, int32_t *x16)
+{
+    for (int32_t g = 0; g < groups; ++g) {
+        const uint32_t xv = pm_read_u32(px + 4 * g);
+        x16[2 * g] = pm_sxtab16(off2, xv);
+        x16[2 * g + 1] = pm_sxtab16_ror8(off2, xv);
+    }
+}
+
+/* Blocks of four output channels per assembly call of the 1x1 kernels (their raw sums wait in scratch). */
+#define PM_1X1_CHUNK 8
+
+/* Scratch of the 1x1 kernels: the widened pixel and the raw sums of one chunk of blocks. */
+static inline int32_t pm_packed_1x1_scratch(const pm_conv_packed_params_t *p)
+{
+    const int32_t blocks = (p->output.c + 3) / 4;
+    return (p->input.c / 4) * 8 + (blocks < PM_1X1_CHUNK ? blocks : PM_1X1_CHUNK) * 16;
+}
+
+/* 1x1 convolution without padding (any stride), per pixel: widen once, all blocks in one call. */
+static PM_ALWAYS_INLINE void pm_packed_1x1_body(const pm_conv_packed_params_t *p, const int8_t *input,
+                                                int32_t *scratch, int8_t *output, const int short_path,
+                                                const int sat8, const int w8)
+{
+    const int32_t in_h = p->input.h, in_w = p->input.w, in_c = p->input.c, out_c = p->output.c;
+    const int32_t groups = in_c / 4, blocks = (out_c + 3) / 4;
+    const uint32_t off2 = ((uint32_t)(uint16_t)p->input_offset) | ((uint32_t)(uint16_t)p->input_offset << 16);
+    int32_t *const x16 = scratch;
+    int32_t *const acc = scratch + 2 * groups;
+    const int32_t zero_rec[4] = {0, 0, 0, 0};
+    for (int32_t b = 0; b < p->output.n; ++b) {
+        for (int32_t oy = 0; oy < p->output.h; ++oy) {
+            const int8_t *row = input + ((size_t)b * in_h + (size_t)oy * p->stride_h) * in_w * in_c;
+            for (int32_t ox = 0; ox < p->output.w; ++ox) {
+                pm_packed_widen(row + (size_t)ox * p->stride_w * in_c, groups, off2, x16);
+                const int32_t *rec = p->requant;
+                for (int32_t blk = 0; blk < blocks; blk += PM_1X1_CHUNK) {
+                    const int32_t nb = blocks - blk < PM_1X1_CHUNK ? blocks - blk : PM_1X1_CHUNK;
+                    const int32_t *w = p->weights + (size_t)blk * groups * (w8 ? 4 : 8);
+#if PM_PACKED_ASM
+                    /* A 32-bit target: the pointers fit the int32 record the assembly reads. */
+                    int32_t s[5] = {groups, nb, (int32_t)(uintptr_t)(p->bias + 4 * blk), (int32_t)(uintptr_t)acc,
+                                    (int32_t)(uintptr_t)x16};
+                    if (w8) {
+                        pm_packed8_pixel_asm(x16, w, s);
+                    } else {
+                        pm_packed_pixel_asm(x16, w, s);
+                    }
+#else
+                    pm_packed_pixel_c(x16, w, groups, nb, p->bias + 4 * blk, acc, w8);
+#endif
+                    const int32_t oc0 = 4 * blk;
+                    const int32_t oc_end = oc0 + 4 * nb < out_c ? oc0 + 4 * nb : out_c;
+                    int32_t oc = oc0;
+                    for (; oc + 4 <= oc_end; oc += 4, rec += 4 * PM_REC_WORDS(short_path)) {
+                        pm_packed_epilogue(acc + (oc - oc0), rec, 4, output + oc, NULL, NULL, NULL, zero_rec,
+                                           p->output_offset, p->act_min, p->act_max, 0, -128, 127, 0, 0, short_path,
+                                           sat8, 0);
+                    }
+                    if (oc < oc_end) {
+                        pm_packed_epilogue(acc + (oc - oc0), rec, oc_end - oc, output + oc, NULL, NULL, NULL, zero_rec,
+                                           p->output_offset, p->act_min, p->act_max, 0, -128, 127, 0, 0, short_path,
+                                           sat8, 0);
+                    }
+                }
+                output += out_c;
+            }
+        }
+    }
+}
+
+/* The 1x1 kernels' checks and instantiations (pm_conv2d_packed_1x1_s8, pm_conv2d_packed8_1x1_s8). */
+static inline int pm_packed_1x1_run(const pm_conv_packed_params_t *p, const int8_t *input, int8_t *scratch,
+                                    int8_t *output, const int w8)
+{
+    const int status = pm_packed_check(p, input, output);
+    if (status != PM_OK) {
+        return status;
+    }
+    if (scratch == NULL || ((uintptr_t)scratch & 3u) != 0) {
+        return PM_ERR_ARG;
+    }
+    if (p->filter.h != 1 || p->filter.w != 1 || p->pad_h != 0 || p->pad_w != 0) {
+        return PM_ERR_SHAPE;
+    }
+    int32_t *const s32 = (int32_t *)(void *)scratch;
+    if (p->short_requant && pm_packed_sat8(p->act_min, p->act_max)) {
+        pm_packed_1x1_body(p, input, s32, output, 1, 1, w8);
+    } else if (p->short_requant) {
+        pm_packed_1x1_body(p, input, s32, output, 1, 0, w8);
+    } else {
+        pm_packed_1x1_body(p, input, s32, output, 0, 0, w8);
+    }
+    return PM_OK;
+}
+
+/* One instantiation per (short path, int8 clamp) so neither test runs per value; w8: int8 weights. */
+#define PM_PACKED_DISPATCH_W(p, input, output, w8)                                                 \
     do {                                                                                           \
         if ((p)->short_requant && pm_packed_sat8((p)->act_min, (p)->act_max)) {                    \
-            pm_packed_body((p), (input), NULL, NULL, (output), 1, 1, 0);                           \
+            pm_packed_body((p), (input), NULL, NULL, (output), 1, 1, 0, (w8));                     \
         } else if ((p)->short_requant) {                                                           \
-            pm_packed_body((p), (input), NULL, NULL, (output), 1, 0, 0);                           \
+            pm_packed_body((p), (input), NULL, NULL, (output), 1, 0, 0, (w8));                     \
         } else {                                                                                   \
-            pm_packed_body((p), (input), NULL, NULL, (output), 0, 0, 0);                           \
+            pm_packed_body((p), (input), NULL, NULL, (output), 0, 0, 0, (w8));                     \
         }                                                                                          \
     } while (0)
+#define PM_PACKED_DISPATCH(p, input, output) PM_PACKED_DISPATCH_W(p, input, output, 0)
+
+/* The fused residual ADD (pm_conv2d_packed_add_s8, pm_conv2d_packed8_add_s8). */
+static inline int pm_packed_add_run(const pm_conv_packed_add_params_t *p, const int8_t *input, const int8_t *residual,
+                                    int8_t *output, const int w8)
+{
+    if (p == NULL || residual == NULL || p->conv_table == NULL || p->residual_table == NULL || p->requant == NULL) {
+        return PM_ERR_ARG;
+    }
+    const int status = pm_packed_check(&p->conv, input, output);
+    if (status != PM_OK) {
+        return status;
+    }
+    const pm_conv_packed_params_t *c = &p->conv;
+    /* The ResNet case gets its own instantiation; everything else the general one. */
+    if (c->short_requant && pm_packed_sat8(c->act_min, c->act_max) && p->short_requant &&
+        pm_packed_sat8(p->act_min, p->act_max)) {
+        pm_packed_body(c, input, p, residual, output, 1, 1, 1, w8);
+    } else if (c->short_requant) {  /* the records of the two paths differ: never mix them */
+        pm_packed_body(c, input, p, residual, output, 1, 0, 0, w8);
+    } else {
+        pm_packed_body(c, input, p, residual, output, 0, 0, 0, w8);
+    }
+    return PM_OK;
+}
 
 #endif /* PM_CONV_PACKED_H */

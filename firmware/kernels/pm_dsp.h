@@ -18,6 +18,8 @@
 static inline int32_t pm_sxtb16(uint32_t x) { return (int32_t)__sxtb16(x); }
 static inline int32_t pm_sxtab16(uint32_t acc, uint32_t x) { return (int32_t)__sxtab16(acc, x); }
 static inline int32_t pm_smlad(uint32_t a, uint32_t b, int32_t acc) { return __smlad(a, b, acc); }
+static inline int32_t pm_smlabb(uint32_t a, uint32_t b, int32_t acc) { return __smlabb(a, b, acc); }
+static inline int32_t pm_smlatt(uint32_t a, uint32_t b, int32_t acc) { return __smlatt(a, b, acc); }
 
 /* (a * b + 2^31) >> 32: the high word of the product, rounded. */
 static inline int32_t pm_smmulr(int32_t a, int32_t b)
@@ -71,6 +73,17 @@ static inline int32_t pm_smlad(uint32_t a, uint32_t b, int32_t acc)
     const int32_t p0 = (int32_t)pm_lo16(a) * pm_lo16(b);
     const int32_t p1 = (int32_t)pm_hi16(a) * pm_hi16(b);
     return (int32_t)((uint32_t)acc + (uint32_t)p0 + (uint32_t)p1);
+}
+
+/* Low (BB) or high (TT) halfwords multiplied and added to acc (wrapping; the Q flag is not modelled). */
+static inline int32_t pm_smlabb(uint32_t a, uint32_t b, int32_t acc)
+{
+    return (int32_t)((uint32_t)acc + (uint32_t)((int32_t)pm_lo16(a) * pm_lo16(b)));
+}
+
+static inline int32_t pm_smlatt(uint32_t a, uint32_t b, int32_t acc)
+{
+    return (int32_t)((uint32_t)acc + (uint32_t)((int32_t)pm_hi16(a) * pm_hi16(b)));
 }
 
 static inline int32_t pm_smmulr(int32_t a, int32_t b)

@@ -17,15 +17,19 @@
 /* One requantization of an accumulator that already holds the bias.
  *
  * Long path, rec = {multiplier, left shift, right shift, 2^right - 1}: TFLM's MultiplyByQuantizedMultiplier.
- * Short path, rec = {multiplier, 1, right shift, 2^(right - 1)}, taken when the generator proved for
- * the layer that the left shift is 0, 1 <= right <= 30 and |acc| < 2^30: then SMMULR(acc << 1, m) is
- * exactly the doubling high multiply, |t| <= 2^30, and RoundingDivideByPOT (half away from zero)
- * becomes (t + 2^(right-1) - (t < 0)) >> right without overflow: 5 instructions instead of 14. */
+ * Short path, rec = {multiplier, right shift - 1} (two words, half the flash), taken when the
+ * generator proved for the layer that the left shift is 0, 1 <= right <= 30 and |acc| < 2^30: then
+ * SMMULR(acc << 1, m) is exactly the doubling high multiply, |t| <= 2^30, and RoundingDivideByPOT
+ * (half away from zero), (t + 2^(right-1) - (t < 0)) >> right, equals
+ * (((t - (t < 0)) >> (right - 1)) + 1) >> 1 (nested floor divisions), without overflow and without a
+ * rounding constant: 6 instructions instead of 14. */
+#define PM_REC_WORDS(short_path) ((short_path) ? 2 : 4)
+
 static PM_ALWAYS_INLINE int32_t pm_packed_requant(int32_t acc, const int32_t *rec, const int short_path)
 {
     if (short_path) {
         const int32_t t = pm_smmulr(pm_shl_wrap(acc, 1), rec[0]);
-        return (t + rec[3] - (int32_t)((uint32_t)t >> 31)) >> rec[2];
+        return (((t + (t >> 31)) >> rec[1]) + 1) >> 1;
     }
     const int32_t t = pm_srdhm(pm_shl_wrap(acc, (int)rec[1]), rec[0]);
     const int32_t mask = rec[3];
@@ -57,7 +61,8 @@ static PM_ALWAYS_INLINE void pm_packed_epilogue(const int32_t *s, const int32_t 
 {
 #pragma GCC unroll 4
     for (int32_t k = 0; k < m; ++k) {
-        int32_t v = pm_packed_out(s[k], rec + 4 * k, out_offset, act_min, act_max, short_path, sat8);
+        int32_t v = pm_packed_out(s[k], rec + PM_REC_WORDS(short_path) * k, out_offset, act_min, act_max,
+                                  short_path, sat8);
         if (fused) {
             const int32_t sum = pm_add_wrap(conv_table[v], residual_table[residual[k]]);
             if (add_fast) {

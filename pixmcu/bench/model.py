@@ -45,12 +45,28 @@ def add_action(subparsers) -> None:
     p.add_argument("--workdir", type=Path, help="keep the generated model and firmware here")
     p.add_argument("--no-fuse", action="store_true", help="do not fuse residual ADDs (the old default)")
     p.add_argument("--no-estimate", action="store_true", help="skip the plugin pass (estimated cycles)")
+    p.add_argument("--optimize", choices=("speed", "balanced", "size"), default=None,
+                   help="passed to `pixmcu generate` (default: generate's default)")
+    p.add_argument("--flash-budget", type=int, default=None, metavar="BYTES", help="passed to `pixmcu generate`")
     p.add_argument("--port", help="serial port of a real board (with a real --board)")
     p.set_defaults(_bench_run=run)
 
 
 def _pixmcu(args: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "pixmcu", *args], capture_output=True, text=True, cwd=cwd)
+    child = subprocess.Popen([sys.executable, "-m", "pixmcu", *args], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, cwd=cwd)
+    try:
+        out, err = child.communicate()
+    except BaseException:
+        # Ctrl-C or SIGTERM: let the child stop its own QEMU (SIGTERM), SIGKILL only as the last resort.
+        child.terminate()
+        try:
+            child.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.communicate()
+        raise
+    proc = subprocess.CompletedProcess(child.args, child.returncode, out, err)
     if proc.returncode != 0:
         raise PixmcuError(f"`pixmcu {' '.join(args)}` failed (exit {proc.returncode}):\n"
                           f"{(proc.stdout + proc.stderr)[-3000:]}")
@@ -95,8 +111,9 @@ def _region_pass(elf: Path, board, manifest: dict, data: Path, images: int) -> l
         if proc.returncode != 0 or not out.exists():
             raise PixmcuError(f"plugin run failed (exit {proc.returncode}): {proc.stderr[-2000:]}")
         regions = parse_plugin_output(out.read_text())
-    if len(regions) < n_layers:
-        raise PixmcuError(f"plugin run: {len(regions)} regions for {n_layers} layers (markers missing?)")
+    if len(regions) != n_layers:
+        raise PixmcuError(f"plugin run: {len(regions)} counted regions for {n_layers} layers; the table would "
+                          "be shifted, so nothing is reported (markers missing or unrecognized?)")
     return [{"insns": r.insns, "classes": r.classes, "events": r.events} for r in regions[:n_layers]]
 
 
@@ -111,7 +128,6 @@ def _regions_from_report(report: dict) -> list[dict] | None:
 
 def bench(args) -> dict:
     from pixmcu.boards import get_board
-    from pixmcu.codegen import generate
 
     board = get_board(args.board)
     if args.images < 1:
@@ -122,16 +138,33 @@ def bench(args) -> dict:
         work = Path(tmp.name)
     else:
         work = Path(args.workdir)
-        work.mkdir(parents=True, exist_ok=True)
+        try:
+            work.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise PixmcuError(f"--workdir {work}: a file is in the way of this directory") from None
+        except OSError as exc:
+            raise PixmcuError(f"--workdir {work}: cannot create ({exc.strerror or exc})") from None
     try:
         out = work / board.name
-        gen = generate(args.model, out, board=board.name, name="bench_model", fuse=not args.no_fuse)
-        manifest = gen.manifest
+        # Exactly what `pixmcu generate MODEL --board B` makes (first-layer choice, fusion, name, layouts).
+        gen_args = ["generate", str(args.model), "-o", str(out), "--board", board.name, "--json"]
+        if args.no_fuse:
+            gen_args.append("--no-fuse-residual-add")
+        if args.optimize:
+            gen_args += ["--optimize", args.optimize]
+        if args.flash_budget is not None:
+            gen_args += ["--flash-budget", str(args.flash_budget)]
+        _pixmcu(gen_args)
+        manifest = json.loads((out / "manifest.json").read_text())
         data = _data_file(args, manifest, work)
+        from host_tools.dataset import load_inputs
+
+        load_inputs(data, manifest, limit=args.images)  # bad data fails here, in one paragraph, before a build
         report_path = work / f"run_{board.name}.json"
         if board.is_qemu:
             _pixmcu(["run", str(out), "--board", board.name, "--data", str(data), "--limit", str(args.images),
-                     "--transport", "semihost", "--quiet", "--json", str(report_path)])
+                     "--transport", "semihost", "--quiet", "--json", str(report_path),
+                     *(["--no-estimate-cycles"] if args.no_estimate else [])])
         else:
             if not args.port:
                 raise PixmcuError(f"{board.name} is a real board: give --port (it is flashed, then measured)")
@@ -140,7 +173,7 @@ def bench(args) -> dict:
             _pixmcu(["measure", str(out), "--port", args.port, "--data", str(data), "--limit", str(args.images),
                      "--quiet", "--json", str(report_path)])
         report = json.loads(report_path.read_text())
-        regions = _regions_from_report(report)
+        regions = None if args.no_estimate else _regions_from_report(report)
         if regions is None and board.is_qemu and not args.no_estimate:
             regions = _region_pass(out / "firmware.elf", board, manifest, data, args.images)
         return summarize(manifest, report, regions, board.core)

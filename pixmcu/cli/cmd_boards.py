@@ -6,7 +6,10 @@ from pixmcu.boards import BOARDS, DEFAULT_BOARD, boards_json
 
 
 def add_parser(sub):
-    p = sub.add_parser("boards", help="list the supported boards (core, clock, flash, RAM)")
+    p = sub.add_parser("boards", help="list the supported boards (core, clock, flash, RAM)",
+                       description="The boards pixmcu builds for: QEMU boards (`pixmcu run`) and real boards "
+                                   "(`pixmcu flash`, `pixmcu measure`), with core, clock, flash, RAM and what "
+                                   "their counter counts. Adding one: docs/boards.md.")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     return p
 
@@ -20,4 +23,8 @@ def run(args) -> int:
         mark = " (default)" if b.name == DEFAULT_BOARD else ""
         print(f"{b.name:<16} {b.core:<11} {b.clock_hz / 1e6:>5.0f}MHz {b.flash.size // 1024:>6}KiB "
               f"{b.ram.size // 1024:>6}KiB  {b.counter:<13} {b.title}{mark}")
+        fallback = f"; if its clock does not come up, runs at {b.fallback_clock_hz / 1e6:g} MHz (internal " \
+            "oscillator)" if b.fallback_clock_hz else ""
+        print(f"{'':<16} {b.support}{fallback}")
+    print("What was measured on which board, and how: docs/boards.md")
     return 0

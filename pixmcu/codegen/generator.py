@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,9 +16,13 @@ import numpy as np
 
 from pixmcu import __version__
 from pixmcu.codegen import first_layer as fl
-from pixmcu.codegen.cformat import c_comment, c_int, c_type, check_identifier, default_name, format_array
+from pixmcu.codegen.cformat import c_comment, c_int, c_type, format_array
+from pixmcu.codegen.outdir import OutDir
 from pixmcu.codegen.kernels import DSP_CORES, MVE_CORES, PACKED_CORES, STRUCT_FIELDS, KernelCall, fuse_residual_adds, kernel_call
+from pixmcu.codegen.layout_plan import plan_layouts
 from pixmcu.codegen.planner import Plan, plan
+from pixmcu.codegen.reserved import check_model_name, safe_default_name
+from pixmcu.codegen.take_home import write_take_home
 from pixmcu.boards import get_board
 from pixmcu.errors import UnsupportedOperatorError
 from pixmcu.ir import Graph
@@ -78,6 +81,7 @@ class _Emitter:
         self.arrays: list[dict[str, str]] = []
         self.declarations: list[str] = []
         self.used: set[str] = set()
+        self.sizes: list[int] = []
         self.bytes = 0
 
     def add(self, layer: str, role: str, values: np.ndarray, comment: str) -> str:
@@ -91,6 +95,7 @@ class _Emitter:
         body = format_array(values) if values.size else "    0,"
         self.arrays.append({"declaration": decl, "body": body, "comment": comment})
         self.declarations.append(decl)
+        self.sizes.append(int(values.nbytes))
         self.bytes += values.nbytes
         return sym
 
@@ -132,7 +137,8 @@ def _io_json(graph: Graph, name: str) -> dict[str, Any]:
 def generate(model: str | Path | Graph, out_dir: str | Path, board: str | None = None, name: str | None = None,
              pixel_mapping: dict[str, float] | None = None, overlap: bool = True, fuse: bool = True,
              packed: bool | None = None, first_layer: str | None = None, flash_budget: int | None = None,
-             first_layer_decision: dict | None = None, flash_wait_states: int = 0) -> Generated:
+             first_layer_decision: dict | None = None, flash_wait_states: int = 0,
+             optimize: str = "balanced") -> Generated:
     """Write the generated model into out_dir and return its manifest.
 
     overlap: let windowed kernels write over the tail of a dying input (smaller arena, same hooks).
@@ -146,6 +152,9 @@ def generate(model: str | Path | Graph, out_dir: str | Path, board: str | None =
     `flash_budget` bytes), a variant name (pixmcu.codegen.first_layer.CHOICES) or "unfused" (two
     calls). None (the API default) leaves the two layers as they are and records nothing; `pixmcu
     generate` passes "auto". first_layer_decision: a measured choice from `pixmcu tune`.
+    optimize: speed | balanced | size, the per-layer weight layouts under the flash budget
+    (`flash_budget` bytes of code + constants, default the board's; pixmcu.codegen.layout_plan) when
+    `packed` is None.
     """
     from pixmcu.frontend import load_model, resolve_model_path
 
@@ -157,18 +166,22 @@ def generate(model: str | Path | Graph, out_dir: str | Path, board: str | None =
         graph = load_model(src)
     board_name, core = board_core(board)
     packed_requested = packed
-    name = check_identifier(name if name is not None else default_name(src.stem if src else graph.name), "model name")
+    name = check_model_name(name) if name is not None else safe_default_name(src.stem if src else graph.name)
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
         raise UnsupportedOperatorError(
             f"model has {len(graph.inputs)} inputs and {len(graph.outputs)} outputs; generated code supports one of each")
     for n in (graph.inputs[0], graph.outputs[0]):
-        if graph.tensors[n].dtype not in ("int8", "uint8"):
-            raise UnsupportedOperatorError(f"model input/output '{n}' is {graph.tensors[n].dtype}; only int8/uint8 are supported")
+        if graph.tensors[n].dtype not in ("int8", "uint8", "int16"):
+            raise UnsupportedOperatorError(f"model input/output '{n}' is {graph.tensors[n].dtype}; only int8/uint8/int16 are supported")
 
     dsp = core in DSP_CORES
     mve = core in MVE_CORES and packed is not False
+    layouts = (plan_layouts(graph, board_name, optimize, flash_budget, f"model {src.name}" if src else None)
+               if packed is None else None)
     packed = core in PACKED_CORES if packed is None else packed
-    calls: list[KernelCall] = [kernel_call(graph, op, dsp=dsp, packed=packed, mve=mve) for op in graph.operators]
+    calls: list[KernelCall] = [kernel_call(graph, op, dsp=dsp, mve=mve,
+                                           **(layouts.kernel_args(i) if layouts else {"packed": packed}))
+                               for i, op in enumerate(graph.operators)]
     first = None
     if first_layer is not None or first_layer_decision is not None:
         first = fl.plan_first_layer(graph, core, first_layer or "auto", flash_budget, first_layer_decision,
@@ -194,6 +207,7 @@ def generate(model: str | Path | Graph, out_dir: str | Path, board: str | None =
         out_expr = _tensor_expr(graph, mem, out.name, const_syms)
         out_bytes = 0 if call.hides else out.nbytes  # a fused convolution's own output never exists
         statements: list[str] = []
+        arrays_before = len(emit.arrays)
         if call.kernel is not None:
             array_syms = {role: emit.add(op.name, role, arr, f"{op.name}: {role}") for role, arr in call.arrays.items()}
             for k, tname in enumerate(call.inputs):
@@ -241,6 +255,9 @@ def generate(model: str | Path | Graph, out_dir: str | Path, board: str | None =
             "arena_bytes": out_bytes if pl.where == "arena" else 0,
             "output_bytes": out_bytes,
         }
+        # What this layer puts in flash, for `pixmcu analyze` (each array is 16-byte aligned).
+        entry["constants"] = [{"array": a["declaration"].split("[")[0].split()[-1], "ctype": a["declaration"].split()[0],
+                               "bytes": n} for a, n in zip(emit.arrays[arrays_before:], emit.sizes[arrays_before:])]
         if call.scratch_bytes:
             entry["scratch"] = {"arena_offset": mem.scratch[i][0], "bytes": mem.scratch[i][1]}
         if call.hides:
@@ -268,12 +285,13 @@ def generate(model: str | Path | Graph, out_dir: str | Path, board: str | None =
                                      "layers": layers_ctx, "copy_output": copy_output}),
         "pm_model.h": ("pm_model.h.j2", common),
     }
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out = OutDir(out_dir)
+    out_dir = out.path
+    out.prepare([*files, *([source_file] if source_file else [])])
     for fname, (template, ctx) in files.items():
-        (out_dir / fname).write_text(render_template(template, ctx))
+        out.write(fname, render_template(template, ctx))
     if src is not None and not (out_dir / source_file).resolve() == src.resolve():
-        shutil.copyfile(src, out_dir / source_file)
+        out.write(source_file, src.read_bytes())
 
     mapping = {"scale": 1.0, "offset": 0.0}
     if pixel_mapping:
@@ -290,5 +308,8 @@ def generate(model: str | Path | Graph, out_dir: str | Path, board: str | None =
     }
     if first is not None:
         manifest["first_layer"] = first.manifest
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    if layouts is not None:
+        manifest["layout_plan"] = layouts.manifest()
+    manifest["take_home"] = write_take_home(out_dir, manifest, get_board(board_name).cflags)
+    out.write("manifest.json", json.dumps(manifest, indent=2) + "\n")
     return Generated(out_dir, manifest, mem)

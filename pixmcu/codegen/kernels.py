@@ -76,6 +76,11 @@ STRUCT_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
     ),
 }
 
+STRUCT_FIELDS["pm_dw_params_t"] = (
+    ("input", "dims"), ("filter", "dims"), ("output", "dims"), ("stride_h", "i32"), ("stride_w", "i32"),
+    ("dilation_h", "i32"), ("dilation_w", "i32"), ("pad_h", "i32"), ("pad_w", "i32"),
+    *STRUCT_FIELDS["pm_conv_packed_params_t"][7:12], ("weights", "int8_t*"), ("bias", "int32_t*"),
+    ("requant", "int32_t*"))
 STRUCT_FIELDS["pm_conv_mve_params_t"] = (
     *STRUCT_FIELDS["pm_conv_packed_params_t"][:12], ("weights", "int8_t*"), ("bias", "int32_t*"),
     ("tap_sums", "int32_t*"), ("requant", "int32_t*"))
@@ -84,6 +89,9 @@ STRUCT_FIELDS["pm_conv_mve_add_params_t"] = (
 
 # Convolutions that fuse with a residual ADD: kernel -> (fused kernel, fused struct).
 FUSABLE = {"pm_conv2d_packed_s8": ("pm_conv2d_packed_add_s8", "pm_conv_packed_add_params_t"),
+           "pm_conv2d_packed_1x1_s8": ("pm_conv2d_packed_add_s8", "pm_conv_packed_add_params_t"),
+           "pm_conv2d_packed8_s8": ("pm_conv2d_packed8_add_s8", "pm_conv_packed_add_params_t"),
+           "pm_conv2d_packed8_1x1_s8": ("pm_conv2d_packed8_add_s8", "pm_conv_packed_add_params_t"),
            "pm_conv2d_mve_s8": ("pm_conv2d_mve_add_s8", "pm_conv_mve_add_params_t")}
 
 
@@ -137,7 +145,7 @@ def _unsupported(op: Operator, msg: str) -> UnsupportedOperatorError:
 PATCH_MAX_BYTES = 64
 
 
-def _packed_conv(graph: Graph, op: Operator, p: dict) -> KernelCall:
+def _packed_conv(graph: Graph, op: Operator, p: dict, int8_weights: bool = False) -> KernelCall:
     x = graph.tensors[op.inputs[0]]
     w = graph.tensors[op.inputs[1]]
     out = graph.tensors[op.outputs[0]]
@@ -152,9 +160,19 @@ def _packed_conv(graph: Graph, op: Operator, p: dict) -> KernelCall:
     }
     arrays = {"weights": packing.pack_weights(w.data), "bias": consts["bias"], "requant": consts["requant"]}
     cin = fields["input"][3]
+    kh, kw = fields["filter"][1], fields["filter"][2]
+    if cin % packing.GROUP == 0 and kh == kw == 1 and p["pad"] == (0, 0):
+        # Pointwise: each pixel widened once (scratch), all output channels in one assembly call.
+        kernel = "pm_conv2d_packed8_1x1_s8" if int8_weights else "pm_conv2d_packed_1x1_s8"
+        if int8_weights:
+            arrays["weights"] = packing.pack_weights8(w.data)
+        scratch = packing.pointwise_scratch(cin, fields["output"][3])
+        return KernelCall(kernel, "pm_conv_packed_params_t", fields, arrays, (op.inputs[0],), scratch_bytes=scratch)
+    if cin % packing.GROUP == 0 and int8_weights:
+        arrays["weights"] = packing.pack_weights8(w.data)
+        return KernelCall("pm_conv2d_packed8_s8", "pm_conv_packed_params_t", fields, arrays, (op.inputs[0],))
     if cin % packing.GROUP == 0:
         return KernelCall("pm_conv2d_packed_s8", "pm_conv_packed_params_t", fields, arrays, (op.inputs[0],))
-    kh, kw = fields["filter"][1], fields["filter"][2]
     window = kh * kw * cin
     if window <= PATCH_MAX_BYTES:
         # Few channels: one contiguous patch per window (im2col of one output row) beats per-row runs.
@@ -197,7 +215,34 @@ def _mve_conv(graph: Graph, op: Operator, p: dict) -> KernelCall:
     return KernelCall("pm_conv2d_mve_s8", "pm_conv_mve_params_t", fields, arrays, (op.inputs[0],))
 
 
-def _conv(graph: Graph, op: Operator, p: dict, dsp: bool, packed: bool = False, mve: bool = False) -> KernelCall:
+def _dw_simd(graph: Graph, op: Operator, p: dict) -> KernelCall:
+    """pm_depthwise_conv2d_dsp_s8: the filter as groups of four channels, [group][ky][kx][4] (zero
+    channels pad the last group); bias and requantization records as the packed convolutions'."""
+    x = graph.tensors[op.inputs[0]]
+    w = graph.tensors[op.inputs[1]]
+    out = graph.tensors[op.outputs[0]]
+    _, kh, kw, c = w.shape
+    cp = -(-c // packing.GROUP) * packing.GROUP
+    padded = np.zeros((kh, kw, cp), np.int8)
+    padded[:, :, :c] = np.asarray(w.data, np.int8)[0]
+    wdata = np.ascontiguousarray(padded.reshape(kh, kw, cp // 4, 4).transpose(2, 0, 1, 3))
+    bias = p["bias"] if len(op.inputs) > 2 else None
+    per_channel = np.asarray(w.data, np.int8)[0].transpose(2, 0, 1)[..., None]  # {C, kh, kw, 1}
+    consts = packing.conv_constants(per_channel, bias, p["multiplier"], p["shift"], p["input_offset"])
+    fields = {
+        "input": _dims(x.shape), "filter": _dims(w.shape), "output": _dims(out.shape),
+        "stride_h": p["stride"][0], "stride_w": p["stride"][1],
+        "dilation_h": p["dilation"][0], "dilation_w": p["dilation"][1], "pad_h": p["pad"][0], "pad_w": p["pad"][1],
+        "input_offset": p["input_offset"], "output_offset": p["output_offset"],
+        "act_min": p["act_min"], "act_max": p["act_max"], "short_requant": consts["short_requant"],
+        "weights": "weights", "bias": "bias", "requant": "requant",
+    }
+    arrays = {"weights": wdata, "bias": consts["bias"], "requant": consts["requant"]}
+    return KernelCall("pm_depthwise_conv2d_dsp_s8", "pm_dw_params_t", fields, arrays, (op.inputs[0],))
+
+
+def _conv(graph: Graph, op: Operator, p: dict, dsp: bool, packed: bool = False, mve: bool = False,
+          int8_weights: bool = False) -> KernelCall:
     x = graph.tensors[op.inputs[0]]
     w = graph.tensors[op.inputs[1]]
     out = graph.tensors[op.outputs[0]]
@@ -207,8 +252,11 @@ def _conv(graph: Graph, op: Operator, p: dict, dsp: bool, packed: bool = False, 
         raise _unsupported(op, f"input offset {offset} does not fit the kernels' int16 lanes")
     if op.kind == "conv2d" and mve and tuple(p["dilation"]) == (1, 1):
         return _mve_conv(graph, op, p)
-    if op.kind == "conv2d" and packed and tuple(p["dilation"]) == (1, 1):
-        return _packed_conv(graph, op, p)
+    if op.kind == "conv2d" and packed and tuple(p["dilation"]) == (1, 1) and \
+            not (int8_weights and x.shape[-1] % packing.GROUP):
+        return _packed_conv(graph, op, p, int8_weights)
+    if op.kind == "depthwise_conv2d" and (dsp or mve) and int(op.attrs["depth_multiplier"]) == 1:
+        return _dw_simd(graph, op, p)
     if op.kind == "conv2d":
         mult = 1
         if kh == kw == 1 and p["pad"] == (0, 0):
@@ -253,6 +301,27 @@ def _fc(graph: Graph, op: Operator, p: dict, dsp: bool) -> KernelCall:
     arrays = {"weights": np.asarray(w.data, np.int8), "multiplier": _i32(p["multiplier"]), "shift": _i32(p["shift"])}
     if has_bias:
         arrays["bias"] = _i32(p["bias"])
+    if dsp and -255 <= p["input_offset"] <= 255:
+        # As a 1x1 convolution over a column of `batches` pixels: four units share each widened input
+        # word. Depths that are a multiple of 4 take the packed int8 kernel (assembly inner loop),
+        # others the int8 SMLAD convolution.
+        conv = {"input": (1, fields["batches"], 1, depth), "filter": (units, 1, 1, depth),
+                "output": (1, fields["batches"], 1, units), "stride_h": 1, "stride_w": 1, "dilation_h": 1,
+                "dilation_w": 1, "pad_h": 0, "pad_w": 0, "depth_multiplier": 1,
+                **{k: fields[k] for k in ("input_offset", "output_offset", "act_min", "act_max", "weights", "bias",
+                                          "multiplier", "shift")}}
+        if depth % packing.GROUP == 0:
+            wdata = np.asarray(w.data, np.int8).reshape(units, 1, 1, depth)
+            consts = packing.conv_constants(wdata, p["bias"] if has_bias else None, p["multiplier"], p["shift"],
+                                            p["input_offset"])
+            packed = {k: conv[k] for k in ("input", "filter", "output", "stride_h", "stride_w", "pad_h", "pad_w",
+                                           "input_offset", "output_offset", "act_min", "act_max")}
+            packed.update(short_requant=consts["short_requant"], weights="weights", bias="bias", requant="requant")
+            return KernelCall("pm_conv2d_packed8_1x1_s8", "pm_conv_packed_params_t", packed,
+                              {"weights": packing.pack_weights8(wdata), "bias": consts["bias"],
+                               "requant": consts["requant"]}, (op.inputs[0],),
+                              scratch_bytes=packing.pointwise_scratch(depth, units))
+        return KernelCall("pm_conv2d_dsp_s8", "pm_conv_params_t", conv, arrays, (op.inputs[0],))
     return KernelCall("pm_fully_connected_s8", "pm_fc_params_t", fields, arrays, (op.inputs[0],))
 
 
@@ -354,22 +423,28 @@ _BUILD = {
 }
 
 
-def kernel_call(graph: Graph, op: Operator, dsp: bool = False, packed: bool = False, mve: bool = False) -> KernelCall:
+def kernel_call(graph: Graph, op: Operator, dsp: bool = False, packed: bool = False, mve: bool = False,
+                int8_weights: bool = False) -> KernelCall:
     """The kernel and parameters of `op`; raises UnsupportedOperatorError naming the layer.
 
     dsp: the SMLAD variants of the int8-weight kernels; packed: convolutions on generator-packed
-    int16 weights (pm_conv2d_packed_*), which the DSP cores run fastest; mve: convolutions with
-    Helium dot products (pm_conv2d_mve_*), for the M55."""
+    int16 weights (pm_conv2d_packed_*), which the DSP cores run fastest; with int8_weights the packed
+    int8 layout instead (pm_conv2d_packed8_*, half the flash; input channels not a multiple of 4 then
+    take the int8 SMLAD kernel); mve: convolutions with Helium dot products (pm_conv2d_mve_*), for the M55."""
     build = _BUILD.get(op.kind)
     if build is None:
         raise _unsupported(op, "the code generator has no kernel for this operator")
     for name in op.inputs + op.outputs:
         t = graph.tensors[name]
-        if t.dtype not in ("int8", "uint8", "int32") or (t.dtype == "int32" and not t.is_constant):
-            raise _unsupported(op, f"tensor '{name}' has dtype {t.dtype}; generated code runs int8/uint8 only")
+        if t.dtype not in ("int8", "uint8", "int16", "int32", "int64") or (t.dtype in ("int32", "int64") and not t.is_constant):
+            raise _unsupported(op, f"tensor '{name}' has dtype {t.dtype}; generated code runs int8/uint8/int16 only")
     try:
-        if op.kind == "conv2d":
-            call = _conv(graph, op, lower(graph, op), dsp, packed, mve)
+        if kernels_ops.is_16x8(graph, op):
+            call = kernels_ops.build_16x8(graph, op, lower(graph, op))
+        elif op.kind in ("conv2d", "depthwise_conv2d"):
+            call = _conv(graph, op, lower(graph, op), dsp, packed, mve, int8_weights)
+        elif op.kind == "fully_connected":
+            call = _fc(graph, op, lower(graph, op), dsp or mve)
         else:
             call = build(graph, op, lower(graph, op), dsp)
     except ValueError as exc:
@@ -435,3 +510,10 @@ def fuse_residual_adds(graph: Graph, calls: list[KernelCall]) -> list[KernelCall
             calls[j] = KernelCall(None, None, inputs=(), output=op.outputs[0], done_by=i)
             break
     return calls
+
+
+# Operators added for issue 11 keep their kernel mapping in their own module.
+from pixmcu.codegen import kernels_ops  # noqa: E402
+
+STRUCT_FIELDS.update(kernels_ops.STRUCT_FIELDS)
+_BUILD.update(kernels_ops.BUILD)

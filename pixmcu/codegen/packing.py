@@ -1,8 +1,9 @@
 """Generate-time data layouts for the packed convolution kernels (firmware/kernels/pm_conv_packed.h).
 
 Everything a kernel would otherwise recompute per pixel is prepared here once: weights widened to
-int16 and interleaved in the order the SMLAD loop reads them, biases and requantization records
-padded to blocks of four output channels, the proof that lets a layer take the short
+int16 (or kept int8) and interleaved in the order the SMLAD loop reads them, biases and
+requantization records (two words on the short path, four otherwise) padded to blocks of four output
+channels, the proof that lets a layer take the short
 requantization path, and the residual ADD's per-input rescaling as two 256-entry tables.
 """
 
@@ -40,12 +41,40 @@ def pack_weights(w: np.ndarray) -> np.ndarray:
     return words.astype(np.uint32).view(np.int32).reshape(-1)
 
 
+def pack_weights8(w: np.ndarray) -> np.ndarray:
+    """OHWI int8 filter -> int32 words for pm_conv2d_packed8_*: [oc block][ky][kx][group of 4 cin][4 oc],
+    each word the four int8 weights of the group's input channels (byte k = channel k). Padding as
+    pack_weights."""
+    w = np.asarray(w, dtype=np.int8)
+    oc, kh, kw, c = w.shape
+    ocp, cp = _ceil(oc, BLOCK), _ceil(c, GROUP)
+    full = np.zeros((ocp, kh, kw, cp), dtype=np.int8)
+    full[:oc, :, :, :c] = w
+    g = full.reshape(ocp // BLOCK, BLOCK, kh, kw, cp // GROUP, GROUP).transpose(0, 2, 3, 4, 1, 5)
+    return np.ascontiguousarray(g).reshape(-1).view(np.int32)
+
+
+# Blocks of four output channels per assembly call of the 1x1 kernels (PM_1X1_CHUNK, pm_conv_packed.h).
+CHUNK_BLOCKS = 8
+
+
+def pointwise_scratch(cin: int, cout: int) -> int:
+    """Scratch bytes of pm_conv2d_packed(8)_1x1_s8: the pixel widened to int16, one chunk of raw sums."""
+    return cin // GROUP * 8 + min(_ceil(cout, BLOCK) // BLOCK, CHUNK_BLOCKS) * 16
+
+
 def _record(multiplier: int, shift: int, short: bool) -> list[int]:
-    """{multiplier, left, right, 2^right - 1}, or on the short path {multiplier, 1, right, 2^(right-1)}."""
+    """{multiplier, left, right, 2^right - 1}, or on the short path {multiplier, right - 1}
+    (pm_requant_fast.h)."""
     left, right = max(int(shift), 0), max(-int(shift), 0)
     if short:
-        return [int(multiplier), 1, right, 1 << (right - 1)]
+        return [int(multiplier), right - 1]
     return [int(multiplier), left, right, (1 << right) - 1]
+
+
+def record_words(short: bool) -> int:
+    """Words per requantization record (PM_REC_WORDS in pm_requant_fast.h)."""
+    return 2 if short else 4
 
 
 def _fits_short(bound: np.ndarray, multiplier: np.ndarray, shift: np.ndarray) -> bool:
@@ -71,7 +100,7 @@ def conv_constants(w: np.ndarray, bias: np.ndarray | None, multiplier, shift, in
     mult = np.asarray(multiplier, dtype=np.int64)
     sh = np.asarray(shift, dtype=np.int64)
     short = _fits_short(bound, mult, sh) and bool((bound <= quant.INT32_MAX).all())
-    recs = [_record(mult[k], sh[k], short) for k in range(oc)] + [[0, 0, 0, 0]] * (ocp - oc)
+    recs = [_record(mult[k], sh[k], short) for k in range(oc)] + [[0] * record_words(short)] * (ocp - oc)
     return {"bias": b.astype(np.int32), "requant": np.asarray(recs, dtype=np.int64).astype(np.int32).reshape(-1),
             "short_requant": int(short)}
 
@@ -89,7 +118,9 @@ def add_tables(p: dict, conv_is_input1: bool) -> dict:
     bound = np.array([np.abs(t1).max() + np.abs(t2).max()])
     short = _fits_short(bound, np.array([p["output_multiplier"]]), np.array([p["output_shift"]]))
     return {"conv_table": conv_t.astype(np.int32), "residual_table": res_t.astype(np.int32),
-            "requant": np.asarray(_record(p["output_multiplier"], p["output_shift"], short), dtype=np.int32),
+            # Padded to four words: the fused kernels copy four (the short path reads two).
+            "requant": np.asarray((_record(p["output_multiplier"], p["output_shift"], short) + [0, 0])[:4],
+                                  dtype=np.int32),
             "short_requant": int(short)}
 
 
@@ -105,4 +136,4 @@ def mve_constants(w: np.ndarray, bias: np.ndarray | None, multiplier, shift, inp
     tap_sums = quant.wrap32(np.concatenate([taps, b[:, None]], axis=1)).reshape(-1)
     c = conv_constants(w, bias, multiplier, shift, input_offset)
     return {"bias": folded.astype(np.int32), "tap_sums": tap_sums.astype(np.int32),
-            "requant": c["requant"][:oc * 4], "short_requant": c["short_requant"]}
+            "requant": c["requant"][:oc * record_words(bool(c["short_requant"]))], "short_requant": c["short_requant"]}

@@ -129,8 +129,35 @@ def _window_params(graph: Graph, op, call: KernelCall):
     return (tuple(f["input"]), tuple(f["output"]), (f["stride_h"], f["stride_w"]), (f["pad_h"], f["pad_w"]))
 
 
+# Rounds of chain breaking (see plan) and the most overlap links tried per round.
+BREAK_ROUNDS = 3
+
+
 def plan(graph: Graph, calls: list[KernelCall], overlap: bool = True) -> Plan:
-    """Arena offsets for every activation the calls write (calls[i] runs layer i)."""
+    """Arena offsets for every activation the calls write (calls[i] runs layer i).
+
+    Overlapping a windowed layer's output with its dying input chains the two into one group at fixed
+    relative offsets; along a long chain the offsets drift (each output starts below its input), and
+    the drift, not the live bytes, can set the arena (MobileNets: every layer overlaps the last). So
+    the plan with every overlap is improved greedily: a few rounds, each keeping the single broken
+    link (that layer's output placed on its own) that lowers the arena most."""
+    best = _plan(graph, calls, overlap, frozenset())
+    if not overlap:
+        return best[0]
+    breaks: frozenset[int] = frozenset()
+    for _ in range(BREAK_ROUNDS):
+        trial = min(((_plan(graph, calls, overlap, breaks | {i}), breaks | {i}) for i in best[1]),
+                    key=lambda t: (t[0][0].arena_bytes, sorted(t[1])), default=None)
+        if trial is None or trial[0][0].arena_bytes >= best[0].arena_bytes:
+            break
+        best, breaks = trial
+    return best[0]
+
+
+def _plan(graph: Graph, calls: list[KernelCall], overlap: bool, breaks: frozenset[int]) -> tuple[Plan, list[int]]:
+    """The plan with every overlap link except those of the layers in `breaks`; and the layers whose
+    output joined its input's group by overlap."""
+    linked: list[int] = []
     ops = graph.operators
     n_ops = len(ops)
     nbytes = {name: t.nbytes for name, t in graph.tensors.items()}
@@ -181,12 +208,14 @@ def plan(graph: Graph, calls: list[KernelCall], overlap: bool = True) -> Plan:
                     join(g, out, g.members[src])
                     placed = True
                     break
-        elif out not in graph_out and overlap and op.kind in WINDOWED and call.hides is None:
+        elif out not in graph_out and overlap and op.kind in WINDOWED and call.hides is None and i not in breaks \
+                and "input" in call.fields and graph.tensors[out].nbytes == graph.tensors[out].size:  # overlap_delta counts 1-byte elements
             src = call.inputs[0]
             g = group_of[src]
             if dies_at(g, i):
                 join(g, out, g.members[src] - overlap_delta(*_window_params(graph, op, call)))
                 placed = True
+                linked.append(i)
         if not placed:
             g = _Group(external="output" if out in graph_out else None)
             groups.append(g)
@@ -221,7 +250,7 @@ def plan(graph: Graph, calls: list[KernelCall], overlap: bool = True) -> Plan:
     arena = max((e for _, e, _, _ in placed), default=0)
     out_name = graph.outputs[0]
     return Plan(arena_bytes=arena, tensors=tensors, scratch=scratch,
-                copy_output=tensors[out_name].where != "output", groups=report)
+                copy_output=tensors[out_name].where != "output", groups=report), linked
 
 
 def live_pairs_bound(graph: Graph) -> int:

@@ -391,9 +391,25 @@ static int uses_loaded(const prev_t *prev, int cls, const char *mn, const char *
     return 0;
 }
 
+/* The instruction's architectural size from its first halfword (Thumb: 0b11101, 0b11110, 0b11111 open
+ * a 32-bit encoding). QEMU's size can be larger: when an instruction ends 2 bytes before a page boundary
+ * the translator peeks at the next halfword (does the next instruction cross the page?) and the plugin
+ * API counts the peeked bytes as part of this instruction, reporting e.g. a 6-byte marker. */
+static size_t thumb_size(const struct qemu_plugin_insn *insn)
+{
+    const size_t reported = qemu_plugin_insn_size(insn);
+    if (reported < 2) {
+        return reported;
+    }
+    const unsigned char *b = qemu_plugin_insn_data(insn);
+    const unsigned top = (unsigned)b[1] >> 3;
+    const size_t size = top == 0x1du || top == 0x1eu || top == 0x1fu ? 4 : 2;
+    return size <= reported ? size : reported;
+}
+
 static unsigned marker_of(const struct qemu_plugin_insn *insn)
 {
-    if (qemu_plugin_insn_size(insn) != 4) {
+    if (thumb_size(insn) != 4) {
         return MARK_NONE;
     }
     const unsigned char *b = qemu_plugin_insn_data(insn);
@@ -447,7 +463,7 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
             info->hist.ev[E_LOAD_USE] += (unsigned long long)load_use;
         }
         unsigned long long va = qemu_plugin_insn_vaddr(insn);
-        unsigned long long ft = va + qemu_plugin_insn_size(insn);
+        unsigned long long ft = va + thumb_size(insn);
         if (ins != NULL) {
             ins[i] = (insn_info_t){cls, xfer, ls_after_ls, load_use, (int)mark, i == 0, i + 1 == n, va, ft};
         }
