@@ -166,6 +166,37 @@ def test_float_tflite_for_generate_points_at_quantize(pixmcu_cli, tmp_path):
     assert code == 2 and "pixmcu quantize" in err
 
 
+class _Activations(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.c2 = nn.Conv2d(8, 8, 3, padding=1)
+        self.fc = nn.Linear(8, 5)
+
+    def forward(self, x):
+        x = F.hardswish(self.c1(x))
+        x = F.leaky_relu(self.c2(x), 0.1) + torch.tanh(x)
+        return torch.sigmoid(self.fc(x.mean((2, 3))))
+
+
+@pytest.mark.parametrize("fmt", ["pt2", "onnx"])
+def test_sigmoid_tanh_hardswish_leaky_relu(tmp_path, fmt):
+    torch.manual_seed(0)
+    model = _Activations()
+    paths = dict(zip(("pt2", "onnx"), _export(model, (3, 8, 8), tmp_path)))
+    x = np.random.default_rng(2).integers(0, 256, (32, 8, 8, 3)).astype(np.uint8)
+    mapping = PixelMapping(1 / 128, -1.0)
+    q = quantize(load_float_model(paths[fmt]), x, mapping)
+    kinds = {op.kind for op in q.graph.operators}
+    assert {"hard_swish", "leaky_relu", "tanh", "logistic"} <= kinds
+    with torch.no_grad():
+        ref = model(torch.from_numpy((x.astype(np.float32) / 128 - 1).transpose(0, 3, 1, 2).copy())).numpy()
+    out = q.graph.output_tensor().quant
+    assert out.scale == (1 / 256,) and out.zero_point == (-128,)  # TFLite's fixed sigmoid output
+    y = invoke(q.graph, to_model_input(x, q.graph.input_tensor(), mapping)).reshape(len(ref), -1)
+    assert np.abs((y.astype(np.float64) + 128) / 256 - ref).max() < 0.03
+
+
 def test_dynamic_batch_exports_load(tmp_path):
     """A batch dimension left dynamic (ONNX dynamic_axes, torch.export Dim) still deploys with batch 1."""
     model = _Everything().eval()
@@ -184,7 +215,7 @@ def test_unsupported_layers_are_named_in_one_paragraph(tmp_path, pixmcu_cli):
         def __init__(self):
             super().__init__()
             self.up = nn.ConvTranspose2d(1, 4, 2, stride=2)
-            self.gate = nn.Sigmoid()
+            self.gate = nn.Softplus()
             self.fc = nn.Linear(4, 2)
 
         def forward(self, x):
@@ -192,7 +223,7 @@ def test_unsupported_layers_are_named_in_one_paragraph(tmp_path, pixmcu_cli):
 
     pt2, onnx_path = _export(Odd(), (1, 8, 8), tmp_path)
     np.savez(tmp_path / "d.npz", x=np.zeros((2, 8, 8, 1), np.uint8))
-    for path, names in ((pt2, ("'up'", "'gate'")), (onnx_path, ("ConvTranspose", "Sigmoid"))):
+    for path, names in ((pt2, ("'up'", "'gate'")), (onnx_path, ("ConvTranspose", "Softplus"))):
         code, out, err = pixmcu_cli("quantize", path, "-o", tmp_path / "o.pmz", "--calib", tmp_path / "d.npz")
         assert code == 2 and "Traceback" not in err
         msg = err.strip()

@@ -16,6 +16,7 @@ their attributes:
   add      act                                    (two inputs of one shape)
   concat   axis                                   (NCHW axis)
   softmax  beta                                   (over the last axis of (N, classes))
+  unary    fn, alpha                              (sigmoid, tanh, hardswish, leaky_relu with slope alpha)
   identity -
 
 `act` is "none", "relu" or "relu6". `where` names the layer in the user's terms (module path,
@@ -35,7 +36,8 @@ import torch.nn.functional as F
 from pixmcu.errors import PixmcuError
 
 KINDS = ("input", "conv", "linear", "bn", "clip", "maxpool", "avgpool", "gap", "flatten", "add",
-         "concat", "softmax", "identity")
+         "concat", "softmax", "unary", "identity")
+UNARY = ("sigmoid", "tanh", "hardswish", "leaky_relu")
 ACT_CLIP = {"none": (-math.inf, math.inf), "relu": (0.0, math.inf), "relu6": (0.0, 6.0)}
 
 
@@ -132,6 +134,11 @@ def _eval(node: Node, ins: list[torch.Tensor]) -> torch.Tensor:
         return _act(ins[0] + ins[1], a["act"])
     if k == "concat":
         return torch.cat(ins, dim=a["axis"])
+    if k == "unary":
+        fn = a["fn"]
+        if fn == "leaky_relu":
+            return F.leaky_relu(ins[0], a["alpha"])
+        return {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "hardswish": F.hardswish}[fn](ins[0])
     if k == "softmax":
         return torch.softmax(ins[0] * a["beta"], dim=-1)
     if k == "identity":

@@ -100,7 +100,7 @@ class _Importer:
                 f"{self.source}: {len(self.bad)} node{'s' if len(self.bad) > 1 else ''} cannot be mapped to "
                 f"pixmcu's integer operators: {'; '.join(self.bad)}. Supported: Conv (any group), Gemm, MatMul+Add, "
                 "BatchNormalization, Relu, Clip, MaxPool, AveragePool, GlobalAveragePool, ReduceMean over H and W, "
-                "Flatten, Reshape to (N, features), Add, Concat, Softmax, Identity, Dropout.")
+                "Flatten, Reshape to (N, features), Add, Concat, Softmax, Sigmoid, Tanh, HardSwish, LeakyRelu, Identity, Dropout.")
         if len(g.output) != 1:
             raise PixmcuError(f"{self.source}: the model has {len(g.output)} outputs; pixmcu deploys models with one")
         out = g.output[0].name
@@ -277,6 +277,9 @@ class _Importer:
                 self.fail(n, "Concat along the batch axis")
                 return
             self.emit(n, "concat", [self.ref(i) for i in ins], axis=axis)
+        elif op in ("Sigmoid", "Tanh", "HardSwish", "LeakyRelu"):
+            fn = {"Sigmoid": "sigmoid", "Tanh": "tanh", "HardSwish": "hardswish", "LeakyRelu": "leaky_relu"}[op]
+            self.emit(n, "unary", [self.ref(ins[0])], fn=fn, alpha=float(at.get("alpha", 0.01)))
         elif op == "Softmax":
             rank = len(self.shapes.get(ins[0], ())) or 2
             if at.get("axis", -1) % rank != rank - 1:

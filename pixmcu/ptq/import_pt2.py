@@ -154,7 +154,7 @@ class _Importer:
                 f"{self.source}: {len(self.bad)} layer{'s' if len(self.bad) > 1 else ''} cannot be mapped to "
                 f"pixmcu's integer operators: {'; '.join(self.bad)}. Supported: Conv2d (any groups), Linear, "
                 "BatchNorm, ReLU, ReLU6, max/average pooling, adaptive average pooling to 1x1, mean over H and W, "
-                "flatten/reshape to (N, features), residual add, concatenation, softmax, dropout/identity.")
+                "flatten/reshape to (N, features), residual add, concatenation, softmax, sigmoid, tanh, hardswish, leaky_relu, dropout/identity.")
         if out is None or out.name not in self.alias:
             raise PixmcuError(f"{self.source}: the model output is not computed from the input image")
         return FloatGraph(self.nodes, self.alias[out.name], shape[1:], source=self.source)
@@ -245,6 +245,10 @@ class _Importer:
                 self.fail(node, "concatenation along the batch axis")
                 return
             self.emit(node, "concat", [self.ref(x) for x in a[0]], axis=dim)
+        elif op in ("sigmoid", "tanh", "hardswish", "hardswish_", "leaky_relu", "leaky_relu_"):
+            fn = op.rstrip("_")
+            alpha = float(a[1] if len(a) > 1 else kw.get("negative_slope", 0.01)) if fn == "leaky_relu" else 0.0
+            self.emit(node, "unary", [self.ref(a[0])], fn=fn, alpha=alpha)
         elif op in ("softmax", "_softmax"):
             dim = a[1] if len(a) > 1 else kw.get("dim", -1)
             if dim % len(self.shape(a[0])) != len(self.shape(a[0])) - 1:

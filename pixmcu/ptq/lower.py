@@ -23,7 +23,10 @@ from pixmcu.ptq.fgraph import FloatGraph, Node
 from pixmcu.quant import INT32_MAX, INT32_MIN
 from pixmcu.shapes import out_size, pad_before
 
-REQUANTIZING = ("conv", "linear", "add", "clip")
+REQUANTIZING = ("conv", "linear", "add", "clip", "unary")
+# TFLite's fixed int8 output quantization of the saturating activations.
+FIXED_OUT = {"sigmoid": (1.0 / 256, -128), "tanh": (1.0 / 128, 0)}
+_UNARY_KIND = {"sigmoid": "logistic", "tanh": "tanh", "hardswish": "hard_swish", "leaky_relu": "leaky_relu"}
 _AXIS_4D = {1: 3, 2: 1, 3: 2}  # NCHW axis -> NHWC axis
 
 
@@ -94,7 +97,9 @@ class _Lowering(GraphBuilder):
         """Output quantization of every requantizing node; concatenated tensors share one."""
         qp = {self.fg.input: in_q}
         for n in self.fg.nodes:
-            if n.kind in REQUANTIZING or n.kind == "concat":
+            if n.kind == "unary" and n.attrs["fn"] in FIXED_OUT:
+                qp[n.name] = FIXED_OUT[n.attrs["fn"]]
+            elif n.kind in REQUANTIZING or n.kind == "concat":
                 qp[n.name] = act_qparams(*self.ranges[n.name])
         users = self.fg.consumers()
         for n in self.fg.nodes:
@@ -283,6 +288,13 @@ class _Lowering(GraphBuilder):
         if self._check_plain(n, xs):
             out = self.out(n, self.shape(xs[0]))
             self.t[n.name] = self.op(_ident(n.name), "quantize", (xs[0],), out)
+
+    def _unary(self, n: Node, xs: list[str]) -> None:
+        if self._check_plain(n, xs):
+            fn = n.attrs["fn"]
+            out = self.out(n, self.shape(xs[0]))
+            attrs = {"alpha": n.attrs["alpha"]} if fn == "leaky_relu" else {}
+            self.t[n.name] = self.op(_ident(n.name), _UNARY_KIND[fn], (xs[0],), out, **attrs)
 
     def _softmax(self, n: Node, xs: list[str]) -> None:
         if self._check_plain(n, xs):
