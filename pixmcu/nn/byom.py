@@ -78,7 +78,7 @@ class QATModel(nn.Module):
         self.acts = nn.ModuleDict()
         self.pools = nn.ModuleDict()
         self.qsrc: dict[str, str] = {}  # node -> the ActQuant (key) that sets its quantization, or "input"
-        bad = [f"{n.where or n.name} ({n.kind})" for n in self.nodes if n.kind not in QAT_KINDS]
+        bad = [f"{n.where or n.name} ({n.attrs.get('fn', n.kind)})" for n in self.nodes if n.kind not in QAT_KINDS]
         first = [n for n in self.nodes if "input" in n.inputs]
         if not bad and (not first or any(n.kind != "conv" for n in first)):
             bad.append("the input image must feed convolutions only (the input stage goes in front of them)")
