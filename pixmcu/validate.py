@@ -143,7 +143,7 @@ def validate(model: str, data: str | Path, board: str | None = None, engines: tu
 
     from pixmcu.analysis import generate_checked
     from pixmcu.boards import get_board
-    from pixmcu.data import PixelMapping, load_dataset, to_model_input
+    from pixmcu.data import PixelMapping, fit_shape, load_dataset, to_model_input
     from pixmcu.frontend import load_model, resolve_model_path
 
     unknown = [e for e in engines if e not in ENGINES]
@@ -178,7 +178,7 @@ def validate(model: str, data: str | Path, board: str | None = None, engines: tu
         "comparisons": [{"engines": [p, q], **compare(runs[p], runs[q], order)}
                         for i, p in enumerate(runs) for q in list(runs)[i + 1:]],
     }
-    fl = float_predictions(path, ds.x)
+    fl = float_predictions(path, fit_shape(ds.x, graph.input_tensor(), str(ds.path)))  # (N, H, W) gets its C axis
     if fl is not None:
         pred, src = fl
         report["float"] = {"source": src, "n": int(len(pred)), "accuracy": _accuracy(pred[:, None], ds.y),
