@@ -219,7 +219,10 @@ def test_killed_qemu_is_reported_and_run_resumes(tmp_path):
 
 
 _RUNNER = """
-import os, sys, time
+import os, signal, sys, time
+# A shell starting the suite in the background makes its children ignore SIGINT, and Python then
+# keeps ignoring it: restore Ctrl-C, which this test sends.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from pixmcu.cli import cmd_run
 from host_tools.results import ResultStore
 import argparse
