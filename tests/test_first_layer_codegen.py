@@ -19,6 +19,7 @@ import pytest
 import pixmcu.reference.ops_embedding  # noqa: F401  (registers the embedding's reference)
 from kernel_support.first_layer_graphs import tiny_pe_graph
 from pixmcu import reference
+from pixmcu.codegen.layout_plan import CODE_RESERVE_BYTES, plan_layouts
 from pixmcu.engines.host_c import run_generated
 from pixmcu.frontend import load_model
 from pixmcu.frontend.checkpoint import save_graph
@@ -137,18 +138,27 @@ def test_auto_respects_a_small_flash_budget(tmp_path, pixmcu_cli):
     _generate(pixmcu_cli, model, tmp_path / "again")  # deterministic, the first layer included
     assert {f.relative_to(tmp_path / "free"): f.read_bytes() for f in (tmp_path / "free").rglob("*") if f.is_file()} == \
         {f.relative_to(tmp_path / "again"): f.read_bytes() for f in (tmp_path / "again").rglob("*") if f.is_file()}
-    budget = 20_000
+    # --flash-budget covers the whole model (code reserve + every layer's constants); the first layer
+    # gets what the rest of the layout plan leaves: here 20,000 B, too little for the joint tables.
+    # This model is the two layers alone, so the rest is the code reserve.
+    room = 20_000
+    budget = CODE_RESERVE_BYTES + room
     m = _generate(pixmcu_cli, model, tmp_path / "small", "--flash-budget", budget)
     fl = m["first_layer"]
     chosen = next(c for c in fl["candidates"] if c["name"] == fl["variant"])
-    assert fl["flash_budget"] == budget and chosen["fits_budget"] and chosen["flash_bytes"] <= budget
-    assert all(not c["fits_budget"] for c in fl["candidates"] if c["flash_bytes"] > budget)
+    assert fl["flash_budget"] == budget and fl["flash_room"] == room
+    assert chosen["fits_budget"] and chosen["flash_bytes"] <= room
+    assert all(not c["fits_budget"] for c in fl["candidates"] if c["flash_bytes"] > room)
+    assert any(c["name"] == "pe_joint_s16" and not c["fits_budget"] for c in fl["candidates"])
     assert fl["variant"] == "pe_embed_conv" and "budget 20,000" in fl["reason"] and "excluded" in fl["reason"]
     graph = load_model(model)
     x = _inputs(graph, 2)
     np.testing.assert_array_equal(run_generated(tmp_path / "small", x), reference.invoke(graph, x))
-    # Nothing fits: the embedding and the conv stay two calls, and the manifest says why.
-    m = _generate(pixmcu_cli, model, tmp_path / "tiny", "--flash-budget", 100)
+    # Nothing fits: with the smallest plan's flash as the budget (the unfused int8 constants), no fused
+    # variant fits the room; the embedding and the conv stay two calls, and the manifest says why.
+    smallest = plan_layouts(graph, "qemu-m4", "size").predicted_flash_bytes
+    m = _generate(pixmcu_cli, model, tmp_path / "tiny", "--flash-budget", smallest)
+    assert m["first_layer"]["flash_room"] == smallest - CODE_RESERVE_BYTES
     assert m["first_layer"]["variant"] == "unfused" and "fits the flash budget" in m["first_layer"]["reason"]
 
 

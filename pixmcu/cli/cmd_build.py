@@ -18,7 +18,8 @@ def add_parser(sub):
     p.add_argument("--max-payload", type=int, help="protocol frame payload in bytes (default 1024)")
     p.add_argument("--no-clock-fallback", dest="clock_fallback", action="store_false",
                    help="test hook: clock bring-up waits never give up, so a board whose clock does not come "
-                        "up hangs silently instead of falling back to its internal oscillator (docs/boards.md)")
+                        "up hangs silently instead of falling back to its internal oscillator (default: they "
+                        "fall back; docs/boards.md)")
     p.add_argument("--json", action="store_true", help="print the size report as JSON")
     return p
 

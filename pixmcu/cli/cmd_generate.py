@@ -38,7 +38,6 @@ def add_plan_arguments(p) -> None:
 def plan_options(args) -> dict:
     """Checked keyword arguments for pixmcu.codegen.generate from add_plan_arguments' options."""
     from pixmcu.codegen.first_layer import CHOICES
-    from pixmcu.data import PixelMapping
     from pixmcu.errors import PixmcuError
 
     if args.first_layer not in CHOICES:
@@ -47,7 +46,6 @@ def plan_options(args) -> dict:
         raise PixmcuError("--flash-budget must be a number of bytes >= 0")
     if args.flash_wait_states < 0:
         raise PixmcuError("--flash-wait-states must be >= 0")
-    PixelMapping(args.pixel_scale, args.pixel_offset)  # finite, non-zero scale
     return {"name": args.name, "overlap": not args.no_overlap, "fuse": args.fuse_residual_add,
             "first_layer": args.first_layer, "flash_budget": args.flash_budget,
             "flash_wait_states": args.flash_wait_states, "optimize": args.optimize}
@@ -72,8 +70,10 @@ def add_parser(sub):
 
 def run(args) -> int:
     from pixmcu.analysis import generate_checked
+    from pixmcu.data import PixelMapping
 
     options = plan_options(args)
+    PixelMapping(args.pixel_scale, args.pixel_offset)  # finite, non-zero scale (generate's own options)
     # Nothing is written to OUTDIR unless the firmware `pixmcu build` would make fits the board.
     _, gen = generate_checked(args.model, args.out_dir, board=args.board, check=not args.no_fit_check,
                               pixel_mapping={"scale": args.pixel_scale, "offset": args.pixel_offset}, **options)

@@ -134,6 +134,16 @@ def _io_json(graph: Graph, name: str) -> dict[str, Any]:
             "zero_point": int(q.zero_point[0]) if q else None, "bytes": t.nbytes}
 
 
+def _first_layer_room(graph: Graph, layouts, flash_budget: int | None) -> int | None:
+    """The bytes of the whole-model `flash_budget` left for a fused first layer: the budget less the
+    layout plan's flash without the embedding's and the conv's constants (None: no budget or no plan)."""
+    idx = fl.match(graph)
+    if flash_budget is None or layouts is None or idx is None:
+        return None
+    rest = layouts.predicted_flash_bytes - sum(layouts.layers[i].chosen.weight_bytes for i in idx)
+    return max(0, flash_budget - rest)
+
+
 def generate(model: str | Path | Graph, out_dir: str | Path, board: str | None = None, name: str | None = None,
              pixel_mapping: dict[str, float] | None = None, overlap: bool = True, fuse: bool = True,
              packed: bool | None = None, first_layer: str | None = None, flash_budget: int | None = None,
@@ -185,7 +195,7 @@ def generate(model: str | Path | Graph, out_dir: str | Path, board: str | None =
     first = None
     if first_layer is not None or first_layer_decision is not None:
         first = fl.plan_first_layer(graph, core, first_layer or "auto", flash_budget, first_layer_decision,
-                                    flash_wait_states)
+                                    flash_wait_states, _first_layer_room(graph, layouts, flash_budget))
         if first is not None and first.calls is not None:
             calls[first.embed_index], calls[first.conv_index] = first.calls
     if fuse:

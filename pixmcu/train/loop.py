@@ -286,7 +286,9 @@ def not_a_checkpoint(path: Path, st: Any, exc: Exception | None = None) -> str:
 
     pickled = (AttributeError, ModuleNotFoundError, pickle.UnpicklingError)  # weights_only refuses objects too
     if isinstance(st, torch.nn.Module) or isinstance(exc, pickled):
-        what = "a whole pickled model (torch.save(model)), which pixmcu does not unpickle"
+        what = ("objects other than tensors and plain data (a whole pickled model, torch.save(model), or other "
+                "code), which were refused: pixmcu never runs code from a model file (torch.load weights_only=True; "
+                "docs/security.md)")
     elif isinstance(st, dict) and st and all(isinstance(v, torch.Tensor) for v in st.values()):
         what = "a state_dict: weights without the network that uses them"
     elif exc is not None:
