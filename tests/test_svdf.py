@@ -100,7 +100,7 @@ def test_qemu_m4_matches_tflm_over_a_sequence(tmp_path):
     np.testing.assert_array_equal(got, Oracle(path, graph).invoke(x).reshape(6, -1))
 
 
-def _random_svdf(rng, memory: int):
+def _random_svdf(rng, memory: int, state_zp: int = 0):
     from pixmcu.ir import Graph, Operator, Quantization, Tensor
 
     n_in, rank = int(rng.integers(1, 40)), int(rng.integers(1, 4))
@@ -110,7 +110,7 @@ def _random_svdf(rng, memory: int):
          Tensor("wf", (n_filter, n_in), "int8", q(0.02), rng.integers(-128, 128, (n_filter, n_in))),
          Tensor("wt", (n_filter, memory), "int16", q(0.004), rng.integers(-32768, 32768, (n_filter, memory))),
          Tensor("b", (n_filter // rank,), "int32", q(0.02 * 0.004), rng.integers(-2**31, 2**31, (n_filter // rank,))),
-         Tensor("s", (1, n_filter * memory), "int16", q(0.02), variable=True),
+         Tensor("s", (1, n_filter * memory), "int16", q(0.02, state_zp), variable=True),
          Tensor("y", (1, n_filter // rank), "int8", q(float(rng.uniform(0.5, 300.0)), int(rng.integers(-128, 128))))]
     op = Operator("svdf_0", "svdf", ("x", "wf", "wt", "b", "s"), ("y",), {"rank": rank})
     return Graph({x.name: x for x in t}, (op,), ("x",), ("y",))
@@ -151,3 +151,35 @@ def test_kernel_matches_reference_with_int32_wrap():
             sums = (wt * ref_state.reshape(wt.shape)).sum(axis=1)
             wrapped += int((np.abs(sums) >= 2**31).any())
         assert wrapped  # the wrap path was exercised
+
+
+def test_asymmetric_state_is_refused():
+    from pixmcu.ir import GraphError
+
+    with pytest.raises(GraphError, match="state must be symmetric"):
+        _random_svdf(np.random.default_rng(0), 3, state_zp=4)
+
+
+def test_infer_cli_carries_the_state_across_batches(tmp_path):
+    from pixmcu.cli import main
+
+    path = FIX / "svdf_r1.tflite"
+    graph = load_model(path)
+    x = _sequence(graph, 7, 6)
+    np.savez(tmp_path / "d.npz", x=x.reshape(7, -1))
+    code = main(["infer", str(path), "--data", str(tmp_path / "d.npz"), "--batch", "3", "--quiet",
+                 "--out", str(tmp_path / "o.npz")])
+    assert code == 0
+    with np.load(tmp_path / "o.npz") as z:
+        got = z["outputs"]
+    np.testing.assert_array_equal(got.reshape(7, -1), Oracle(path, graph).invoke(x).reshape(7, -1))
+
+
+def test_validate_refuses_to_shard_a_sequence(tmp_path):
+    from pixmcu.errors import PixmcuError
+    from pixmcu.validate import validate
+
+    graph = load_model(FIX / "svdf_r1.tflite")
+    np.savez(tmp_path / "d.npz", x=_sequence(graph, 4, 0).reshape(4, -1))
+    with pytest.raises(PixmcuError, match="one sequence that cannot be split"):
+        validate(str(FIX / "svdf_r1.tflite"), str(tmp_path / "d.npz"), board="qemu-m4", shards=2)
