@@ -198,7 +198,9 @@ def predict(outdir: str | Path, manifest: dict, board: Board) -> dict:
         mo = model_object(board, outdir, f"{name}.c")
     else:  # without the toolchain only the model's data and arena are known: a lower bound
         rt = {"code": 0, "data": 0, "bss": 0, "bss_per_layer": 0, "stack": board.stack_bytes, "stub_io_bytes": 0}
-        mo = {"text": 0, "rodata": [], "bss": _align(max(manifest["arena_bytes"], 16), 16)}
+        # The model object's .bss: the arena and the state buffers (variable tensors, 16-byte aligned).
+        mo = {"text": 0, "rodata": [], "bss": _align(max(manifest["arena_bytes"], 16), 16)
+              + sum(_align(st["bytes"], 16) for st in manifest.get("state", []))}
 
     # .weights: the model source's read-only data first (objects in manifest order), then the arrays.
     pos = 0

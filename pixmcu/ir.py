@@ -49,6 +49,8 @@ OP_ATTRS.update({
     "slice": ("begin", "strides", "shape"),
     "resize_nearest": ("align_corners", "half_pixel_centers"),
     "resize_bilinear": ("align_corners", "half_pixel_centers"),
+    # TFLM's SVDF; its last input is a variable (state) tensor the operator updates in place.
+    "svdf": ("rank",),
 })
 ACTIVATIONS = ("none", "relu", "relu6", "relu_n1_to_1")
 PADDINGS = ("same", "valid")
@@ -112,6 +114,9 @@ class Tensor:
     dtype: str
     quant: Quantization | None = None
     data: np.ndarray | None = field(default=None, repr=False)
+    # A variable (state) tensor: zero at the start of a run, kept across consecutive inferences, updated in
+    # place by the operator that reads it (TFLM's variable tensors across invoke() calls).
+    variable: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "shape", tuple(int(d) for d in self.shape))
@@ -128,6 +133,8 @@ class Tensor:
                     f"tensor '{self.name}': {len(self.quant.scale)} per-channel scales do not match "
                     f"axis {axis} of shape {self.shape}"
                 )
+        if self.variable and self.data is not None:
+            raise GraphError(f"tensor '{self.name}': a variable tensor cannot hold constant data")
         if self.data is not None:
             arr = np.array(self.data, dtype=self.dtype, copy=True)
             if arr.shape != self.shape:
@@ -200,7 +207,7 @@ class Graph:
         for name in self.inputs:
             self._tensor(name, "graph input")
             available.add(name)
-        available.update(n for n, t in self.tensors.items() if t.is_constant)
+        available.update(n for n, t in self.tensors.items() if t.is_constant or t.variable)
         seen_ops = set()
         produced: set[str] = set()
         from pixmcu.shapes import check_operator
@@ -215,7 +222,7 @@ class Graph:
                     raise GraphError(f"operator '{op.name}' reads '{name}' before it is computed")
             for name in op.outputs:
                 t = self._tensor(name, f"output of '{op.name}'")
-                if t.is_constant or name in produced or name in self.inputs:
+                if t.is_constant or t.variable or name in produced or name in self.inputs:
                     raise GraphError(f"tensor '{name}' is written more than once (by '{op.name}')")
                 produced.add(name)
                 available.add(name)

@@ -206,6 +206,9 @@ def macs(graph: Graph, op: Operator) -> int:
     if op.kind == "fully_connected":
         w = graph.tensors[op.inputs[1]]
         return out.size * w.shape[1]
+    if op.kind == "svdf":
+        wf, wt = graph.tensors[op.inputs[1]], graph.tensors[op.inputs[2]]
+        return wf.size + wt.size  # feature matmul, then the time dot products
     return 0
 
 

@@ -235,7 +235,18 @@ def _softmax(graph: Graph, op: Operator) -> dict[str, Any]:
     return {"input_multiplier": m, "input_shift": s, "depth": x.shape[-1]}
 
 
+def _svdf(graph: Graph, op: Operator) -> dict[str, Any]:
+    """TFLM's SVDF Prepare: both effective scales are float32 products widened to double."""
+    x, wf, wt, b, s = (graph.tensors[n] for n in op.inputs)
+    out = graph.tensors[op.outputs[0]]
+    m1, sh1 = quant.quantize_multiplier(float(_s(x) * _s(wf) / _s(s)))
+    m2, sh2 = quant.quantize_multiplier(float(_s(s) * _s(wt) / _s(out)))
+    return {"rank": int(op.attrs["rank"]), "memory": int(wt.shape[1]), "input_offset": -_zp(x),
+            "output_offset": _zp(out), "multiplier_1": m1, "shift_1": sh1, "multiplier_2": m2, "shift_2": sh2}
+
+
 LOWER = {
+    "svdf": _svdf,
     "add": _add,
     "softmax": _softmax,
     "slice": _slice, "resize_nearest": _resize, "resize_bilinear": _resize,

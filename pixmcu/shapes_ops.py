@@ -123,5 +123,32 @@ def _resize(op: "Operator", t: list["Tensor"], out: "Tensor", expect: Callable) 
            "align_corners and half_pixel_centers cannot both be set (TFLM refuses it)")
 
 
-CHECKS: dict[str, Callable] = {"transpose": _transpose, "slice": _slice, "resize_nearest": _resize,
+def _svdf(op: "Operator", t: list["Tensor"], out: "Tensor", expect: Callable) -> None:
+    """TFLM's SVDF Prepare for the int8 variant (int16 weights_time and state), batch 1."""
+    expect(op, len(t) == 5, "expects input, weights_feature, weights_time, bias and state")
+    x, wf, wt, b, s = t
+    rank = op.attrs["rank"]
+    expect(op, [x.dtype, wf.dtype, wt.dtype, b.dtype, s.dtype, out.dtype] ==
+           ["int8", "int8", "int16", "int32", "int16", "int8"],
+           "supports int8 input, weights_feature and output, int16 weights_time and state, int32 bias; got "
+           f"{x.dtype}, {wf.dtype}, {wt.dtype}, {s.dtype}, {b.dtype}, {out.dtype}")
+    expect(op, len(x.shape) == 2 and x.shape[0] == 1, f"input must be [1, features], got {x.shape}")
+    expect(op, wf.is_constant and wt.is_constant and b.is_constant, "weights and bias must be constant")
+    expect(op, s.variable, f"state tensor '{s.name}' must be a variable tensor")
+    expect(op, len(wf.shape) == 2 and wf.shape[1] == x.shape[1],
+           f"weights_feature {wf.shape} must be [filters, {x.shape[1]}]")
+    n_filter = wf.shape[0]
+    expect(op, rank > 0 and n_filter % rank == 0, f"rank {rank} must divide the {n_filter} filters")
+    expect(op, len(wt.shape) == 2 and wt.shape[0] == n_filter, f"weights_time {wt.shape} must be [{n_filter}, memory]")
+    memory = wt.shape[1]
+    expect(op, b.shape == (n_filter // rank,), f"bias {b.shape} must be [{n_filter // rank}]")
+    expect(op, s.size == n_filter * memory, f"state {s.shape} must hold {n_filter} x {memory} values")
+    expect(op, out.shape == (1, n_filter // rank), f"output {out.shape} must be [1, {n_filter // rank}]")
+    expect(op, s.quant is not None and s.quant.zero_point[0] == 0,
+           "the state must be symmetric (zero point 0), as TFLM's integer SVDF assumes")
+    for w in (wf, wt):
+        expect(op, not w.quant.per_channel, f"'{w.name}' must be quantized per tensor")
+
+
+CHECKS: dict[str, Callable] = {"svdf": _svdf, "transpose": _transpose, "slice": _slice, "resize_nearest": _resize,
                                "resize_bilinear": _resize, **{k: _unary for k in UNARY}, **{k: _binary for k in BINARY}}

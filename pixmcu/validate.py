@@ -42,8 +42,9 @@ def _run_reference(graph, manifest: dict, x: np.ndarray, progress: Callable[[int
     names = [l["name"] for l in manifest["layers"] if l["output_bytes"]]
     outs, crcs = [], {n: [] for n in names}
     t0 = time.monotonic()
+    state = reference.initial_state(graph)  # the inputs are one sequence (variable tensors carry over)
     for i in range(0, len(x), 64):
-        res = reference.run(graph, x[i:i + 64])
+        res = reference.run(graph, x[i:i + 64], state)
         outs.append(res[graph.outputs[0]])
         for n, c in _crcs(res, names).items():
             crcs[n] += c
@@ -157,6 +158,10 @@ def validate(model: str, data: str | Path, board: str | None = None, engines: tu
     graph = load_model(path)
     if shards < 1:
         raise PixmcuError("--shards must be at least 1")
+    stateful = [t.name for t in graph.tensors.values() if t.variable]
+    if shards > 1 and stateful:
+        raise PixmcuError(f"{path}: --shards {shards}: the model keeps state across inferences "
+                          f"({', '.join(stateful)}), so its data is one sequence that cannot be split; use --shards 1")
     mapping = {"scale": 1.0, "offset": 0.0, **(pixel_mapping or {})}
     # As pixmcu.data.read_model_inputs, keeping the images as stored for the float model.
     ds = load_dataset(data, limit=limit)

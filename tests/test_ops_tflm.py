@@ -24,6 +24,7 @@ from pixmcu.frontend import load_model
 from pixmcu.ir import Quantization, Tensor
 from pixmcu.lowering import lower
 from pixmcu.shapes_ops import BINARY, UNARY, broadcast_shape
+from qemu_support import run_on_qemu
 from tflm_oracle import Oracle
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -112,7 +113,6 @@ def test_host_c_every_layer(path):
 @pytest.mark.slow
 @pytest.mark.parametrize("stem", ["combined", "combined2", "q16_int8ends"])
 def test_combined_bit_exact_on_qemu_m4(tmp_path, stem):
-    from pixmcu.cli import main
     from pixmcu.codegen.generator import generate
 
     path = OPS_DIR / f"{stem}.tflite"
@@ -122,20 +122,10 @@ def test_combined_bit_exact_on_qemu_m4(tmp_path, stem):
         "combined": {"transpose", *UNARY, *BINARY}, "combined2": {"slice", "resize_nearest", "resize_bilinear"},
         "q16_int8ends": KINDS_16X8 | {"quantize"}}[stem]
     x = _inputs(g, 3, seed=7)
-    np.savez(tmp_path / "d.npz", x=x)
-    code = main(["run", str(tmp_path / "m"), "--data", str(tmp_path / "d.npz"), "--json", str(tmp_path / "r.json"),
-                 "--quiet", "--no-estimate-cycles"])
-    rep = json.loads((tmp_path / "r.json").read_text())
+    code, rep, got = run_on_qemu(tmp_path / "m", x, tmp_path, g.output_tensor().dtype)
     assert code == 0, rep.get("error")
     assert rep["bitexact"] == {"compared": 3, "matches": 3, "mismatches": [], "reference": "pixmcu.reference"}
-    np.testing.assert_array_equal(
-        np.stack([np.frombuffer(bytes.fromhex(r), g.output_tensor().dtype) for r in _outputs(tmp_path / "r.jsonl")]),
-        Oracle(path).invoke(x).reshape(3, -1))
-
-
-def _outputs(jsonl: Path) -> list[str]:
-    lines = [json.loads(s) for s in jsonl.read_text().splitlines() if s.strip()]
-    return [r["output"] for r in lines if r.get("kind") == "image"]
+    np.testing.assert_array_equal(got, Oracle(path).invoke(x).reshape(3, -1))
 
 
 # Random single-operator graphs for the kernels (ctypes, UBSan, guard bytes).

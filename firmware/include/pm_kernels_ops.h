@@ -186,6 +186,31 @@ int pm_resize_nearest_s8(const pm_resize_params_t *p, const int8_t *input, int8_
 /** @brief RESIZE_BILINEAR, TFLM's integer interpolation (see pm_resize_params_t). Buffers must not overlap. */
 int pm_resize_bilinear_s8(const pm_resize_params_t *p, const int8_t *input, int8_t *output);
 
+/**
+ * @brief Parameters of TFLM's int8 SVDF (int16 weights_time and state; batch 1).
+ *
+ * feature[f] = clamp16(MBQM(sum_c weights_feature[f][c] * (input[c] + input_offset), multiplier_1, shift_1));
+ * output[u] = clamp8(MBQM(bias[u] + sum over the unit's `rank` filters of sum_j weights_time[f][j] *
+ * state[f][j], multiplier_2, shift_2) + output_offset), int32 sums wrapping as TFLM's.
+ */
+typedef struct {
+    int32_t input_size;             /**< features per input */
+    int32_t filters;                /**< rows of weights_feature; units = filters / rank */
+    int32_t rank;
+    int32_t memory;                 /**< state values per filter */
+    int32_t input_offset;           /**< -input zero point */
+    int32_t output_offset;          /**< output zero point */
+    int32_t multiplier_1, shift_1;  /**< input x weights_feature -> state */
+    int32_t multiplier_2, shift_2;  /**< state x weights_time -> output */
+    const int8_t *weights_feature;  /**< [filters][input_size] */
+    const int16_t *weights_time;    /**< [filters][memory] */
+    const int32_t *bias;            /**< [units] */
+} pm_svdf_params_t;
+
+/** @brief TFLM SVDF, int8 with an int16 state of filters x memory values that the call updates:
+ * the model's state, kept by the caller across inferences and zeroed to start a sequence. */
+int pm_svdf_s8(const pm_svdf_params_t *p, const int8_t *input, int16_t *state, int8_t *output);
+
 #ifdef __cplusplus
 }
 #endif

@@ -44,8 +44,9 @@ def run(args) -> int:
     x = ds.x
     if args.engine == "reference":
         outs = []
+        state = reference.initial_state(graph)  # the inputs are one sequence (variable tensors carry over)
         for i in tqdm(range(0, len(x), args.batch), desc="reference", unit="batch", disable=args.quiet):
-            outs.append(reference.run(graph, x[i:i + args.batch])[graph.outputs[0]])
+            outs.append(reference.run(graph, x[i:i + args.batch], state)[graph.outputs[0]])
         outputs = np.concatenate(outs)
     else:
         from pixmcu.engines.host_c import run_host_c

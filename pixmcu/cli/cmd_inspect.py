@@ -66,6 +66,8 @@ def _report(args, graph, model: str, sha256: str, float_ends: dict | None = None
         "total_macs": sum(r["macs"] for r in layers),
         "param_bytes": sum(r["param_bytes"] for r in layers),
         "float_ends_stripped": float_ends,
+        # Variable tensors: the model's state, kept across inferences (static memory in the generated C).
+        "state": [dict(tensor_summary(t), bytes=t.nbytes) for t in graph.tensors.values() if t.variable],
     }
     if args.json:
         print(json.dumps(report, indent=2))
@@ -74,6 +76,9 @@ def _report(args, graph, model: str, sha256: str, float_ends: dict | None = None
     print(f"{model}  sha256 {sha256[:16]}…")
     print(f"input  {inp['name']} {inp['shape']} {inp['dtype']} scale={inp['scale']} zp={inp['zero_point']}")
     print(f"output {out['name']} {out['shape']} {out['dtype']} scale={out['scale']} zp={out['zero_point']}")
+    for st in report["state"]:
+        print(f"state  {st['name']} {st['shape']} {st['dtype']} scale={st['scale']} zp={st['zero_point']} "
+              f"({st['bytes']} B, kept across inferences, zero at start)")
     print(describe(float_ends) + "\n" if float_ends else "")
     rows = [[r["index"], r["name"], " ".join("x".join(map(str, s)) for s in r["input_shapes"]),
              "x".join(map(str, r["output_shape"])), f"{r['macs']:,}", f"{r['param_bytes']:,}",

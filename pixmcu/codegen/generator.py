@@ -209,6 +209,10 @@ def generate(model: str | Path | Graph, out_dir: str | Path, board: str | None =
 
     emit = _Emitter(name)
     const_syms: dict[str, str] = {}
+    # Variable tensors: static buffers outside the arena, zeroed by NAME_reset_state (and NAME_init).
+    states = [{"symbol": f"{name}_state_{k}", "ctype": c_type(t.dtype), "count": t.size, "bytes": t.nbytes,
+               "tensor": t.name} for k, t in enumerate(t for t in graph.tensors.values() if t.variable)]
+    state_syms = {s["tensor"]: s["symbol"] for s in states}
     params: list[str] = []
     layers_ctx: list[dict[str, Any]] = []
     layers_json: list[dict[str, Any]] = []
@@ -227,6 +231,7 @@ def generate(model: str | Path | Graph, out_dir: str | Path, board: str | None =
             var = f"{name}_{op.name}_params"
             params.append(_struct_init(call.struct, var, call.fields, array_syms))
             ins = [_tensor_expr(graph, mem, n, const_syms) for n in call.inputs]
+            ins += [state_syms[n] for n in call.state]
             if call.scratch_bytes:
                 ins.append(f"(arena + {mem.scratch[i][0]})")
             if call.kernel == "pm_pixel_embedding_u8" or call.adapter:  # uint8 pixels; the API passes int8_t
@@ -281,7 +286,8 @@ def generate(model: str | Path | Graph, out_dir: str | Path, board: str | None =
     in_t, out_t = graph.input_tensor(), graph.output_tensor()
     common = {"provenance": provenance, "name": name, "upper": name.upper(), "model_sha256": model_sha,
               "input_bytes": in_t.nbytes, "output_bytes": out_t.nbytes, "arena_bytes": mem.arena_bytes,
-              "num_layers": len(graph.operators), "weight_bytes": emit.bytes}
+              "num_layers": len(graph.operators), "weight_bytes": emit.bytes, "states": states,
+              "state_bytes": sum(s["bytes"] for s in states)}
     files = {
         f"{name}_data.h": ("model_data.h.j2", {**common, "guard": f"{name.upper()}_DATA_H",
                                                "declarations": emit.declarations}),
@@ -311,6 +317,8 @@ def generate(model: str | Path | Graph, out_dir: str | Path, board: str | None =
         "model_sha256": model_sha, "source_file": source_file,
         "input": _io_json(graph, graph.inputs[0]), "output": _io_json(graph, out_name),
         "layers": layers_json, "weight_bytes": emit.bytes, "arena_bytes": mem.arena_bytes,
+        # Static RAM besides the arena: the model's state, kept across inferences.
+        "state_bytes": common["state_bytes"], "state": states,
         "sources": [f"{name}.c", f"{name}_data.c"], "headers": [f"{name}.h", f"{name}_data.h", "pm_model.h"],
         "pixel_mapping": mapping,
         "provenance": provenance,

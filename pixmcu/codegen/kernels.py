@@ -118,6 +118,9 @@ class KernelCall:
     done_by: int | None = None  # this layer's output is produced by that (fused) layer
     # C function called instead of `kernel` (first-layer adapters: `status = adapter(&params, in, scratch, out)`).
     adapter: str | None = None
+    # Variable (state) tensors the kernel updates in place, passed after the inputs; they live in static
+    # buffers outside the arena, kept across inferences (see the generated NAME_reset_state).
+    state: tuple[str, ...] = ()
 
     @property
     def is_view(self) -> bool:

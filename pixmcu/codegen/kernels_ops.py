@@ -20,6 +20,9 @@ _BINARY_FIELDS = ("input1_offset", "input2_offset", "output_offset", "left_shift
                   "act_min", "act_max")
 
 STRUCT_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
+    "pm_svdf_params_t": (*((n, "i32") for n in ("input_size", "filters", "rank", "memory", "input_offset",
+                                                 "output_offset", "multiplier_1", "shift_1", "multiplier_2", "shift_2")),
+                         ("weights_feature", "int8_t*"), ("weights_time", "int16_t*"), ("bias", "int32_t*")),
     "pm_lut_params_t": (("size", "i32"), ("table", "int8_t*")),
     "pm_binary_params_t": (("size", "i32"), ("shape", "int32_t*"), ("strides1", "int32_t*"),
                            ("strides2", "int32_t*"), *((n, "i32") for n in _BINARY_FIELDS)),
@@ -136,8 +139,9 @@ def _resize(graph: Graph, op: Operator, p: dict, dsp: bool):
 
 
 def is_16x8(graph: Graph, op: Operator) -> bool:
-    """An operator of TFLite's 16x8 mode: some int16 activation among its inputs or output."""
-    return any(graph.tensors[n].dtype == "int16" for n in (*op.inputs, *op.outputs))
+    """An operator of TFLite's 16x8 mode: some int16 activation among its inputs or output (SVDF's int16
+    weights_time and state are its int8 variant)."""
+    return op.kind != "svdf" and any(graph.tensors[n].dtype == "int16" for n in (*op.inputs, *op.outputs))
 
 
 def _conv16(graph: Graph, op: Operator, p: dict):
@@ -213,4 +217,17 @@ def build_16x8(graph: Graph, op: Operator, p: dict):
     raise ValueError(f"{op.kind} has no 16x8 (int16) kernel yet")
 
 
-BUILD = {"transpose": _transpose, "slice": _slice, "resize_nearest": _resize, "resize_bilinear": _resize, **{k: _lut for k in UNARY}, **{k: _binary for k in BINARY}}
+def _svdf(graph: Graph, op: Operator, p: dict, dsp: bool):
+    from pixmcu.codegen.kernels import KernelCall
+
+    x, wf, wt, b, s = (graph.tensors[n] for n in op.inputs)
+    fields = {"input_size": x.shape[1], "filters": wf.shape[0], "rank": p["rank"], "memory": p["memory"],
+              **{k: p[k] for k in ("input_offset", "output_offset", "multiplier_1", "shift_1", "multiplier_2",
+                                   "shift_2")},
+              "weights_feature": "weights_feature", "weights_time": "weights_time", "bias": "bias"}
+    arrays = {"weights_feature": np.asarray(wf.data, np.int8), "weights_time": np.asarray(wt.data, np.int16),
+              "bias": np.asarray(b.data, np.int32)}
+    return KernelCall("pm_svdf_s8", "pm_svdf_params_t", fields, arrays, (op.inputs[0],), state=(op.inputs[4],))
+
+
+BUILD = {"svdf": _svdf, "transpose": _transpose, "slice": _slice, "resize_nearest": _resize, "resize_bilinear": _resize, **{k: _lut for k in UNARY}, **{k: _binary for k in BINARY}}

@@ -189,7 +189,18 @@ def _resize(kind: str) -> Callable:
     return convert
 
 
+def _svdf(c, op) -> None:
+    """SVDF as TFLM runs it in int8: the fused activation is not applied (TFLM's integer kernel ignores it)."""
+    ins = op.inputs
+    if len(ins) != 5 or ins[3] < 0:
+        raise c.fail(op, "SVDF needs input, weights_feature, weights_time, bias and state tensors (a bias is required)")
+    if not c.raw.tensors[ins[4]].variable:
+        raise c.fail(op, f"the SVDF state tensor '{c.raw.tensors[ins[4]].name}' is not a variable tensor")
+    c.add(op, "svdf", list(ins), {"rank": int(op.options.Rank()) if op.options is not None else 0})
+
+
 CONVERTERS: dict[str, Callable] = {
+    "SVDF": _svdf,
     "STRIDED_SLICE": _strided_slice,
     "SLICE": _slice,
     "SPLIT": _split,

@@ -41,6 +41,7 @@ class RawTensor:
     zero_point: tuple[int, ...] = ()
     axis: int = 0
     data: np.ndarray | None = None
+    variable: bool = False  # a state tensor the interpreter keeps across invocations
 
 
 @dataclass
@@ -110,7 +111,7 @@ def _parse(path: Path, buf: bytes) -> RawModel:
         dtype = _TYPES.get(ttype, _KNOWN_TYPES[ttype].lower())
         shape = tuple(int(d) for d in t.ShapeAsNumpy()) if t.ShapeLength() else ()
         rt = RawTensor(index=i, name=(t.Name() or b"").decode("utf-8", "replace") or f"tensor_{i}",
-                       shape=shape, dtype=dtype)
+                       shape=shape, dtype=dtype, variable=bool(t.IsVariable()))
         q = t.Quantization()
         if q is not None and q.ScaleLength():
             rt.scale = tuple(float(s) for s in q.ScaleAsNumpy())
@@ -187,6 +188,7 @@ _OPTION_CLASSES = {
     "UNPACK": "UnpackOptions",
     "RESIZE_BILINEAR": "ResizeBilinearOptions",
     "RESIZE_NEAREST_NEIGHBOR": "ResizeNearestNeighborOptions",
+    "SVDF": "SVDFOptions",
 }
 
 

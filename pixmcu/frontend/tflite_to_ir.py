@@ -80,7 +80,7 @@ class _Converter:
         shape = rt.shape if rt.shape else (1,)
         data = None if rt.data is None else rt.data.reshape(shape)
         try:
-            self.tensors[name] = Tensor(name, shape, rt.dtype, quant, data)
+            self.tensors[name] = Tensor(name, shape, rt.dtype, quant, data, variable=rt.variable)
         except GraphError as exc:
             raise self.fail(op, str(exc)) from None
         return name

@@ -38,12 +38,20 @@ def _unbatched(graph: Graph, name: str, y: np.ndarray) -> np.ndarray:
     return y.reshape((y.shape[0],) + shape[1:]) if shape[0] == 1 else y
 
 
-def run(graph: Graph, x: np.ndarray) -> dict[str, np.ndarray]:
+def initial_state(graph: Graph) -> dict[str, np.ndarray]:
+    """The variable (state) tensors at the start of a run: zero, as TFLM allocates them."""
+    return {n: np.zeros(t.shape, t.dtype) for n, t in graph.tensors.items() if t.variable}
+
+
+def run(graph: Graph, x: np.ndarray, state: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """Every operator's output keyed by operator name, plus the graph outputs keyed by tensor name.
 
-    `x` holds N inputs in the model input's dtype. Arrays come back with the batch axis first.
+    `x` holds N inputs in the model input's dtype. Arrays come back with the batch axis first. A graph
+    with variable tensors takes the N inputs as consecutive inferences: its state starts from `state`
+    (updated in place; zero when not given) and carries from one input to the next.
     """
     values: dict[str, np.ndarray] = {graph.inputs[0]: _batched(graph, x)}
+    values.update(initial_state(graph) if state is None else state)
     results: dict[str, np.ndarray] = {}
     for op in graph.operators:
         fn = OPS.get(op.kind)
@@ -59,14 +67,15 @@ def run(graph: Graph, x: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def invoke(graph: Graph, x: np.ndarray, batch: int = 256) -> np.ndarray:
-    """The first graph output for N inputs, computed in batches to bound memory."""
-    outs = [run(graph, x[i:i + batch])[graph.outputs[0]] for i in range(0, len(x), batch)]
+    """The first graph output for N inputs (consecutive inferences), computed in batches to bound memory."""
+    state = initial_state(graph)
+    outs = [run(graph, x[i:i + batch], state)[graph.outputs[0]] for i in range(0, len(x), batch)]
     return np.concatenate(outs) if outs else np.zeros((0,) + graph.output_tensor().shape[1:], graph.output_tensor().dtype)
 
 
 # Operator kinds whose reference lives in their own module register themselves on import.
 from pixmcu.reference import ops_embedding  # noqa: E402,F401
-from pixmcu.reference import ops_16x8, ops_activation, ops_elementwise, ops_shape  # noqa: E402
+from pixmcu.reference import ops_16x8, ops_activation, ops_elementwise, ops_shape, ops_svdf  # noqa: E402
 
-for _module in (ops_activation, ops_elementwise, ops_shape, ops_16x8):
+for _module in (ops_activation, ops_elementwise, ops_shape, ops_16x8, ops_svdf):
     OPS.update(_module.OPS)

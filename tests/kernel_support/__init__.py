@@ -30,10 +30,11 @@ _CTYPES = {
     "i32": ctypes.c_int32,
     "dims": Dims,
     "int8_t*": ctypes.POINTER(ctypes.c_int8),
+    "int16_t*": ctypes.POINTER(ctypes.c_int16),
     "int32_t*": ctypes.POINTER(ctypes.c_int32),
     "int64_t*": ctypes.POINTER(ctypes.c_int64),
 }
-_NP = {"int8_t*": np.int8, "int32_t*": np.int32, "int64_t*": np.int64}
+_NP = {"int8_t*": np.int8, "int16_t*": np.int16, "int32_t*": np.int32, "int64_t*": np.int64}
 
 STRUCTS: dict[str, type] = {}
 for _name, _fields in STRUCT_FIELDS.items():  # nested structs are declared before their users
