@@ -140,8 +140,8 @@ def _resize(graph: Graph, op: Operator, p: dict, dsp: bool):
 
 def is_16x8(graph: Graph, op: Operator) -> bool:
     """An operator of TFLite's 16x8 mode: some int16 activation among its inputs or output (SVDF's int16
-    weights_time and state are its int8 variant)."""
-    return op.kind != "svdf" and any(graph.tensors[n].dtype == "int16" for n in (*op.inputs, *op.outputs))
+    weights_time and state, the LSTM's int16 cell state, are their int8 variants)."""
+    return op.kind not in ("svdf", "unidirectional_sequence_lstm") and any(graph.tensors[n].dtype == "int16" for n in (*op.inputs, *op.outputs))
 
 
 def _conv16(graph: Graph, op: Operator, p: dict):
