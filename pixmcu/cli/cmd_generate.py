@@ -91,7 +91,8 @@ def run(args) -> int:
             print(f"first layer: {m['first_layer']['variant']} ({m['first_layer']['reason']})")
         if m.get("layout_plan"):
             lp = m["layout_plan"]
-            int8 = sum(1 for layer in lp["layers"] if layer["layout"] == "int8")
-            print(f"weight layouts ({lp['optimize']}): {len(lp['layers']) - int8} int16, {int8} int8; predicted "
+            counts = {k: sum(1 for layer in lp["layers"] if layer["layout"] == k) for k in ("int16", "int8", "int4")}
+            print(f"weight layouts ({lp['optimize']}): " + ", ".join(f"{n} {k}" for k, n in counts.items() if n or k != "int4")
+                  + "; predicted "
                   f"flash {lp['predicted_flash_bytes']:,} of {lp['budget_bytes']:,} B ({lp['budget_source']})")
     return 0
