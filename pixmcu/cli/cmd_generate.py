@@ -47,7 +47,8 @@ def plan_options(args) -> dict:
         raise PixmcuError("--flash-budget must be a number of bytes >= 0")
     if args.flash_wait_states < 0:
         raise PixmcuError("--flash-wait-states must be >= 0")
-    PixelMapping(args.pixel_scale, args.pixel_offset)  # finite, non-zero scale
+    # finite, non-zero scale (commands sharing these options without the pixel mapping: analyze, bench)
+    PixelMapping(getattr(args, "pixel_scale", 1.0), getattr(args, "pixel_offset", 0.0))
     return {"name": args.name, "overlap": not args.no_overlap, "fuse": args.fuse_residual_add,
             "first_layer": args.first_layer, "flash_budget": args.flash_budget,
             "flash_wait_states": args.flash_wait_states, "optimize": args.optimize}

@@ -97,6 +97,18 @@ FUSABLE = {"pm_conv2d_packed_s8": ("pm_conv2d_packed_add_s8", "pm_conv_packed_ad
            "pm_conv2d_mve_s8": ("pm_conv2d_mve_add_s8", "pm_conv_mve_add_params_t")}
 
 
+def stored_weight_bits(kernel: str | None) -> int | None:
+    """Bits per weight as `kernel` stores them in flash: 16 for the pre-widened packed kernels, 4 for
+    the int4 ones, 8 for the other weighted kernels (None for kernels without weights)."""
+    if not kernel or not any(k in kernel for k in ("conv", "fully_connected")):
+        return None
+    if kernel.startswith("pm_conv2d_packed4"):
+        return 4
+    if kernel.startswith("pm_conv2d_packed_"):
+        return 16
+    return 8
+
+
 @dataclass
 class KernelCall:
     """One layer's kernel: its C function, struct type and field values.
