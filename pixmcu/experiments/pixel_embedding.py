@@ -478,6 +478,8 @@ def run_from_args(args: argparse.Namespace) -> int:
         raise PixmcuError("--bits lists quantized settings only; the float baseline always runs")
     if args.jobs < 1:
         raise PixmcuError("--jobs must be at least 1")
+    if args.gpus_per_run is not None and args.gpus_per_run < 0:
+        raise PixmcuError("--gpus-per-run must not be negative")
     overrides: dict[str, Any] = {
         "epochs": args.epochs, "embed_lr_mult": args.embed_lr_mult, "batch_size": args.batch_size,
         "lr": args.lr, "device": args.device,
