@@ -25,7 +25,7 @@ def add_plan_arguments(p) -> None:
                         "pe_joint_s16 (docs/first_layer.md)")
     p.add_argument("--optimize", choices=("speed", "balanced", "size"), default="balanced",
                    help="per-layer weight layouts: speed (int16 pre-widened weights everywhere), size (int8 "
-                        "everywhere), balanced (default: the fastest plan within the flash budget); "
+                        "everywhere, int4 two per byte where the weights fit 4 bits; docs/lowbit.md), balanced (default: the fastest plan within the flash budget); "
                         "docs/performance.md")
     p.add_argument("--flash-budget", type=int, default=None, metavar="BYTES",
                    help="flash the model may use, code + constants (default: the board's flash); also bounds "
