@@ -60,15 +60,18 @@ def _run_host_c(gen_dir: Path, manifest: dict, x: np.ndarray, progress: Callable
     return EngineRun(y, _crcs(layers, [l["name"] for l in manifest["layers"]]), time.monotonic() - t0)
 
 
-def _run_device(gen_dir: Path, manifest: dict, board, x: np.ndarray, progress: Callable[[int], None]) -> EngineRun:
+def _run_device(gen_dir: Path, manifest: dict, board, x: np.ndarray, progress: Callable[[int], None],
+                shards: int = 1, ray: str | None = None) -> EngineRun:
     from host_tools.bulk import BulkSource
+    from host_tools.shards import ShardedSource
     from pixmcu.build import build
 
     if not board.is_qemu:
         raise PixmcuError(f"--engines device runs the firmware on a QEMU board; {board.name} is a real board: "
                           f"`pixmcu flash` it, then `pixmcu measure --port ...` (or choose --board qemu-m4)")
     res = build(gen_dir, board.name)
-    src = BulkSource(board, res.elf, int(manifest["input"]["bytes"]), manifest.get("model_sha256"))
+    args = (board, res.elf, int(manifest["input"]["bytes"]), manifest.get("model_sha256"))
+    src = BulkSource(*args) if shards == 1 and not ray else ShardedSource(*args, shards, ray_address=ray)
     out_shape = tuple(manifest["output"]["shape"])
     per = out_shape[1:] if out_shape[0] == 1 else out_shape
     outs: dict[int, np.ndarray] = {}
@@ -138,12 +141,12 @@ def compare(a: EngineRun, b: EngineRun, layer_order: list[str]) -> dict[str, Any
 
 def validate(model: str, data: str | Path, board: str | None = None, engines: tuple[str, ...] = ENGINES,
              limit: int | None = None, pixel_mapping: dict[str, float] | None = None,
-             progress: bool = True) -> dict[str, Any]:
+             progress: bool = True, shards: int = 1, ray: str | None = None) -> dict[str, Any]:
     from tqdm import tqdm
 
     from pixmcu.analysis import generate_checked
     from pixmcu.boards import get_board
-    from pixmcu.data import PixelMapping, load_dataset, to_model_input
+    from pixmcu.data import Dataset, PixelMapping, check_labels, fit_shape, load_dataset, per_input_shape, to_model_input
     from pixmcu.frontend import load_model, resolve_model_path
 
     unknown = [e for e in engines if e not in ENGINES]
@@ -152,9 +155,14 @@ def validate(model: str, data: str | Path, board: str | None = None, engines: tu
     b = get_board(board)
     path = resolve_model_path(model)
     graph = load_model(path)
-    ds = load_dataset(data, limit=limit)
+    if shards < 1:
+        raise PixmcuError("--shards must be at least 1")
     mapping = {"scale": 1.0, "offset": 0.0, **(pixel_mapping or {})}
-    x = to_model_input(ds.x, graph.input_tensor(), PixelMapping(mapping["scale"], mapping["offset"]), str(ds.path))
+    # As pixmcu.data.read_model_inputs, keeping the images as stored for the float model.
+    ds = load_dataset(data, limit=limit)
+    images = fit_shape(ds.x, graph.input_tensor(), str(ds.path))
+    x = to_model_input(images, graph.input_tensor(), PixelMapping(mapping["scale"], mapping["offset"]), str(ds.path))
+    check_labels(Dataset(x=x, y=ds.y, path=ds.path), int(np.prod(per_input_shape(graph.output_tensor()))))
     work = Path(tempfile.mkdtemp(prefix="pixmcu-validate-"))
     try:
         _, gen = generate_checked(path, work / "gen", board=b.name, pixel_mapping=mapping, first_layer="auto")
@@ -168,7 +176,7 @@ def validate(model: str, data: str | Path, board: str | None = None, engines: tu
                 elif name == "host-c":
                     runs[name] = _run_host_c(gen.out_dir, manifest, x, bar.update)
                 else:
-                    runs[name] = _run_device(gen.out_dir, manifest, b, x, bar.update)
+                    runs[name] = _run_device(gen.out_dir, manifest, b, x, bar.update, shards, ray)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     report: dict[str, Any] = {
@@ -178,7 +186,7 @@ def validate(model: str, data: str | Path, board: str | None = None, engines: tu
         "comparisons": [{"engines": [p, q], **compare(runs[p], runs[q], order)}
                         for i, p in enumerate(runs) for q in list(runs)[i + 1:]],
     }
-    fl = float_predictions(path, ds.x)
+    fl = float_predictions(path, images)
     if fl is not None:
         pred, src = fl
         report["float"] = {"source": src, "n": int(len(pred)), "accuracy": _accuracy(pred[:, None], ds.y),

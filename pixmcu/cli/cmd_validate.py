@@ -6,6 +6,8 @@ import json
 import sys
 from pathlib import Path
 
+from host_tools.shards import add_shard_options
+
 
 def add_parser(sub):
     p = sub.add_parser("validate", help="run a model on several engines (reference, host C, device) and compare",
@@ -16,7 +18,7 @@ def add_parser(sub):
                                    "and for a model trained here (.pt, or .pmz with its .pt beside it) the PyTorch "
                                    "model's top-1. Exit status 1 when two engines disagree.")
     p.add_argument("model", help="a .tflite file, a .pmz/.pt checkpoint, or a shipped model's name")
-    p.add_argument("--data", required=True, help=".npz with x (N,H,W,C) and optional y labels, or a JPEG archive")
+    p.add_argument("--data", required=True, help=".npz with x (N, *model input shape[1:]) and optional y labels, or a JPEG archive")
     p.add_argument("--board", default=None, help="board the C is generated for and the device engine runs on "
                    "(default qemu-m4)")
     p.add_argument("--engines", default="reference,host-c,device",
@@ -26,6 +28,7 @@ def add_parser(sub):
     p.add_argument("--pixel-offset", type=float, default=0.0, help="see --pixel-scale (default 0)")
     p.add_argument("--json", type=Path, metavar="OUT.json", help="write the report as JSON here")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    add_shard_options(p)
     return p
 
 
@@ -43,7 +46,7 @@ def run(args) -> int:
     engines = tuple(e.strip() for e in args.engines.split(",") if e.strip())
     report = validate(args.model, args.data, board=args.board, engines=engines, limit=args.limit,
                       pixel_mapping={"scale": args.pixel_scale, "offset": args.pixel_offset},
-                      progress=not args.quiet)
+                      progress=not args.quiet, shards=args.shards, ray=args.ray)
     if args.json:
         try:
             args.json.write_text(json.dumps(report, indent=2) + "\n")
