@@ -36,9 +36,15 @@ from kernel_support import graphs as G  # noqa: E402
 CASES = 60
 
 
-@pytest.fixture(scope="module")
+_KLIB: dict = {}
+
+
+@pytest.fixture(scope="session")
 def klib(tmp_path_factory):
-    return load(build_kernel_lib(tmp_path_factory.mktemp("packed")))
+    # One build per process for this file and tests/test_lowbit_kernels.py (which imports this fixture).
+    if "lib" not in _KLIB:
+        _KLIB["lib"] = load(build_kernel_lib(tmp_path_factory.mktemp("packed")))
+    return _KLIB["lib"]
 
 
 def _q(rng, lo, hi, zp=None):
