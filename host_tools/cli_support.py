@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
-from host_tools.dataset import load_inputs
+from host_tools.dataset import Inputs, load_inputs
 from host_tools.expected import load_reference
 from host_tools.report import format_report
 from host_tools.runner import RunSpec
@@ -30,12 +31,21 @@ def add_measure_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def make_spec(args, outdir: Path, manifest: dict, board: Board, transport: str, size: dict | None) -> RunSpec:
-    if args.limit is not None and args.limit <= 0:
-        from pixmcu.errors import PixmcuError
+def check_link_options(args) -> None:
+    """--timeout and --retries, checked before anything starts (a NaN timeout never times out)."""
+    from pixmcu.errors import PixmcuError
 
-        raise PixmcuError("--limit must be positive")
-    inputs = load_inputs(args.data, manifest, limit=args.limit)
+    if not (math.isfinite(args.timeout) and args.timeout > 0):
+        raise PixmcuError(f"--timeout must be a finite number of seconds above 0, got {args.timeout}")
+    if args.retries < 0:
+        raise PixmcuError(f"--retries must be 0 or more, got {args.retries}")
+
+
+def make_spec(args, outdir: Path, manifest: dict, board: Board, transport: str, size: dict | None,
+              inputs: Inputs | None = None) -> RunSpec:
+    """`inputs`: the data file as load_inputs read it (read first, so bad data fails before a build)."""
+    if inputs is None:
+        inputs = load_inputs(args.data, manifest, limit=args.limit)
     if args.no_check:
         reference, note = None, "not requested (--no-check)"
     else:

@@ -23,10 +23,9 @@ class Inputs:
         return np.ascontiguousarray(self.x[i]).tobytes()
 
 
-def _input_tensor(manifest: dict):
+def _tensor(t: dict):
     from pixmcu.ir import Quantization, Tensor
 
-    t = manifest["input"]
     quant = None
     if t.get("scale") is not None:
         quant = Quantization(scale=(float(t["scale"]),), zero_point=(int(t.get("zero_point") or 0),))
@@ -34,13 +33,15 @@ def _input_tensor(manifest: dict):
 
 
 def load_inputs(path: str | Path, manifest: dict, limit: int | None = None) -> Inputs:
-    from pixmcu.data import PixelMapping, load_dataset, to_model_input
+    from pixmcu.data import PixelMapping, read_model_inputs
 
-    ds = load_dataset(path, limit=limit)
     mapping = manifest.get("pixel_mapping") or {}
-    x = to_model_input(ds.x, _input_tensor(manifest),
-                       PixelMapping(float(mapping.get("scale", 1.0)), float(mapping.get("offset", 0.0))),
-                       source=str(path))
+    try:
+        mapping = PixelMapping(float(mapping.get("scale", 1.0)), float(mapping.get("offset", 0.0)))
+    except (TypeError, ValueError, PixmcuError) as exc:
+        raise PixmcuError(f"manifest.json: bad pixel_mapping {manifest.get('pixel_mapping')!r} ({exc})") from None
+    ds = read_model_inputs(path, _tensor(manifest["input"]), _tensor(manifest["output"]), mapping, limit=limit)
+    x = ds.x
     want = int(manifest["input"]["bytes"])
     if x[0].nbytes != want:
         raise PixmcuError(f"{path}: one image is {x[0].nbytes} bytes, the model input takes {want}")

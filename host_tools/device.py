@@ -20,6 +20,7 @@ class DeviceInfo:
     proto_version: int
     max_payload: int
     counter: int
+    flags: int
     num_layers: int
     input_bytes: int
     output_bytes: int
@@ -31,8 +32,19 @@ class DeviceInfo:
     model_hash: str
 
     @property
-    def counter_name(self) -> str:
-        return "cycles" if self.counter == P.COUNTERS["DWT_CYCLES"] else "instructions"
+    def clock_fallback(self) -> bool:
+        """The board's clock did not come up as configured; it runs from its internal oscillator."""
+        return bool(self.flags & P.FLAGS["CLOCK_FALLBACK"])
+
+    @property
+    def clock_step(self) -> str | None:
+        """The bring-up step whose ready flag never came (protocol.CLOCK_STEPS), if any."""
+        step = self.flags >> P.CLOCK_STEP_SHIFT
+        return P.CLOCK_STEP_NAMES.get(step, f"step {step}") if step else None
+
+    @property
+    def counter_kind(self) -> str:
+        return P.COUNTER_NAMES.get(self.counter, f"unknown counter {self.counter}")
 
 
 @dataclass
@@ -71,7 +83,16 @@ class Device:
 
     def handshake(self) -> DeviceInfo:
         nonce = struct.unpack("<I", os.urandom(4))[0] | 1
-        ack = self.link.request("HELLO", "HELLO_ACK", nonce=nonce)
+        for boots in range(self.max_resets + 1):
+            try:
+                ack = self.link.request("HELLO", "HELLO_ACK", nonce=nonce)
+                break
+            except DeviceReset:
+                # A BOOT frame while we waited: the device was still starting (a board is slow to
+                # come up when its clock bring-up falls back) and our HELLO came before its UART was
+                # listening. It is listening now; ask again.
+                if boots == self.max_resets:
+                    raise
         if ack["nonce"] != nonce:
             raise HandshakeError("device echoed a different session nonce")
         info = DeviceInfo(**{k: ack[k] for k in DeviceInfo.__dataclass_fields__})

@@ -70,6 +70,10 @@ class Link:
         # Set once: on a real serial port every change of timeout reconfigures the device.
         self.port.timeout = READ_SLICE_S
 
+    def patience(self) -> float:
+        """Seconds a request waits for its reply over all its tries (each try waits longer)."""
+        return self.timeout * (self.retries + 1) * (self.retries + 2) / 2
+
     def next_seq(self) -> int:
         self._seq = (self._seq + 1) & 0xFF
         return self._seq
@@ -161,6 +165,5 @@ class Link:
                     self._check_alive(f"waiting for {reply}")
             if self.decoder.bad_frames:
                 last_problem = "corrupted reply"
-        waited = self.timeout * (self.retries + 1) * (self.retries + 2) / 2
         raise LinkTimeout(f"no valid {reply} for {name} after {self.retries + 1} tries "
-                          f"({waited:g} s in all; last problem: {last_problem})")
+                          f"({self.patience():g} s in all; last problem: {last_problem})")

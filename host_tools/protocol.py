@@ -10,6 +10,10 @@ that starts an exchange (stop-and-wait): it sends one request and waits for the 
 `seq`. A device that sees a request with the `seq` and type it just answered resends the cached reply
 without acting again, so retries are safe for every message. The device sends one unsolicited frame,
 BOOT, when it starts: a host that sees it knows the device was reset.
+
+Version 2 gave HELLO_ACK's `flags` byte (zero before) its meaning, made `clock_hz` the clock the
+board actually runs at, and added the counter codes NONE and SYSTICK_CYCLES; the layout is that of
+version 1, but a host that knew only version 1 would misread them, so the version says so.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from dataclasses import dataclass, field
 
 from pixmcu.errors import PixmcuError
 
-VERSION = 1
+VERSION = 2
 SYNC = b"\xa5\x5a"
 HEADER_BYTES = 7  # sync(2) type seq len(2) hcrc
 TRAILER_BYTES = 4
@@ -113,8 +117,19 @@ BY_CODE = {m.code: m for m in MESSAGES}
 REGIONS = {"OUTPUT": 0, "LAYERS": 1}
 ERRORS = {"NO_SESSION": 1, "BAD_TYPE": 2, "BAD_RANGE": 3, "BAD_LENGTH": 4, "NOT_READY": 5}
 ERROR_NAMES = {v: k for k, v in ERRORS.items()}
-# What the device's raw count means; the host turns it into the reported unit (pixmcu.boards).
-COUNTERS = {"DWT_CYCLES": 1, "SYSTICK_ICOUNT": 2}
+# What the device's raw count means; the host turns it into the reported unit (host_tools.counting).
+# NONE: no counter advanced on the device (its counts are all zero and mean nothing). SYSTICK_CYCLES:
+# DWT CYCCNT did not advance, so SysTick counts core-clock ticks instead.
+COUNTERS = {"NONE": 0, "DWT_CYCLES": 1, "SYSTICK_ICOUNT": 2, "SYSTICK_CYCLES": 3}
+COUNTER_NAMES = {v: k for k, v in COUNTERS.items()}
+
+# HELLO_ACK `flags`: CLOCK_FALLBACK is set when a clock bring-up wait (CLOCK_STEPS) timed out and the
+# board carried on from its internal oscillator; the step that timed out is in the top four bits.
+FLAGS = {"CLOCK_FALLBACK": 0x01}
+CLOCK_STEP_SHIFT = 4
+CLOCK_STEPS = {"NONE": 0, "SUPPLY": 1, "VOLTAGE_SCALE": 2, "PLL": 3, "OVERDRIVE": 4, "OVERDRIVE_SWITCH": 5,
+               "FLASH_LATENCY": 6, "SYSCLK_SWITCH": 7}
+CLOCK_STEP_NAMES = {v: k for k, v in CLOCK_STEPS.items()}
 
 # One record per layer in the LAYERS region and in bulk results.
 LAYER_RECORD = Message("LAYER_RECORD", 0, (("count", "Q"), ("crc", "I"), ("bytes", "I")))
@@ -287,6 +302,9 @@ def c_constants() -> dict:
         "regions": REGIONS,
         "errors": ERRORS,
         "counters": COUNTERS,
+        "flags": FLAGS,
+        "clock_step_shift": CLOCK_STEP_SHIFT,
+        "clock_steps": CLOCK_STEPS,
         "bulk_in_name": BULK_IN_NAME,
         "bulk_out_name": BULK_OUT_NAME,
         "bulk_cmdline": BULK_CMDLINE,

@@ -56,7 +56,8 @@ class Qemu:
                  cwd: str | Path | None = None, extra_args: list[str] = ()):
         if not board.is_qemu:
             raise QemuError(f"board {board.name} is not a QEMU board; flash it and use `pixmcu measure`")
-        self.board, self.elf = board, Path(elf)
+        # Absolute: QEMU may run in another directory (the bulk transport's scratch directory).
+        self.board, self.elf = board, Path(elf).resolve()
         self.serial, self.semihost_args, self.cwd = serial, list(semihost_args), cwd
         self.extra_args = list(extra_args)  # e.g. ["-plugin", "pm_count.so,out=..."] (host_tools.estimates)
         self.proc: subprocess.Popen | None = None
@@ -78,6 +79,13 @@ class Qemu:
     def start(self) -> "Qemu":
         if not self.elf.is_file():
             raise QemuError(f"{self.elf} not found: run `pixmcu build` first")
+        try:
+            return self._start()
+        except BaseException:  # Ctrl-C or SIGTERM while starting: never leave the child behind
+            self.stop()
+            raise
+
+    def _start(self) -> "Qemu":
         for _ in range(3):  # a port picked as free may be taken before QEMU binds it
             self.port = free_port() if self.serial else None
             self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,

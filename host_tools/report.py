@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from host_tools.counting import check_counts, counting_for
 from pixmcu import __version__
 from pixmcu.boards import Board
 
@@ -20,10 +21,13 @@ def _stats(values: list[float]) -> dict:
 def build_report(records: dict[int, dict], *, manifest: dict, board: Board, n_requested: int,
                  transport: str, size: dict | None, reference: str | None, complete: bool,
                  elapsed_s: float | None = None, error: str | None = None, link: dict | None = None,
-                 estimates: dict | None = None) -> dict:
+                 estimates: dict | None = None, device=None) -> dict:
+    """`device` is the handshake's host_tools.device.DeviceInfo where there was one: its counter
+    and clock, rather than the board table's, say what the counts mean and what clock ran."""
     recs = [records[i] for i in sorted(records)]
     layers_meta = manifest.get("layers", [])
-    conv = board.ticks_to_count
+    counting = check_counts(counting_for(board, device.counter if device else None), [r["total"] for r in recs])
+    conv = counting.convert
 
     labelled = [r for r in recs if r.get("label") is not None]
     correct = sum(1 for r in labelled if r["pred"] == r["label"])
@@ -32,7 +36,7 @@ def build_report(records: dict[int, dict], *, manifest: dict, board: Board, n_re
 
     layers = []
     for i, meta in enumerate(layers_meta):
-        counts = [conv(r["counts"][i]) for r in recs if i < len(r["counts"])]
+        counts = [conv(r["counts"][i]) for r in recs if i < len(r["counts"]) and counting.available]
         st = _stats(counts)
         macs = int(meta.get("macs") or 0)
         # The fused call does the other layer's MACs too; the other layer's count is a bracket only.
@@ -48,14 +52,14 @@ def build_report(records: dict[int, dict], *, manifest: dict, board: Board, n_re
             "fused_into": meta.get("fused_into"),
             "computed_by": meta.get("computed_by"),
         })
-    total = _stats([conv(r["total"]) for r in recs])
+    total = _stats([conv(r["total"]) for r in recs if counting.available])
     report = {
         "pixmcu_version": __version__,
         "model": manifest.get("name"),
         "model_sha256": manifest.get("model_sha256"),
         "board": board.name,
         "transport": transport,
-        "counter": board.counter,
+        "counter": counting.unit,
         "complete": complete,
         "n": len(recs),
         "n_requested": n_requested,
@@ -80,10 +84,27 @@ def build_report(records: dict[int, dict], *, manifest: dict, board: Board, n_re
         report["error"] = error
     if estimates is not None:
         _add_estimates(report, estimates, recs, board)
-    if board.counter == "instructions":
-        report["counter_note"] = ("guest instructions counted by QEMU (-icount shift=%d, SysTick); "
-                                  "not cycles" % board.icount_shift)
+    if device is not None:
+        report["device"] = _device_section(device, board)
+    if counting.note:
+        report["counter_note"] = counting.note
     return report
+
+
+def _device_section(device, board: Board) -> dict:
+    """The clock the firmware says it runs at, and whether it had to fall back to get there."""
+    return {"board": device.board, "firmware": device.firmware, "counter": device.counter_kind,
+            "clock_hz": device.clock_hz, "nominal_clock_hz": board.clock_hz,
+            "clock_fallback": device.clock_fallback, "clock_step_timed_out": device.clock_step}
+
+
+def _clock_line(dev: dict) -> str:
+    mhz = f"{dev['clock_hz'] / 1e6:g} MHz"
+    if not dev["clock_fallback"]:
+        return f"clock: {mhz}"
+    step = dev["clock_step_timed_out"]
+    return (f"clock: {mhz}, fallback to the internal oscillator (the {step or 'bring-up'} wait timed out; "
+            f"nominal {dev['nominal_clock_hz'] / 1e6:g} MHz)")
 
 
 def _add_estimates(report: dict, estimates: dict, recs: list[dict], board: Board) -> None:
@@ -119,9 +140,11 @@ def _add_estimates(report: dict, estimates: dict, recs: list[dict], board: Board
 
 
 def format_report(report: dict) -> str:
-    unit = report["counter"]
+    unit = report["counter"] or "count"
     lines = [f"model {report['model']} on {report['board']} ({report['transport']}): "
              f"{report['n']} images" + ("" if report["complete"] else " (incomplete)")]
+    if report.get("device"):
+        lines.append(_clock_line(report["device"]))
     acc = report["accuracy"]
     lines.append("accuracy: " + (f"{100 * acc:.2f}% ({report['correct']}/{report['n']})" if acc is not None
                                  else "n/a (no labels)"))
@@ -136,7 +159,7 @@ def format_report(report: dict) -> str:
     def est_cell(value) -> str:
         return f" {(f'{value:,.0f}' if value is not None else '-'):>13}" if est else ""
 
-    lines.append(f"{'#':>3} {'layer':<28} {'op':<20} {'MACs':>11} {unit:>13} {'MACs/' + unit[:5]:>11}"
+    lines.append(f"{'#':>3} {'layer':<28} {'op':<20} {'MACs':>11} {unit:>13} {'MACs/' + unit.split()[-1][:5]:>11}"
                  + (f" {'est. cycles':>13}" if est else ""))
     for layer in report["layers"]:
         mpc = layer["macs_per_count"]
@@ -165,7 +188,7 @@ def format_report(report: dict) -> str:
         lines.append(f"flash {f['used']:,} B (code {f['code']:,}, {weights}); "
                      f"RAM {r['used']:,} B (arena {r['arena']:,}, stack {r['stack']:,})")
     if report.get("counter_note"):
-        lines.append(f"note: {report['counter_note']}")
+        lines.append(("" if report["counter"] is None else "note: ") + report["counter_note"])
     if report.get("estimates_note"):
         lines.append(f"note: {report['estimates_note']}")
     return "\n".join(lines)

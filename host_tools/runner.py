@@ -7,6 +7,7 @@ builds the report at the end (or, on failure or interruption, from what finished
 
 from __future__ import annotations
 
+import sys
 import time
 import zlib
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -16,6 +17,7 @@ from typing import Iterator
 
 import numpy as np
 
+from host_tools.counting import check_counts, counting_for
 from host_tools.dataset import Inputs
 from host_tools.device import Device, InferenceResult
 from host_tools.expected import Reference
@@ -23,6 +25,7 @@ from host_tools.report import build_report, plot_layers
 from host_tools.results import ResultStore, write_json_atomic
 from pixmcu.boards import Board
 from pixmcu.errors import PixmcuError
+from pixmcu.signals import interruption_reason
 
 REPORT_EVERY_S = 2.0
 
@@ -121,6 +124,7 @@ class RunSpec:
     transport: str = "serial"
     progress: bool = True
     estimates: dict | None = None  # host_tools.estimates.estimate_run's result (or a null stub), merged into the report
+    device: object = None  # host_tools.device.DeviceInfo of a serial session: its counter and clock
 
 
 def _header(spec: RunSpec) -> dict:
@@ -130,16 +134,20 @@ def _header(spec: RunSpec) -> dict:
             "input_bytes": int(m["input"]["bytes"]), "layers": [layer.get("name") for layer in m.get("layers", [])]}
 
 
-def _save_outputs(path: Path, records: dict[int, dict], manifest: dict, board: Board) -> None:
+def _save_outputs(path: Path, records: dict[int, dict], manifest: dict, board: Board, device=None) -> None:
     idx = sorted(records)
+    counting = check_counts(counting_for(board, device.counter if device else None),
+                            [records[i]["total"] for i in idx])
+    # No counter: the counts are NaN, not zero.
+    conv = counting.convert or (lambda ticks: float("nan"))
     shape = tuple(manifest["output"]["shape"])
     per = shape[1:] if shape and shape[0] == 1 else shape
     dtype = np.dtype(manifest["output"]["dtype"])
     outs = np.stack([np.frombuffer(bytes.fromhex(records[i]["output"]), dtype=dtype).reshape(per) for i in idx]) \
         if idx else np.zeros((0,) + tuple(per), dtype)
     np.savez(path, outputs=outs, image=np.array(idx, dtype=np.int64),
-             total=np.array([board.ticks_to_count(records[i]["total"]) for i in idx], dtype=np.float64),
-             layer_counts=np.array([[board.ticks_to_count(c) for c in records[i]["counts"]] for i in idx],
+             total=np.array([conv(records[i]["total"]) for i in idx], dtype=np.float64),
+             layer_counts=np.array([[conv(c) for c in records[i]["counts"]] for i in idx],
                                    dtype=np.float64).reshape(len(idx), -1))
 
 
@@ -151,7 +159,18 @@ def run_measurement(spec: RunSpec, source, link_stats=None) -> dict:
     layer_names = [layer.get("name") for layer in manifest.get("layers", [])]
     out_dtype = np.dtype(manifest["output"]["dtype"])
     store = ResultStore(spec.json_path, _header(spec), resume=spec.resume)
-    todo = [i for i in range(len(inputs)) if i not in store.records]
+    n = len(inputs)
+    # With --resume and a smaller --limit the report covers the requested images only; results beyond
+    # them stay in the JSONL file for a later, larger run.
+    beyond = sum(1 for i in store.records if i >= n)
+    if beyond:
+        print(f"note: {beyond} earlier results beyond the {n} requested images are kept in {store.path}, "
+              f"not in this report", file=sys.stderr)
+
+    def in_scope() -> dict[int, dict]:
+        return {i: r for i, r in store.records.items() if i < n}
+
+    todo = [i for i in range(n) if i not in store.records]
     expected = ExpectedPrefetch(spec.reference, inputs, todo)
     ref_name = spec.reference.description if spec.reference else spec.reference_note
     started, last_report = time.monotonic(), time.monotonic()
@@ -159,12 +178,13 @@ def run_measurement(spec: RunSpec, source, link_stats=None) -> dict:
     done_now = 0
 
     def report(complete: bool) -> dict:
-        return build_report(store.records, manifest=manifest, board=spec.board, n_requested=len(inputs),
+        return build_report(in_scope(), manifest=manifest, board=spec.board, n_requested=n,
                             transport=spec.transport, size=spec.size, reference=ref_name, complete=complete,
                             elapsed_s=time.monotonic() - started, error=error,
-                            link=link_stats.as_dict() if link_stats else None, estimates=spec.estimates)
+                            link=link_stats.as_dict() if link_stats else None, estimates=spec.estimates,
+                            device=spec.device)
 
-    bar = tqdm(total=len(inputs), initial=len(store.records), unit="img", disable=None if spec.progress else True,
+    bar = tqdm(total=n, initial=n - len(todo), unit="img", disable=None if spec.progress else True,
                desc=f"{spec.board.name} {spec.transport}")
     expected.start()
     try:
@@ -181,13 +201,13 @@ def run_measurement(spec: RunSpec, source, link_stats=None) -> dict:
             if spec.json_path and time.monotonic() - last_report > REPORT_EVERY_S:
                 write_json_atomic(spec.json_path, report(False))
                 last_report = time.monotonic()
-    except KeyboardInterrupt:
-        error = "interrupted"
-        _finish(spec, store, report(False))
+    except KeyboardInterrupt as exc:
+        error = interruption_reason(exc)
+        _finish(spec, store, report(False), in_scope())
         raise
     except Exception as exc:  # noqa: BLE001 - whatever stopped the run, the finished results are kept
         error = f"{type(exc).__name__}: {exc}"
-        _finish(spec, store, report(False))
+        _finish(spec, store, report(False), in_scope())
         kept = f"; {len(store.records)} finished results kept in {store.path}, rerun with --resume" \
             if store.path else f" after {len(store.records)} images (use --json to keep results)"
         raise RunFailed(f"run stopped at image {todo[done_now] if done_now < len(todo) else '?'}: {exc}{kept}") \
@@ -196,16 +216,17 @@ def run_measurement(spec: RunSpec, source, link_stats=None) -> dict:
         bar.close()
         expected.close()
         source.close()
-    final = report(len(store.records) == len(inputs))
-    _finish(spec, store, final)
+    final = report(len(in_scope()) == n)
+    _finish(spec, store, final, in_scope())
     return final
 
 
-def _finish(spec: RunSpec, store: ResultStore, report: dict) -> None:
+def _finish(spec: RunSpec, store: ResultStore, report: dict, records: dict[int, dict]) -> None:
+    """Close the store, write the report and the outputs of `records` (the requested images)."""
     store.close()
     if spec.json_path:
         write_json_atomic(spec.json_path, report)
     if spec.save_outputs:
-        _save_outputs(spec.save_outputs, store.records, spec.manifest, spec.board)
-    if spec.plot_path and report["layers"] and report["n"]:
+        _save_outputs(spec.save_outputs, records, spec.manifest, spec.board, spec.device)
+    if spec.plot_path and report["layers"] and report["n"] and report["counter"]:
         plot_layers(report, spec.plot_path)

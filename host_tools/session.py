@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Iterator
 
 from host_tools.device import Device
-from host_tools.link import Link, LinkError
+from host_tools.link import Link, LinkError, LinkTimeout
 from host_tools.qemu import Qemu, describe_exit
 from pixmcu.boards import Board
 from pixmcu.errors import PixmcuError
@@ -26,6 +26,27 @@ def open_port(url: str, baud: int = 115200, connect_timeout: float = 5.0):
             if time.monotonic() > deadline:
                 raise PixmcuError(f"cannot open serial port {url}: {exc}") from None
             time.sleep(0.05)
+
+
+class NoHandshake(LinkError):
+    """Nothing on the port answered HELLO: no board, no pixmcu firmware, or firmware that never started."""
+
+
+def no_handshake(url: str, baud: int, link: Link) -> NoHandshake:
+    got = link.stats.bytes_received
+    if not got:
+        heard = "nothing at all came back"
+    elif link.stats.bad_frames or link.stats.garbage_bytes:
+        heard = (f"{got} bytes came back, none of them a valid frame: a baud rate other than the firmware's "
+                 f"(--baud {baud}) or a board clock other than the one its firmware assumes garbles the line")
+    else:
+        heard = f"{got} bytes came back, but no answer to HELLO"
+    return NoHandshake(
+        f"the board on {url} did not answer the handshake within its timeout ({link.patience():g} s over "
+        f"{link.retries + 1} HELLO requests; {heard}). Check that it runs this model's firmware (`pixmcu flash`), "
+        f"that {url} is its serial port, and reset it. A board whose firmware hangs before its UART starts, "
+        "such as a build with --no-clock-fallback on a board whose clock does not come up, looks like this "
+        "(docs/boards.md).")
 
 
 def port_failed(link: Link) -> bool:
@@ -47,7 +68,10 @@ def serial_session(url: str, manifest: dict, *, baud: int = 115200, timeout: flo
         # A board that was just reset may still be sending its BOOT frame; give it a moment.
         link.wait_boot(0.2)
         dev = device_for(link, manifest)
-        dev.handshake()
+        try:
+            dev.handshake()
+        except LinkTimeout:
+            raise no_handshake(url, baud, link) from None
         yield dev, link
     finally:
         port.close()

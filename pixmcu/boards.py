@@ -33,6 +33,17 @@ class Region:
 
 
 @dataclass(frozen=True)
+class Emulation:
+    """A QEMU machine close enough to a real board to run its unmodified firmware."""
+
+    machine: str
+    # Index of the -serial option that reaches the board's console UART (QEMU numbers a machine's
+    # UARTs in its own order: netduinoplus2's USART2 is the second).
+    serial_index: int
+    note: str
+
+
+@dataclass(frozen=True)
 class Board:
     name: str
     title: str
@@ -63,10 +74,26 @@ class Board:
     uart: str = ""
     notes: str = ""
     extra_defines: dict = field(default_factory=dict)
+    # Real boards: the internal oscillator the port falls back to when a clock ready flag never comes.
+    fallback_clock_hz: int | None = None
+    # Real boards: the QEMU machine their firmware has been run on, if any (tests/test_board_emulation.py).
+    emulation: Emulation | None = None
+    # Real boards: whether the firmware has been run on the board itself (docs/boards.md says where).
+    run_on_hardware: bool = False
 
     @property
     def is_qemu(self) -> bool:
         return self.qemu_machine is not None
+
+    @property
+    def support(self) -> str:
+        """What running on this board means, in a few words (`pixmcu boards`, docs/boards.md)."""
+        if self.is_qemu:
+            return "QEMU board: built and run under QEMU"
+        hardware = "run on hardware" if self.run_on_hardware else "not yet run on hardware"
+        if self.emulation is not None:
+            return f"built and run under emulation (QEMU {self.emulation.machine}); {hardware}"
+        return f"built only (QEMU has no machine for it); {hardware}"
 
     @property
     def cflags(self) -> list[str]:
@@ -93,6 +120,7 @@ class Board:
                 d[key] = {"name": d[key]["name"], "origin": hex(d[key]["origin"]), "size": d[key]["size"]}
         d["cpu_flags"] = list(self.cpu_flags)
         d["port_sources"] = list(self.port_sources)
+        d["support"] = self.support
         return d
 
 
@@ -103,8 +131,11 @@ _M55 = ("-mcpu=cortex-m55", "-mfloat-abi=hard")
 KiB = 1024
 MiB = 1024 * 1024
 
-_QEMU_PORT = ("common/startup.c", "common/cmsdk_uart.c", "common/systick_counter.c", "common/semihost.c",
-              "common/system_reset.c", "qemu-mps/board.c")
+_QEMU_PORT = ("common/startup.c", "common/bringup.c", "common/cmsdk_uart.c", "common/systick.c",
+              "common/systick_counter.c", "common/semihost.c", "common/system_reset.c", "qemu-mps/board.c")
+# DWT CYCCNT, else SysTick, else none (dwt_counter.c); bounded bring-up waits (bringup.c).
+_NUCLEO_PORT = ("common/startup.c", "common/bringup.c", "common/dwt_counter.c", "common/systick.c",
+                "common/system_reset.c")
 
 
 def _qemu_board(name: str, machine: str, title: str, core: str, cpu_flags: tuple[str, ...], clock_hz: int,
@@ -139,13 +170,18 @@ BOARDS: dict[str, Board] = {
             flash=Region("FLASH", 0x08000000, 512 * KiB),
             ram=Region("SRAM", 0x20000000, 128 * KiB),
             weights=None,
-            port_sources=("common/startup.c", "common/dwt_counter.c", "common/system_reset.c", "nucleo-f446re/board.c"),
+            port_sources=(*_NUCLEO_PORT, "nucleo-f446re/board.c"),
             num_irqs=97,
             counter="cycles",
             flash_target="stm32f446retx",  # from the CMSIS pack: pyocd pack install stm32f446re
             uart="USART2 PA2/PA3 (ST-LINK virtual COM port), 115200 8N1",
             notes="HSI 16 MHz -> PLL 180 MHz with over-drive; APB1 45 MHz",
             extra_defines={"PM_UART_BAUD": "115200u"},
+            fallback_clock_hz=16_000_000,
+            emulation=Emulation(
+                "netduinoplus2", 1,
+                "STM32F405: same flash, SRAM and USART2 addresses; RCC, PWR and GPIO are not modelled (the "
+                "port falls back to HSI 16 MHz), nor is DWT (SysTick counts emulated time)"),
         ),
         Board(
             name="nucleo-h743zi2",
@@ -157,13 +193,14 @@ BOARDS: dict[str, Board] = {
             # AXI SRAM: the largest block the core reaches without crossing into D2/D3 domains.
             ram=Region("AXI_SRAM", 0x24000000, 512 * KiB),
             weights=None,
-            port_sources=("common/startup.c", "common/dwt_counter.c", "common/system_reset.c", "nucleo-h743zi2/board.c"),
+            port_sources=(*_NUCLEO_PORT, "nucleo-h743zi2/board.c"),
             num_irqs=150,
             counter="cycles",
             flash_target="stm32h743xx",
             uart="USART3 PD8/PD9 (ST-LINK virtual COM port), 115200 8N1",
-            notes="HSI 64 MHz -> PLL1 400 MHz at VOS1; APB1 100 MHz; I/D caches on",
+            notes="HSI 64 MHz -> PLL1 400 MHz at VOS1; APB1 100 MHz; I/D caches on; QEMU has no STM32H7 machine",
             extra_defines={"PM_UART_BAUD": "115200u", "PM_DWT_NEEDS_UNLOCK": "1"},
+            fallback_clock_hz=64_000_000,
         ),
     )
 }

@@ -82,7 +82,8 @@ def _write_if_changed(path: Path, text: str) -> None:
         path.write_text(text)
 
 
-def _render_generated(gen: Path, board: Board, max_payload: int, rx_idle_polls: int) -> None:
+def _render_generated(gen: Path, board: Board, max_payload: int, rx_idle_polls: int,
+                      clock_fallback: bool = True) -> None:
     from host_tools.protocol import render_c_header
     from pixmcu.templating import render_template
 
@@ -91,7 +92,7 @@ def _render_generated(gen: Path, board: Board, max_payload: int, rx_idle_polls: 
     defines = sorted(board.extra_defines.items())
     _write_if_changed(gen / "pm_board_config.h", render_template("board_config.h.j2", {
         "board": board, "firmware_version": f"pixmcu-{__version__}"[:15], "max_payload": max_payload,
-        "rx_idle_polls": rx_idle_polls, "defines": defines,
+        "rx_idle_polls": rx_idle_polls, "defines": defines, "clock_fallback": clock_fallback,
     }))
 
 
@@ -210,13 +211,17 @@ def _compile(cc: str, src: Path, obj: Path, flags: list[str], cacheable: bool = 
 
 
 def build(outdir: str | Path, board: str | None = None, *, max_payload: int | None = None,
-          include_kernels: bool = True, jobs: int | None = None, markers: bool = False) -> BuildResult:
+          include_kernels: bool = True, jobs: int | None = None, markers: bool = False,
+          clock_fallback: bool = True) -> BuildResult:
     """Build OUTDIR's model into OUTDIR/firmware.elf and .bin for `board` (default: the manifest's).
 
     markers=True builds the estimated-cycles variant instead: the harness compiled with
     -DPM_CYCLE_MARKERS=1 (plugin START/STOP hints around every layer and the whole inference), in
     OUTDIR/build-markers/ with its ELF at OUTDIR/build-markers/firmware.elf; the normal build and its
-    firmware are left untouched."""
+    firmware are left untouched.
+
+    clock_fallback=False is a test hook: the port's clock waits never give up (a board whose PLL does
+    not lock then hangs before its UART starts), to check that the host reports a silent board."""
     from host_tools.protocol import DEFAULT_MAX_PAYLOAD, MIN_MAX_PAYLOAD
 
     outdir = Path(outdir).resolve()
@@ -230,7 +235,7 @@ def build(outdir: str | Path, board: str | None = None, *, max_payload: int | No
     bdir = outdir / (MARKERS_DIR if markers else "build")
     gen, objdir = bdir / "gen", bdir / "obj"
     objdir.mkdir(parents=True, exist_ok=True)
-    _render_generated(gen, b, max_payload, b.rx_idle_polls)
+    _render_generated(gen, b, max_payload, b.rx_idle_polls, clock_fallback)
     ld_script = bdir / "linker.ld"
     _render_linker_script(ld_script, b)
 
@@ -267,7 +272,7 @@ def build(outdir: str | Path, board: str | None = None, *, max_payload: int | No
 
     size = size_report(elf, b, manifest)
     info = {"board": b.name, "max_payload": max_payload, "model_sha256": manifest.get("model_sha256"),
-            "elf": elf.name, "bin": binf.name, "size": size, "markers": markers}
+            "elf": elf.name, "bin": binf.name, "size": size, "markers": markers, "clock_fallback": clock_fallback}
     (bdir / BUILD_INFO).write_text(json.dumps(info, indent=2) + "\n")
     return BuildResult(elf, binf, mapf, b, size, max_payload, compiled)
 

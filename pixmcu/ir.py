@@ -7,6 +7,7 @@ the reference, the planner and the code generator can trust.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -16,7 +17,7 @@ import numpy as np
 
 from pixmcu.errors import PixmcuError
 
-DTYPES = ("int8", "uint8", "int16", "int32", "float32")
+DTYPES = ("int8", "uint8", "int16", "int32", "int64", "float32")
 
 # Operator kinds in the IR, with the attributes each must carry.
 OP_ATTRS: dict[str, tuple[str, ...]] = {
@@ -37,6 +38,18 @@ OP_ATTRS: dict[str, tuple[str, ...]] = {
     # "bin_edges": per table, the first pixel value of bins 1..K-1 when the table came from K bins.
     "pixel_embedding": ("embed_dim",),
 }
+# Operators added for issue 11 (models users bring); their rules live in pixmcu/shapes_ops.py.
+OP_ATTRS.update({
+    "transpose": ("perm",),
+    "logistic": (), "tanh": (), "hard_swish": (), "relu": (), "relu6": (), "leaky_relu": ("alpha",),
+    "mul": ("activation",), "sub": ("activation",), "squared_difference": (), "maximum": (), "minimum": (),
+    "prelu": (),
+    # Elements input[begin + i * strides] for i < shape (per axis); the output tensor may drop axes of
+    # size 1 (STRIDED_SLICE's shrink mask, UNPACK). SPLIT, SPLIT_V and UNPACK become one slice per output.
+    "slice": ("begin", "strides", "shape"),
+    "resize_nearest": ("align_corners", "half_pixel_centers"),
+    "resize_bilinear": ("align_corners", "half_pixel_centers"),
+})
 ACTIVATIONS = ("none", "relu", "relu6", "relu_n1_to_1")
 PADDINGS = ("same", "valid")
 
@@ -45,6 +58,15 @@ _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 class GraphError(PixmcuError):
     """A graph that violates the IR's invariants."""
+
+
+def describe_values(bad: list[tuple[int, Any]], total: int, limit: int = 6) -> str:
+    """The offending entries of a per-channel vector, as 'channel 3 = nan, channel 9 = -1 (2 of 16)'."""
+    if total == 1:
+        return repr(bad[0][1])
+    shown = ", ".join(f"channel {i} = {v!r}" for i, v in bad[:limit])
+    more = f", and {len(bad) - limit} more" if len(bad) > limit else ""
+    return f"{shown}{more} ({len(bad)} of {total})"
 
 
 @dataclass(frozen=True)
@@ -62,8 +84,11 @@ class Quantization:
             raise GraphError("quantization has no scale")
         if len(self.zero_point) not in (1, len(self.scale)):
             raise GraphError(f"quantization has {len(self.scale)} scales but {len(self.zero_point)} zero points")
-        if any(not np.isfinite(s) or s <= 0 for s in self.scale):
-            raise GraphError(f"quantization scale must be finite and positive, got {self.scale[:4]}")
+        # Only finiteness is universal: which tensors may have zero or negative scales (TFLM runs negative
+        # per-channel weight scales) is a per-role rule, checked in pixmcu.validate.
+        bad = [(i, s) for i, s in enumerate(self.scale) if not np.isfinite(s)]
+        if bad:
+            raise GraphError(f"quantization scales must be finite, got {describe_values(bad, len(self.scale))}")
         if len(self.scale) > 1 and self.axis is None:
             raise GraphError("per-channel quantization needs an axis")
 
@@ -116,7 +141,7 @@ class Tensor:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape))
+        return math.prod(self.shape)  # Python ints: an absurd shape reports its size instead of wrapping
 
     @property
     def nbytes(self) -> int:

@@ -207,3 +207,9 @@ def macs(graph: Graph, op: Operator) -> int:
         w = graph.tensors[op.inputs[1]]
         return out.size * w.shape[1]
     return 0
+
+
+# Operators added for issue 11 keep their lowering in their own module.
+from pixmcu.lowering_ops import LOWER as _LOWER_OPS  # noqa: E402
+
+_LOWER.update(_LOWER_OPS)

@@ -23,12 +23,16 @@ def tflite_round(x: float) -> float:
 
 
 def quantize_multiplier(real: float) -> tuple[int, int]:
-    """TFLite QuantizeMultiplier: real = m * 2^(shift - 31), m in [2^30, 2^31)."""
+    """TFLite QuantizeMultiplier: real = m * 2^(shift - 31), |m| in [2^30, 2^31].
+
+    A negative real (a negative per-channel weight scale, which TFLM runs) gives a negative m, exactly
+    as TFLM's frexp-based code does; MultiplyByQuantizedMultiplier then handles it like any other.
+    """
     real = float(real)
     if real == 0.0:
         return 0, 0
-    if real < 0 or not math.isfinite(real):
-        raise ValueError(f"multiplier must be finite and non-negative, got {real}")
+    if not math.isfinite(real):
+        raise ValueError(f"multiplier must be finite, got {real}")
     q, shift = math.frexp(real)
     q_fixed = int(tflite_round(q * (1 << 31)))
     if q_fixed == (1 << 31):

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from pixmcu.shapes_ops import CHECKS, act_dtypes, bias_dtype, check_16x8, check_softmax_16
+
 if TYPE_CHECKING:
     from pixmcu.ir import Graph, Operator
 
@@ -46,13 +48,16 @@ def check_operator(graph: "Graph", op: "Operator") -> None:
     for x in t + [out]:
         if x.dtype == "float32":
             raise _err(op, f"tensor '{x.name}' is float32: pixmcu runs fully integer models only")
-        if not (x.is_constant and x.dtype == "int32"):
+        if not (x.is_constant and x.dtype in ("int32", "int64")):
             _expect(op, x.quant is not None, f"integer tensor '{x.name}' has no quantization")
+    check_16x8(op, t, out, _expect)
+    if k in CHECKS:
+        return CHECKS[k](op, t, out, _expect)
 
     if k in ("conv2d", "depthwise_conv2d"):
         _expect(op, len(t) in (2, 3), "expects input, weights and optional bias")
         x, w = t[0], t[1]
-        _expect(op, x.dtype == "int8" and out.dtype == "int8", "input and output must be int8")
+        _expect(op, act_dtypes(x, out), f"input and output must be int8, or int16 (16x8), got {x.dtype} and {out.dtype}")
         _expect(op, w.dtype == "int8" and w.is_constant, "weights must be constant int8")
         _expect(op, len(x.shape) == 4 and len(w.shape) == 4, "input and weights must be 4-D (NHWC / OHWI)")
         sh, sw = a["stride"]
@@ -73,14 +78,17 @@ def check_operator(graph: "Graph", op: "Operator") -> None:
         _expect(op, all(z == 0 for z in w.quant.zero_point), "weights must be symmetric (zero point 0)")
         if len(t) == 3:
             b = t[2]
-            _expect(op, b.dtype == "int32" and b.is_constant and b.shape == (co,), f"bias must be constant int32 [{co}]")
+            bt = bias_dtype(x)
+            _expect(op, b.dtype == bt and b.is_constant and b.shape == (co,), f"bias must be constant {bt} [{co}]")
         oh = out_size(a["padding"], h, kh, sh, dh)
         ow = out_size(a["padding"], wd, kw, sw, dw)
+        _expect(op, oh >= 1 and ow >= 1, f"the {kh}x{kw} filter with dilation {(dh, dw)} does not fit the "
+                                          f"{h}x{wd} input with VALID padding")
         _expect(op, out.shape == (n, oh, ow, co), f"output shape {out.shape} should be {(n, oh, ow, co)}")
     elif k == "fully_connected":
         _expect(op, len(t) in (2, 3), "expects input, weights and optional bias")
         x, w = t[0], t[1]
-        _expect(op, x.dtype == "int8" and out.dtype == "int8", "input and output must be int8")
+        _expect(op, act_dtypes(x, out), f"input and output must be int8, or int16 (16x8), got {x.dtype} and {out.dtype}")
         _expect(op, w.dtype == "int8" and w.is_constant and len(w.shape) == 2, "weights must be constant int8 [out, in]")
         co, depth = w.shape
         _expect(op, x.size % depth == 0, f"input size {x.size} is not a multiple of the weights' depth {depth}")
@@ -90,20 +98,22 @@ def check_operator(graph: "Graph", op: "Operator") -> None:
         _expect(op, all(z == 0 for z in w.quant.zero_point), "weights must be symmetric (zero point 0)")
         if len(t) == 3:
             b = t[2]
-            _expect(op, b.dtype == "int32" and b.is_constant and b.shape == (co,), f"bias must be constant int32 [{co}]")
+            bt = bias_dtype(x)
+            _expect(op, b.dtype == bt and b.is_constant and b.shape == (co,), f"bias must be constant {bt} [{co}]")
     elif k == "add":
         _expect(op, len(t) == 2, "expects two inputs")
-        _expect(op, all(x.dtype == "int8" for x in t) and out.dtype == "int8", "inputs and output must be int8")
+        _expect(op, act_dtypes(*t, out), "inputs and output must all be int8, or all int16 (16x8)")
         _expect(op, t[0].shape == t[1].shape == out.shape,
                 f"input shapes {t[0].shape} and {t[1].shape} must equal the output's {out.shape} (broadcasting is not supported)")
     elif k in ("avg_pool2d", "max_pool2d"):
         x = t[0]
-        _expect(op, len(t) == 1 and x.dtype == "int8" and out.dtype == "int8", "expects one int8 input and output")
+        _expect(op, len(t) == 1 and act_dtypes(x, out), "expects one int8 (or int16) input and output")
         _expect(op, len(x.shape) == 4, "input must be 4-D NHWC")
         _expect(op, x.quant.scale == out.quant.scale and x.quant.zero_point == out.quant.zero_point,
                 "input and output quantization must be equal")
         fh, fw = a["filter"]
         sh, sw = a["stride"]
+        _expect(op, min(fh, fw, sh, sw) >= 1, f"filter {a['filter']} and stride {a['stride']} must be >= 1")
         n, h, wd, c = x.shape
         exp = (n, out_size(a["padding"], h, fh, sh), out_size(a["padding"], wd, fw, sw), c)
         _expect(op, out.shape == exp, f"output shape {out.shape} should be {exp}")
@@ -120,8 +130,10 @@ def check_operator(graph: "Graph", op: "Operator") -> None:
         _expect(op, x.dtype == out.dtype and x.quant == out.quant, "reshape must keep dtype and quantization")
     elif k == "softmax":
         x = t[0]
-        _expect(op, x.dtype == "int8" and out.dtype == "int8", "input and output must be int8")
         _expect(op, x.shape == out.shape, "output shape must equal the input's")
+        if x.dtype == "int16":
+            return check_softmax_16(op, x, out, _expect)
+        _expect(op, x.dtype == "int8" and out.dtype == "int8", "input and output must be int8")
         _expect(op, out.quant.scale == (1.0 / 256,) and out.quant.zero_point == (-128,),
                 "int8 softmax output must have scale 1/256 and zero point -128")
     elif k == "pad":
@@ -159,5 +171,6 @@ def check_operator(graph: "Graph", op: "Operator") -> None:
         _expect(op, table.quant == out.quant, "output quantization must equal the table's (values are copied)")
     elif k == "quantize":
         x = t[0]
-        _expect(op, x.dtype in ("int8", "uint8") and out.dtype in ("int8", "uint8"), "requantizes between int8 and uint8 only")
+        _expect(op, x.dtype in ("int8", "uint8", "int16") and out.dtype in ("int8", "uint8", "int16"),
+                f"requantizes between int8, uint8 and int16 only, got {x.dtype} -> {out.dtype}")
         _expect(op, x.shape == out.shape, "output shape must equal the input's")

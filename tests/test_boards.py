@@ -59,9 +59,47 @@ def test_boards_cli(capsys):
     f446 = next(r for r in rows if r["name"] == "nucleo-f446re")
     assert f446["core"] == "cortex-m4" and f446["clock_hz"] == 180_000_000
     assert f446["flash"] == {"name": "FLASH", "origin": "0x8000000", "size": 524288}
+    assert f446["support"] == "built and run under emulation (QEMU netduinoplus2); not yet run on hardware"
+    assert f446["emulation"]["machine"] == "netduinoplus2" and f446["fallback_clock_hz"] == 16_000_000
+    h7 = next(r for r in rows if r["name"] == "nucleo-h743zi2")
+    assert h7["emulation"] is None and h7["support"].startswith("built only (QEMU has no machine")
     assert cmd_boards.run(parser.parse_args(["boards"])) == 0
     text = capsys.readouterr().out
     assert "qemu-m4" in text and "(default)" in text and "nucleo-h743zi2" in text
+    assert "built and run under emulation (QEMU netduinoplus2)" in text and "runs at 64 MHz" in text
+
+
+def _busy_waits(text: str) -> list[str]:
+    """Conditions of `while (...) {}` / `while (...);` loops with empty bodies (not do-while tails)."""
+    out = []
+    text = re.sub(r"/\*.*?\*/|//[^\n]*", "", text, flags=re.S)
+    for m in re.finditer(r"\bwhile\s*\(", text):
+        depth, i = 1, m.end()
+        while depth:
+            depth += {"(": 1, ")": -1}.get(text[i], 0)
+            i += 1
+        cond = text[m.end():i - 1]
+        is_do_tail = text[:m.start()].rstrip().endswith("}")
+        if re.match(r"\s*(\{\s*\}|;)", text[i:]) and not is_do_tail:
+            out.append(cond)
+    return out
+
+
+@pytest.mark.parametrize("board", ["nucleo-f446re", "nucleo-h743zi2", "qemu-m4"])
+def test_ports_never_wait_unbounded(board):
+    """Every wait on a ready flag in a port goes through the bounded helpers: no bare polling loop
+    that a clock or UART that never comes up would turn into a silent board."""
+    from pixmcu.resources import firmware_dir
+
+    assert _busy_waits("while (!(RCC_CR & (1u << 25))) {\n}") == ["!(RCC_CR & (1u << 25))"]
+    assert _busy_waits("do { x++; } while (x != y);") == []
+    for rel in get_board(board).port_sources:
+        waits = _busy_waits((firmware_dir() / "boards" / rel).read_text())
+        # The one allowed is pm_clock_wait's, compiled only into --no-clock-fallback test builds.
+        assert waits == (["(*reg & mask) != want"] if rel == "common/bringup.c" else []), (rel, waits)
+    if not get_board(board).is_qemu:
+        board_c = (firmware_dir() / "boards" / get_board(board).port_sources[-1]).read_text()
+        assert board_c.count("pm_clock_wait(") >= 5 and "PM_BOARD_FALLBACK_CLOCK_HZ" in board_c
 
 
 def _map_regions(map_file: Path) -> dict[str, tuple[int, int]]:

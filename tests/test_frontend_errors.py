@@ -30,7 +30,7 @@ def bad_files(tmp_path):
         "missing": (tmp_path / "nope.tflite", "no such model file"),
         "float": (BAD / "float_model.tflite", "float or hybrid"),
         "hybrid": (BAD / "hybrid_model.tflite", "float or hybrid"),
-        "unsupported": (BAD / "unsupported_ops.tflite", "TANH \\(operator 1\\)"),
+        "unsupported": (BAD / "unsupported_ops.tflite", "SPACE_TO_DEPTH \\(operator 1\\)"),
     }
 
 
@@ -50,15 +50,21 @@ def test_unsupported_lists_every_operator_and_the_supported_set():
     with pytest.raises(UnsupportedOperatorError) as info:
         load_model(BAD / "unsupported_ops.tflite")
     msg = str(info.value)
-    assert "TANH (operator 1)" in msg and "LOGISTIC (operator 3)" in msg
+    assert "SPACE_TO_DEPTH (operator 1)" in msg and "DEPTH_TO_SPACE (operator 3)" in msg
     assert "pixmcu supports: CONV_2D" in msg
 
 
-def test_inspect_names_unsupported_operators(pixmcu_cli):
+def test_inspect_names_unsupported_operators(pixmcu_cli, tmp_path):
     import json
 
-    code, out, _ = pixmcu_cli("inspect", BAD / "unsupported_ops.tflite", "--json")
-    assert code == 1
+    code, out, err = pixmcu_cli("inspect", BAD / "unsupported_ops.tflite", "--json")
+    assert code == 2
     report = json.loads(out)
-    assert {(u["index"], u["op"]) for u in report["unsupported"]} == {(1, "TANH"), (3, "LOGISTIC")}
+    assert {(u["index"], u["op"]) for u in report["unsupported"]} == {(1, "SPACE_TO_DEPTH"), (3, "DEPTH_TO_SPACE")}
     assert "SOFTMAX" in report["supported_operators"]
+    # The same one paragraph as generate gives, exit 2 for both.
+    gen_code, _, gen_err = pixmcu_cli("generate", BAD / "unsupported_ops.tflite", "-o", tmp_path / "g")
+    assert gen_code == 2 and "TANH (operator 1)" in gen_err
+    assert err.split("error: ", 1)[1] == gen_err.split("error: ", 1)[1]
+    code, out, err_table = pixmcu_cli("inspect", BAD / "unsupported_ops.tflite")
+    assert code == 2 and "UNSUPPORTED" in out and err_table == err

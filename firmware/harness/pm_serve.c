@@ -55,10 +55,11 @@ static void reply_hello(uint8_t seq, const uint8_t *req)
     pm_put_u16(p + PM_HELLO_ACK_PROTO_VERSION, PM_PROTO_VERSION);
     pm_put_u16(p + PM_HELLO_ACK_MAX_PAYLOAD, PM_PROTO_MAX_PAYLOAD);
     p[PM_HELLO_ACK_COUNTER] = pm_port_counter_kind();
+    p[PM_HELLO_ACK_FLAGS] = pm_port_status();
     pm_put_u16(p + PM_HELLO_ACK_NUM_LAYERS, PM_MODEL_NUM_LAYERS);
     pm_put_u32(p + PM_HELLO_ACK_INPUT_BYTES, PM_MODEL_INPUT_BYTES);
     pm_put_u32(p + PM_HELLO_ACK_OUTPUT_BYTES, PM_MODEL_OUTPUT_BYTES);
-    pm_put_u32(p + PM_HELLO_ACK_CLOCK_HZ, PM_BOARD_CLOCK_HZ);
+    pm_put_u32(p + PM_HELLO_ACK_CLOCK_HZ, pm_port_clock_hz());
     pm_put_u32(p + PM_HELLO_ACK_NONCE, session);
     pm_put_u32(p + PM_HELLO_ACK_INIT_STATUS, (uint32_t)init_status_saved);
     put_str(p + PM_HELLO_ACK_BOARD, PM_BOARD_NAME, PM_PROTO_NAME_BYTES);

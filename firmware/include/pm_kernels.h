@@ -383,4 +383,6 @@ int pm_requantize_s8(const pm_requant_params_t *p, const void *input, void *outp
 }
 #endif
 
+#include "pm_kernels_ops.h" /* issue 11 operators */
+
 #endif /* PM_KERNELS_H */

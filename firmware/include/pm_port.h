@@ -10,7 +10,12 @@
 
 #include <stdint.h>
 
-/** @brief Bring up clocks, the UART and the cycle/instruction counter. Called once from main. */
+/**
+ * @brief Bring up clocks, the UART and the cycle/instruction counter. Called once from main.
+ *
+ * Every wait on a hardware ready flag is bounded; a clock that does not come up leaves the board on
+ * its internal oscillator (pm_port_clock_hz, pm_port_status), with the UART set for that clock.
+ */
 void pm_port_init(void);
 
 /**
@@ -28,8 +33,9 @@ void pm_port_flush(void);
 /**
  * @brief Read the free-running cost counter, extended to 64 bits.
  *
- * DWT CYCCNT on boards; SysTick ticks under QEMU (with -icount these are deterministic and the host
- * converts them to instructions). Monotonic between resets.
+ * DWT CYCCNT on boards (SysTick when CYCCNT does not advance, 0 when nothing does); SysTick ticks
+ * under QEMU (with -icount these are deterministic and the host converts them to instructions).
+ * Monotonic between resets.
  */
 uint64_t pm_port_counter_read(void);
 
@@ -42,6 +48,18 @@ void pm_port_counter_restart(void);
 
 /** @brief Which counter pm_port_counter_read reads (a PM_COUNTER_* code of pm_protocol.h). */
 uint8_t pm_port_counter_kind(void);
+
+/**
+ * @brief The core clock the board runs at, in Hz: its nominal clock, or the internal oscillator's
+ * when clock bring-up fell back to it.
+ */
+uint32_t pm_port_clock_hz(void);
+
+/**
+ * @brief HELLO_ACK's flags: PM_FLAG_CLOCK_FALLBACK, and the PM_CLOCK_STEP_* that timed out in the
+ * bits from PM_CLOCK_STEP_SHIFT up; 0 when the board came up as configured.
+ */
+uint8_t pm_port_status(void);
 
 /** @brief Reset the whole device (it comes back with a BOOT frame). Never returns. */
 void pm_port_reset(void) __attribute__((noreturn));

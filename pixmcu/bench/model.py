@@ -53,7 +53,20 @@ def add_action(subparsers) -> None:
 
 
 def _pixmcu(args: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "pixmcu", *args], capture_output=True, text=True, cwd=cwd)
+    child = subprocess.Popen([sys.executable, "-m", "pixmcu", *args], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, cwd=cwd)
+    try:
+        out, err = child.communicate()
+    except BaseException:
+        # Ctrl-C or SIGTERM: let the child stop its own QEMU (SIGTERM), SIGKILL only as the last resort.
+        child.terminate()
+        try:
+            child.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.communicate()
+        raise
+    proc = subprocess.CompletedProcess(child.args, child.returncode, out, err)
     if proc.returncode != 0:
         raise PixmcuError(f"`pixmcu {' '.join(args)}` failed (exit {proc.returncode}):\n"
                           f"{(proc.stdout + proc.stderr)[-3000:]}")
@@ -125,7 +138,12 @@ def bench(args) -> dict:
         work = Path(tmp.name)
     else:
         work = Path(args.workdir)
-        work.mkdir(parents=True, exist_ok=True)
+        try:
+            work.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise PixmcuError(f"--workdir {work}: a file is in the way of this directory") from None
+        except OSError as exc:
+            raise PixmcuError(f"--workdir {work}: cannot create ({exc.strerror or exc})") from None
     try:
         out = work / board.name
         # Exactly what `pixmcu generate MODEL --board B` makes (first-layer choice, fusion, name, layouts).
@@ -139,6 +157,9 @@ def bench(args) -> dict:
         _pixmcu(gen_args)
         manifest = json.loads((out / "manifest.json").read_text())
         data = _data_file(args, manifest, work)
+        from host_tools.dataset import load_inputs
+
+        load_inputs(data, manifest, limit=args.images)  # bad data fails here, in one paragraph, before a build
         report_path = work / f"run_{board.name}.json"
         if board.is_qemu:
             _pixmcu(["run", str(out), "--board", board.name, "--data", str(data), "--limit", str(args.images),

@@ -8,6 +8,7 @@ import sys
 
 from pixmcu import __version__
 from pixmcu.errors import PixmcuError
+from pixmcu.signals import Terminated, interruption_reason, terminate_as_exception
 
 # Order here is the order `pixmcu --help` lists them.
 SUBCOMMANDS = [
@@ -47,13 +48,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args._run(args) or 0)
+        with terminate_as_exception():
+            return int(args._run(args) or 0)
     except PixmcuError as exc:
         print(f"pixmcu {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"pixmcu {args.command}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        print(f"pixmcu {args.command}: {interruption_reason(exc)}", file=sys.stderr)
+        return 128 + exc.signum if isinstance(exc, Terminated) else 130
 
 
 if __name__ == "__main__":

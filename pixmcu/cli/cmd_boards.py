@@ -20,4 +20,8 @@ def run(args) -> int:
         mark = " (default)" if b.name == DEFAULT_BOARD else ""
         print(f"{b.name:<16} {b.core:<11} {b.clock_hz / 1e6:>5.0f}MHz {b.flash.size // 1024:>6}KiB "
               f"{b.ram.size // 1024:>6}KiB  {b.counter:<13} {b.title}{mark}")
+        fallback = f"; if its clock does not come up, runs at {b.fallback_clock_hz / 1e6:g} MHz (internal " \
+            "oscillator)" if b.fallback_clock_hz else ""
+        print(f"{'':<16} {b.support}{fallback}")
+    print("What was measured on which board, and how: docs/boards.md")
     return 0

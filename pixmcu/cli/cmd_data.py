@@ -12,7 +12,7 @@ from pixmcu.errors import PixmcuError
 
 def add_parser(sub):
     p = sub.add_parser("data", help="prepare data files (decode JPEG archives, sample subsets)",
-                       description="Prepare .npz data files with x (N,H,W,C) uint8 and y labels.")
+                       description="Prepare .npz data files with x (N, ...) and y labels.")
     ds = p.add_subparsers(dest="data_command", metavar="ACTION")
     ds.required = True
     s = ds.add_parser("sample", help="write a seeded random subset of a data file (JPEG archives decoded)")

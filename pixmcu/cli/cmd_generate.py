@@ -45,6 +45,7 @@ def add_parser(sub):
 def run(args) -> int:
     from pixmcu.codegen import generate
     from pixmcu.codegen.first_layer import CHOICES
+    from pixmcu.data import PixelMapping
     from pixmcu.errors import PixmcuError
 
     if args.first_layer not in CHOICES:
@@ -53,6 +54,7 @@ def run(args) -> int:
         raise PixmcuError("--flash-budget must be a number of bytes >= 0")
     if args.flash_wait_states < 0:
         raise PixmcuError("--flash-wait-states must be >= 0")
+    PixelMapping(args.pixel_scale, args.pixel_offset)  # finite, non-zero scale
 
     gen = generate(args.model, args.out_dir, board=args.board, name=args.name,
                    pixel_mapping={"scale": args.pixel_scale, "offset": args.pixel_offset},

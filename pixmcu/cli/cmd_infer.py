@@ -9,7 +9,7 @@ import numpy as np
 from tqdm import tqdm
 
 from pixmcu import reference
-from pixmcu.data import PixelMapping, load_dataset, to_model_input
+from pixmcu.data import PixelMapping, check_count, read_model_inputs
 from pixmcu.errors import PixmcuError
 from pixmcu.frontend import load_model
 
@@ -22,7 +22,7 @@ def add_parser(sub):
                                    "real values as pixel*scale+offset and quantized with the model input's "
                                    "scale and zero point (default: real = pixel).")
     p.add_argument("model", help="a .tflite file, a .pmz/.pt checkpoint, or a shipped model's name")
-    p.add_argument("--data", required=True, help=".npz with x (N,H,W,C) and optional y labels")
+    p.add_argument("--data", required=True, help=".npz with x (N, *model input shape[1:]) and optional y labels")
     p.add_argument("--out", required=True, help="output .npz (array 'outputs')")
     p.add_argument("--engine", choices=ENGINES, default="reference",
                    help="reference: numpy; host-c: generated C compiled with the host gcc")
@@ -35,9 +35,11 @@ def add_parser(sub):
 
 
 def run(args) -> int:
+    check_count("--batch", args.batch)
+    mapping = PixelMapping(args.pixel_scale, args.pixel_offset)
     graph = load_model(args.model)
-    ds = load_dataset(args.data, limit=args.limit)
-    x = to_model_input(ds.x, graph.input_tensor(), PixelMapping(args.pixel_scale, args.pixel_offset), str(ds.path))
+    ds = read_model_inputs(args.data, graph.input_tensor(), graph.output_tensor(), mapping, limit=args.limit)
+    x = ds.x
     if args.engine == "reference":
         outs = []
         for i in tqdm(range(0, len(x), args.batch), desc="reference", unit="batch", disable=args.json):

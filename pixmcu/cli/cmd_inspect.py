@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 
 from pixmcu.frontend import CHECKPOINT_SUFFIXES, load_model, resolve_model_path
+from pixmcu.frontend.float_ends import describe, stripped_float_ends
 from pixmcu.frontend.tflite_reader import read_tflite
-from pixmcu.frontend.tflite_to_ir import SUPPORTED_OPS, tflite_to_ir, unsupported_operators
+from pixmcu.errors import UnsupportedOperatorError
+from pixmcu.frontend.tflite_to_ir import SUPPORTED_OPS, tflite_to_ir, unsupported_message, unsupported_operators
 from pixmcu.model_info import layer_table, tensor_summary
 from pixmcu.table import format_table
 
@@ -42,15 +45,17 @@ def run(args) -> int:
                                [[o["index"], o["op"], "ok" if o["supported"] else "UNSUPPORTED"] for o in report["operators"]]))
             print(f"\n{len(bad)} unsupported operator(s): " + ", ".join(f"{o['op']} (#{o['index']})" for o in report["unsupported"]))
             print("pixmcu supports: " + ", ".join(SUPPORTED_OPS))
-        return 1
-    return _report(args, tflite_to_ir(raw), str(raw.path), raw.sha256)
+        sys.stdout.flush()
+        # The same paragraph and exit status as `generate` (the table or JSON above stays on stdout).
+        raise UnsupportedOperatorError(unsupported_message(raw, bad))
+    return _report(args, tflite_to_ir(raw), str(raw.path), raw.sha256, stripped_float_ends(raw))
 
 
 def _sha256(path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _report(args, graph, model: str, sha256: str) -> int:
+def _report(args, graph, model: str, sha256: str, float_ends: dict | None = None) -> int:
     layers = layer_table(graph)
     report = {
         "model": model, "sha256": sha256, "supported": True,
@@ -58,6 +63,7 @@ def _report(args, graph, model: str, sha256: str) -> int:
         "layers": layers,
         "total_macs": sum(r["macs"] for r in layers),
         "param_bytes": sum(r["param_bytes"] for r in layers),
+        "float_ends_stripped": float_ends,
     }
     if args.json:
         print(json.dumps(report, indent=2))
@@ -65,7 +71,8 @@ def _report(args, graph, model: str, sha256: str) -> int:
     inp, out = report["input"], report["output"]
     print(f"{model}  sha256 {sha256[:16]}…")
     print(f"input  {inp['name']} {inp['shape']} {inp['dtype']} scale={inp['scale']} zp={inp['zero_point']}")
-    print(f"output {out['name']} {out['shape']} {out['dtype']} scale={out['scale']} zp={out['zero_point']}\n")
+    print(f"output {out['name']} {out['shape']} {out['dtype']} scale={out['scale']} zp={out['zero_point']}")
+    print(describe(float_ends) + "\n" if float_ends else "")
     rows = [[r["index"], r["name"], " ".join("x".join(map(str, s)) for s in r["input_shapes"]),
              "x".join(map(str, r["output_shape"])), f"{r['macs']:,}", f"{r['param_bytes']:,}",
              r["activation"], r["weights_quant"], r["output_quant"]] for r in layers]

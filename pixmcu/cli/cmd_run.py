@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from host_tools.cli_support import add_measure_options, make_spec, print_report
+from host_tools.cli_support import add_measure_options, check_link_options, make_spec, print_report
+from host_tools.dataset import load_inputs
 from host_tools.runner import SerialSource, run_measurement
 from pixmcu.boards import get_board
 from pixmcu.build import build, load_manifest, read_build_info
@@ -36,6 +37,8 @@ def run(args) -> int:
     board = get_board(args.board or info.get("board") or manifest.get("board"))
     if not board.is_qemu:
         raise PixmcuError(f"{board.name} is a real board: `pixmcu flash` it, then `pixmcu measure --port ...`")
+    check_link_options(args)
+    inputs = load_inputs(args.data, manifest, limit=args.limit)
     if args.no_build:
         elf = Path(outdir) / "firmware.elf"
         if not elf.is_file() or info.get("board") != board.name:
@@ -45,7 +48,7 @@ def run(args) -> int:
         keep = info.get("max_payload") if info.get("board") == board.name else None
         res = build(outdir, board.name, max_payload=keep)
         elf, size = res.elf, res.size
-    spec = make_spec(args, outdir, manifest, board, args.transport, size)
+    spec = make_spec(args, outdir, manifest, board, args.transport, size, inputs)
     spec.estimates = _estimates(args, outdir, board, spec)
     if args.transport == "semihost":
         from host_tools.bulk import BulkSource

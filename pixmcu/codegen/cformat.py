@@ -17,7 +17,7 @@ _Thread_local bool true false alignas alignof static_assert thread_local nullptr
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _CTYPE = {"int8": "int8_t", "uint8": "uint8_t", "int16": "int16_t", "uint16": "uint16_t", "int32": "int32_t",
-          "uint32": "uint32_t"}
+          "uint32": "uint32_t", "int64": "int64_t"}
 
 
 def check_identifier(name: str, what: str = "name") -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,10 +16,12 @@ import numpy as np
 
 from pixmcu import __version__
 from pixmcu.codegen import first_layer as fl
-from pixmcu.codegen.cformat import c_comment, c_int, c_type, check_identifier, default_name, format_array
+from pixmcu.codegen.cformat import c_comment, c_int, c_type, format_array
+from pixmcu.codegen.outdir import OutDir
 from pixmcu.codegen.kernels import DSP_CORES, MVE_CORES, PACKED_CORES, STRUCT_FIELDS, KernelCall, fuse_residual_adds, kernel_call
 from pixmcu.codegen.layout_plan import plan_layouts
 from pixmcu.codegen.planner import Plan, plan
+from pixmcu.codegen.reserved import check_model_name, safe_default_name
 from pixmcu.boards import get_board
 from pixmcu.errors import UnsupportedOperatorError
 from pixmcu.ir import Graph
@@ -162,13 +163,13 @@ def generate(model: str | Path | Graph, out_dir: str | Path, board: str | None =
         graph = load_model(src)
     board_name, core = board_core(board)
     packed_requested = packed
-    name = check_identifier(name if name is not None else default_name(src.stem if src else graph.name), "model name")
+    name = check_model_name(name) if name is not None else safe_default_name(src.stem if src else graph.name)
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
         raise UnsupportedOperatorError(
             f"model has {len(graph.inputs)} inputs and {len(graph.outputs)} outputs; generated code supports one of each")
     for n in (graph.inputs[0], graph.outputs[0]):
-        if graph.tensors[n].dtype not in ("int8", "uint8"):
-            raise UnsupportedOperatorError(f"model input/output '{n}' is {graph.tensors[n].dtype}; only int8/uint8 are supported")
+        if graph.tensors[n].dtype not in ("int8", "uint8", "int16"):
+            raise UnsupportedOperatorError(f"model input/output '{n}' is {graph.tensors[n].dtype}; only int8/uint8/int16 are supported")
 
     dsp = core in DSP_CORES
     mve = core in MVE_CORES and packed is not False
@@ -277,12 +278,13 @@ def generate(model: str | Path | Graph, out_dir: str | Path, board: str | None =
                                      "layers": layers_ctx, "copy_output": copy_output}),
         "pm_model.h": ("pm_model.h.j2", common),
     }
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out = OutDir(out_dir)
+    out_dir = out.path
+    out.prepare([*files, *([source_file] if source_file else [])])
     for fname, (template, ctx) in files.items():
-        (out_dir / fname).write_text(render_template(template, ctx))
+        out.write(fname, render_template(template, ctx))
     if src is not None and not (out_dir / source_file).resolve() == src.resolve():
-        shutil.copyfile(src, out_dir / source_file)
+        out.write(source_file, src.read_bytes())
 
     mapping = {"scale": 1.0, "offset": 0.0}
     if pixel_mapping:
@@ -301,5 +303,5 @@ def generate(model: str | Path | Graph, out_dir: str | Path, board: str | None =
         manifest["first_layer"] = first.manifest
     if layouts is not None:
         manifest["layout_plan"] = layouts.manifest()
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    out.write("manifest.json", json.dumps(manifest, indent=2) + "\n")
     return Generated(out_dir, manifest, mem)

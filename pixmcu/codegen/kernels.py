@@ -436,10 +436,12 @@ def kernel_call(graph: Graph, op: Operator, dsp: bool = False, packed: bool = Fa
         raise _unsupported(op, "the code generator has no kernel for this operator")
     for name in op.inputs + op.outputs:
         t = graph.tensors[name]
-        if t.dtype not in ("int8", "uint8", "int32") or (t.dtype == "int32" and not t.is_constant):
-            raise _unsupported(op, f"tensor '{name}' has dtype {t.dtype}; generated code runs int8/uint8 only")
+        if t.dtype not in ("int8", "uint8", "int16", "int32", "int64") or (t.dtype in ("int32", "int64") and not t.is_constant):
+            raise _unsupported(op, f"tensor '{name}' has dtype {t.dtype}; generated code runs int8/uint8/int16 only")
     try:
-        if op.kind in ("conv2d", "depthwise_conv2d"):
+        if kernels_ops.is_16x8(graph, op):
+            call = kernels_ops.build_16x8(graph, op, lower(graph, op))
+        elif op.kind in ("conv2d", "depthwise_conv2d"):
             call = _conv(graph, op, lower(graph, op), dsp, packed, mve, int8_weights)
         elif op.kind == "fully_connected":
             call = _fc(graph, op, lower(graph, op), dsp or mve)
@@ -508,3 +510,10 @@ def fuse_residual_adds(graph: Graph, calls: list[KernelCall]) -> list[KernelCall
             calls[j] = KernelCall(None, None, inputs=(), output=op.outputs[0], done_by=i)
             break
     return calls
+
+
+# Operators added for issue 11 keep their kernel mapping in their own module.
+from pixmcu.codegen import kernels_ops  # noqa: E402
+
+STRUCT_FIELDS.update(kernels_ops.STRUCT_FIELDS)
+_BUILD.update(kernels_ops.BUILD)

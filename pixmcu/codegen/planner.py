@@ -208,7 +208,8 @@ def _plan(graph: Graph, calls: list[KernelCall], overlap: bool, breaks: frozense
                     join(g, out, g.members[src])
                     placed = True
                     break
-        elif out not in graph_out and overlap and op.kind in WINDOWED and call.hides is None and i not in breaks:
+        elif out not in graph_out and overlap and op.kind in WINDOWED and call.hides is None and i not in breaks \
+                and "input" in call.fields and graph.tensors[out].nbytes == graph.tensors[out].size:  # overlap_delta counts 1-byte elements
             src = call.inputs[0]
             g = group_of[src]
             if dies_at(g, i):

@@ -107,7 +107,7 @@ def run_host_c(model: str | Path | Graph, x: np.ndarray, board: str | None = Non
     with tempfile.TemporaryDirectory(prefix="pixmcu-host-c-") as tmp:
         work = Path(workdir) if workdir else Path(tmp)
         gen_dir = work / "model"
-        gen = generate(model, gen_dir, board=board, name="pm_host", fuse=fuse, overlap=overlap,
+        gen = generate(model, gen_dir, board=board, name="host_model", fuse=fuse, overlap=overlap,
                        first_layer=first_layer, flash_budget=flash_budget)
         return run_generated(gen_dir, x, layers=layers, workdir=work)
 

@@ -60,27 +60,45 @@ def _jsonable(v: Any) -> Any:
     raise TypeError(f"cannot store {type(v).__name__} in a graph file")
 
 
+# Uncompressed bytes a .pmz may hold: far above any MCU model, far below a decompression bomb.
+MAX_PMZ_BYTES = 256 << 20
+
+
 def read_graph_file(path: Path) -> tuple[Graph, dict[str, Any]]:
+    from pixmcu.frontend.pmz_schema import check_doc, parse_doc
+    from pixmcu.validate import validate_graph
+
     try:
         with np.load(path, allow_pickle=False) as z:
+            if not hasattr(z, "files"):
+                raise ValueError("a single array, not an archive")
+            total = sum(i.file_size for i in z.zip.infolist())
+            if total > MAX_PMZ_BYTES:
+                raise PixmcuError(f"{path}: the graph file unpacks to {total} bytes, over pixmcu's limit of "
+                                  f"{MAX_PMZ_BYTES}")
             arrays = {k: z[k] for k in z.files}
+    except PixmcuError:
+        raise
     except Exception as exc:
-        raise PixmcuError(f"{path}: not a pixmcu graph file ({exc})") from None
+        raise PixmcuError(f"{path}: not a pixmcu graph file ({type(exc).__name__}: {str(exc)[:120]})") from None
     if "__graph__" not in arrays:
         raise PixmcuError(f"{path}: not a pixmcu graph file (no __graph__ member)")
-    doc = json.loads(arrays["__graph__"].tobytes().decode())
-    if doc.get("format") != GRAPH_FORMAT or doc.get("version") != GRAPH_VERSION:
-        raise PixmcuError(f"{path}: unsupported graph file format {doc.get('format')!r} v{doc.get('version')}")
-    tensors = {}
-    for e in doc["tensors"]:
-        q = e["quant"]
-        quant = None if q is None else Quantization(tuple(q["scale"]), tuple(q["zero_point"]), q["axis"])
-        data = arrays[e["data"]] if "data" in e else None
-        tensors[e["name"]] = Tensor(e["name"], tuple(e["shape"]), e["dtype"], quant, data)
-    ops = [Operator(o["name"], o["kind"], tuple(o["inputs"]), tuple(o["outputs"]),
-                    {k: _tuples(v) for k, v in o["attrs"].items()}) for o in doc["operators"]]
     try:
+        doc = parse_doc(arrays["__graph__"])
+        if doc.get("format") != GRAPH_FORMAT or doc.get("version") != GRAPH_VERSION:
+            raise PixmcuError(f"{path}: unsupported graph file format {str(doc.get('format'))[:40]!r} "
+                              f"v{str(doc.get('version'))[:20]}")
+        check_doc(doc, arrays)
+        tensors = {}
+        for e in doc["tensors"]:
+            q = e["quant"]
+            quant = None if q is None else Quantization(tuple(q["scale"]), tuple(q["zero_point"]), q["axis"])
+            data = arrays[e["data"]] if "data" in e else None
+            tensors[e["name"]] = Tensor(e["name"], tuple(e["shape"]), e["dtype"], quant, data)
+        ops = [Operator(o["name"], o["kind"], tuple(o["inputs"]), tuple(o["outputs"]),
+                        {k: _tuples(v) for k, v in o["attrs"].items()}) for o in doc["operators"]]
         graph = Graph(tensors, ops, tuple(doc["inputs"]), tuple(doc["outputs"]), name=doc["name"], source=doc["source"])
+        validate_graph(graph)
     except GraphError as exc:
         raise PixmcuError(f"{path}: {exc}") from None
     return graph, doc.get("metadata", {})
@@ -95,8 +113,27 @@ def graph_from_training_checkpoint(path: Path) -> Graph:
     from pixmcu.nn.export import export_model
     from pixmcu.train.loop import load_trained
 
-    model, _ = load_trained(path)
-    return export_model(model, name=_identifier(path.stem), source=str(path))
+    import pickle
+
+    from pixmcu.validate import validate_graph
+
+    try:
+        model, _ = load_trained(path)
+    except PixmcuError:
+        raise
+    except pickle.UnpicklingError as exc:
+        raise PixmcuError(f"{path}: refused: the checkpoint holds objects other than tensors and plain data, and "
+                          f"pixmcu never runs code from a model file (torch.load weights_only=True; "
+                          f"docs/security.md). {str(exc).splitlines()[0][:160]}") from None
+    except Exception as exc:  # a corrupt or foreign file: torch, zipfile and the model builder raise assorted errors
+        raise PixmcuError(f"{path}: not a loadable pixmcu training checkpoint ({type(exc).__name__}: "
+                          f"{str(exc).splitlines()[0][:160] if str(exc) else ''})") from None
+    graph = export_model(model, name=_identifier(path.stem), source=str(path))
+    try:
+        validate_graph(graph)
+    except GraphError as exc:
+        raise PixmcuError(f"{path}: {exc}") from None
+    return graph
 
 
 def _identifier(stem: str) -> str:

@@ -6,6 +6,8 @@ This layer knows the file format only; what pixmcu can run is decided in `tflite
 from __future__ import annotations
 
 import hashlib
+import inspect
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ _TYPES = {
     tflite.TensorType.INT8: "int8",
     tflite.TensorType.BOOL: "bool",
 }
+_KNOWN_TYPES = {v: k for k, v in vars(tflite.TensorType).items() if not k.startswith("_")}
 OPCODE_NAMES = {v: k for k, v in vars(tflite.BuiltinOperator).items() if not k.startswith("_")}
 
 
@@ -97,7 +100,9 @@ def _parse(path: Path, buf: bytes) -> RawModel:
     for i in range(sg.TensorsLength()):
         t = sg.Tensors(i)
         ttype = t.Type()
-        dtype = _TYPES.get(ttype, f"type{ttype}")
+        if ttype not in _KNOWN_TYPES:
+            raise _fail(path, f"tensor {i} has tensor type {ttype}, which TensorFlow Lite does not define")
+        dtype = _TYPES.get(ttype, _KNOWN_TYPES[ttype].lower())
         shape = tuple(int(d) for d in t.ShapeAsNumpy()) if t.ShapeLength() else ()
         rt = RawTensor(index=i, name=(t.Name() or b"").decode("utf-8", "replace") or f"tensor_{i}",
                        shape=shape, dtype=dtype)
@@ -114,8 +119,12 @@ def _parse(path: Path, buf: bytes) -> RawModel:
             if not isinstance(raw, int) and len(raw):
                 if dtype not in ("float32", "float16", "int32", "uint8", "int64", "int16", "int8", "bool"):
                     raise _fail(path, f"tensor {i} '{rt.name}' has unsupported type {ttype}")
+                item = np.dtype(dtype).itemsize
+                if len(raw) % item:
+                    raise _fail(path, f"tensor {i} '{rt.name}': buffer {b} holds {len(raw)} bytes, "
+                                      f"not a whole number of {dtype} values")
                 arr = np.frombuffer(raw.tobytes(), dtype=np.dtype(dtype).newbyteorder("<"))
-                expected = int(np.prod(shape)) if shape else 1
+                expected = math.prod(shape)  # Python ints: absurd dimensions cannot overflow
                 if arr.size != expected:
                     raise _fail(path, f"tensor {i} '{rt.name}': buffer holds {arr.size} values, shape {shape} needs {expected}")
                 rt.data = arr.astype(dtype).reshape(shape)
@@ -139,7 +148,7 @@ def _parse(path: Path, buf: bytes) -> RawModel:
             if t >= len(tensors):
                 raise _fail(path, f"operator {i} ({name}) refers to tensor {t}, but the model has {len(tensors)}")
         ops.append(RawOperator(index=i, opcode=name, inputs=ins, outputs=outs,
-                               options=_options(name, op), custom_code=custom))
+                               options=_options(name, op, path, i), custom_code=custom))
     desc = (model.Description() or b"").decode("utf-8", "replace")
     return RawModel(
         path=path,
@@ -163,14 +172,41 @@ _OPTION_CLASSES = {
     "SOFTMAX": "SoftmaxOptions",
     "CONCATENATION": "ConcatenationOptions",
     "RESHAPE": "ReshapeOptions",
+    "MUL": "MulOptions",
+    "SUB": "SubOptions",
+    "LEAKY_RELU": "LeakyReluOptions",
+    "STRIDED_SLICE": "StridedSliceOptions",
+    "SPLIT": "SplitOptions",
+    "SPLIT_V": "SplitVOptions",
+    "PACK": "PackOptions",
+    "UNPACK": "UnpackOptions",
+    "RESIZE_BILINEAR": "ResizeBilinearOptions",
+    "RESIZE_NEAREST_NEIGHBOR": "ResizeNearestNeighborOptions",
 }
 
 
-def _options(name: str, op) -> Any:
+def _options(name: str, op, path: Path, index: int) -> Any:
     cls_name = _OPTION_CLASSES.get(name)
     table = op.BuiltinOptions()
     if cls_name is None or table is None:
         return None
+    expected = getattr(tflite.BuiltinOptions, cls_name)
+    if op.BuiltinOptionsType() != expected:
+        got = _OPTION_TYPE_NAMES.get(op.BuiltinOptionsType(), op.BuiltinOptionsType())
+        raise _fail(path, f"layer {index} ({name}): its options table is of type {got}, expected {cls_name}")
     opts = getattr(tflite, cls_name)()
     opts.Init(table.Bytes, table.Pos)
+    _touch(opts)
     return opts
+
+
+_OPTION_TYPE_NAMES = {v: k for k, v in vars(tflite.BuiltinOptions).items() if not k.startswith("_")}
+
+
+def _touch(opts) -> None:
+    """Read every field once, inside the reader's catch: the accessors read lazily, and a bad offset
+    must fail here as a malformed file, not later as struct.error in the converter."""
+    for attr, fn in inspect.getmembers(opts, inspect.ismethod):
+        if attr.startswith(("_", "Init", "GetRootAs")) or inspect.signature(fn).parameters:
+            continue
+        fn()

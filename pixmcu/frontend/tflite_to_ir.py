@@ -8,13 +8,16 @@ import numpy as np
 import tflite
 
 from pixmcu.errors import PixmcuError, UnsupportedOperatorError
+from pixmcu.frontend import tflite_ops
 from pixmcu.frontend.tflite_reader import RawModel, RawOperator, RawTensor
+from pixmcu.frontend.validate import check_raw, ignore_bias_axis
 from pixmcu.ir import Graph, GraphError, Operator, Quantization, Tensor
+from pixmcu.validate import validate_graph
 
 SUPPORTED_OPS = (
     "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "AVERAGE_POOL_2D", "MAX_POOL_2D",
     "MEAN", "RESHAPE", "SOFTMAX", "PAD", "PADV2", "CONCATENATION", "QUANTIZE", "DEQUANTIZE",
-)
+) + tuple(tflite_ops.CONVERTERS)
 _ACT = {
     tflite.ActivationFunctionType.NONE: "none",
     tflite.ActivationFunctionType.RELU: "relu",
@@ -48,8 +51,8 @@ class _Converter:
         self.ops: list[Operator] = []
 
     def fail(self, op: RawOperator | None, msg: str) -> PixmcuError:
-        where = f" layer {op.index} ({op.opcode})" if op is not None else ""
-        return PixmcuError(f"{self.raw.path}:{where}: {msg}")
+        where = f" layer {op.index} ({op.opcode}):" if op is not None else ""
+        return PixmcuError(f"{self.raw.path}:{where} {msg}")
 
     def name_of(self, idx: int) -> str:
         if idx not in self.names:
@@ -63,7 +66,7 @@ class _Converter:
         if name in self.tensors:
             return name
         rt: RawTensor = self.raw.tensors[idx]
-        if rt.dtype not in ("int8", "uint8", "int32", "int16"):
+        if rt.dtype not in ("int8", "uint8", "int32", "int16", "int64"):
             raise self.fail(op, f"tensor '{rt.name}' has type {rt.dtype}: this is a float or hybrid model. "
                                 "pixmcu runs fully integer models (int8 activations and weights, int32 bias); "
                                 "convert with full-integer post-training quantization")
@@ -173,6 +176,8 @@ class _Converter:
             self.add(op, "concatenation", ins, {"axis": int(o.Axis()) % rank, "activation": act})
         elif code == "QUANTIZE":
             self.add(op, "quantize", ins[:1], {})
+        elif code in tflite_ops.CONVERTERS:
+            tflite_ops.CONVERTERS[code](self, op)
 
     def activation(self, op: RawOperator, code: int) -> str:
         if code not in _ACT:
@@ -188,4 +193,11 @@ class _Converter:
 
 
 def tflite_to_ir(raw: RawModel) -> Graph:
-    return _Converter(raw).convert()
+    check_raw(raw)
+    ignore_bias_axis(raw)
+    graph = _Converter(raw).convert()
+    try:
+        validate_graph(graph)
+    except GraphError as exc:
+        raise PixmcuError(f"{raw.path}: {exc}") from None
+    return graph

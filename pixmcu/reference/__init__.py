@@ -66,3 +66,7 @@ def invoke(graph: Graph, x: np.ndarray, batch: int = 256) -> np.ndarray:
 
 # Operator kinds whose reference lives in their own module register themselves on import.
 from pixmcu.reference import ops_embedding  # noqa: E402,F401
+from pixmcu.reference import ops_16x8, ops_activation, ops_elementwise, ops_shape  # noqa: E402
+
+for _module in (ops_activation, ops_elementwise, ops_shape, ops_16x8):
+    OPS.update(_module.OPS)

@@ -54,6 +54,11 @@ def _taps(xp: np.ndarray, kh: int, kw: int, stride, dilation, oh: int, ow: int):
 
 
 def conv2d(graph: Graph, op: Operator, inputs, p) -> np.ndarray:
+    return _requant(conv2d_acc(graph, op, inputs, p), p).reshape(inputs[0].shape[:1] + graph.tensors[op.outputs[0]].shape)
+
+
+def conv2d_acc(graph: Graph, op: Operator, inputs, p) -> np.ndarray:
+    """Accumulators (bias included) of a convolution, int64 (N, OH, OW, CO)."""
     x = _nhwc(inputs[0]).astype(np.int64) + p["input_offset"]
     w = graph.tensors[op.inputs[1]].data.astype(np.int64)
     out_shape = graph.tensors[op.outputs[0]].shape
@@ -64,11 +69,16 @@ def conv2d(graph: Graph, op: Operator, inputs, p) -> np.ndarray:
     xp = _padded(x, p["pad"], need)
     cols = np.concatenate(list(_taps(xp, kh, kw, p["stride"], p["dilation"], oh, ow)), axis=-1)
     acc = _exact_matmul(cols.reshape(-1, kh * kw * ci), w.reshape(co, -1).T)
-    acc = acc.reshape(cols.shape[:3] + (co,)) + p["bias"]
-    return _requant(acc, p).reshape(inputs[0].shape[:1] + out_shape)
+    return acc.reshape(cols.shape[:3] + (co,)) + p["bias"]
 
 
 def depthwise_conv2d(graph: Graph, op: Operator, inputs, p) -> np.ndarray:
+    return _requant(depthwise_acc(graph, op, inputs, p), p).reshape(
+        inputs[0].shape[:1] + graph.tensors[op.outputs[0]].shape)
+
+
+def depthwise_acc(graph: Graph, op: Operator, inputs, p) -> np.ndarray:
+    """Accumulators (bias included) of a depthwise convolution, int64 (N, OH, OW, CO)."""
     x = _nhwc(inputs[0]).astype(np.int64) + p["input_offset"]
     w = graph.tensors[op.inputs[1]].data.astype(np.int64)
     out_shape = graph.tensors[op.outputs[0]].shape
@@ -81,16 +91,19 @@ def depthwise_conv2d(graph: Graph, op: Operator, inputs, p) -> np.ndarray:
     acc = np.zeros((x.shape[0], oh, ow, co), np.int64)
     for t, tap in enumerate(_taps(xp, kh, kw, p["stride"], p["dilation"], oh, ow)):
         acc += tap * w[0, t // kw, t % kw, :]
-    acc += p["bias"]
-    return _requant(acc, p).reshape(inputs[0].shape[:1] + out_shape)
+    return acc + p["bias"]
 
 
 def fully_connected(graph: Graph, op: Operator, inputs, p) -> np.ndarray:
-    w = graph.tensors[op.inputs[1]].data.astype(np.int64)
     out_shape = graph.tensors[op.outputs[0]].shape
+    return _requant(fully_connected_acc(graph, op, inputs, p), p).reshape(inputs[0].shape[:1] + out_shape)
+
+
+def fully_connected_acc(graph: Graph, op: Operator, inputs, p) -> np.ndarray:
+    """Accumulators (bias included) of a fully connected layer, int64 (rows, units)."""
+    w = graph.tensors[op.inputs[1]].data.astype(np.int64)
     x = inputs[0].reshape(-1, w.shape[1]).astype(np.int64) + p["input_offset"]
-    acc = _exact_matmul(x, w.T) + p["bias"]
-    return _requant(acc, p).reshape(inputs[0].shape[:1] + out_shape)
+    return _exact_matmul(x, w.T) + p["bias"]
 
 
 def add(graph: Graph, op: Operator, inputs, p) -> np.ndarray:
@@ -101,7 +114,7 @@ def add(graph: Graph, op: Operator, inputs, p) -> np.ndarray:
     a = scaled(inputs[0], p["input1_offset"], p["input1_multiplier"], p["input1_shift"])
     b = scaled(inputs[1], p["input2_offset"], p["input2_multiplier"], p["input2_shift"])
     out = quant.multiply_by_quantized_multiplier(quant.wrap32(a + b), p["output_multiplier"], p["output_shift"])
-    return _clamp_s8(out + p["output_offset"], p["act_min"], p["act_max"])
+    return _clamp_s8(out + p["output_offset"], p["act_min"], p["act_max"], graph.tensors[op.outputs[0]].dtype)
 
 
 def _pool_windows(x: np.ndarray, p: dict, oh: int, ow: int):
@@ -128,7 +141,8 @@ def avg_pool2d(graph: Graph, op: Operator, inputs, p) -> np.ndarray:
         s = win.sum(axis=(1, 2))
         # Round half away from zero, with C's truncating division.
         out[:, oy, ox, :] = np.where(s > 0, (s + count // 2) // count, -((-s + count // 2) // count))
-    return _clamp_s8(out, p["act_min"], p["act_max"]).reshape(inputs[0].shape[:1] + out_shape)
+    return _clamp_s8(out, p["act_min"], p["act_max"], graph.tensors[op.outputs[0]].dtype).reshape(
+        inputs[0].shape[:1] + out_shape)
 
 
 def max_pool2d(graph: Graph, op: Operator, inputs, p) -> np.ndarray:
@@ -137,7 +151,8 @@ def max_pool2d(graph: Graph, op: Operator, inputs, p) -> np.ndarray:
     out = np.zeros((x.shape[0], out_shape[1], out_shape[2], x.shape[3]), np.int64)
     for oy, ox, win in _pool_windows(x, p, out_shape[1], out_shape[2]):
         out[:, oy, ox, :] = win.max(axis=(1, 2))
-    return _clamp_s8(out, p["act_min"], p["act_max"]).reshape(inputs[0].shape[:1] + out_shape)
+    return _clamp_s8(out, p["act_min"], p["act_max"], graph.tensors[op.outputs[0]].dtype).reshape(
+        inputs[0].shape[:1] + out_shape)
 
 
 def mean(graph: Graph, op: Operator, inputs, p) -> np.ndarray:

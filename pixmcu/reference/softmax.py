@@ -45,8 +45,9 @@ def exp_on_negative_values(a: np.ndarray, integer_bits: int = _DIFF_INT_BITS) ->
     return np.where(a == 0, INT32_MAX, result)
 
 
-def _one_over_one_plus_x_for_x_in_0_1(a: np.ndarray) -> np.ndarray:
-    """Q0 in [0, 1) -> Q0 1/(1+x), by Newton-Raphson in Q2."""
+def newton_reciprocal_q2(a: np.ndarray) -> np.ndarray:
+    """Q0 a in [0, 1) -> Q2 x ~ 1/half_denominator, half_denominator = (1 + a) / 2: gemmlowp's
+    Newton-Raphson division, shared by 1/(1+a) and (1-a)/(1+a)."""
     # gemmlowp RoundingHalfSum(a, One): (a + b + sign) / 2 with C's truncating division.
     t = a + INT32_MAX
     t = t + np.where(t >= 0, 1, -1)
@@ -59,8 +60,13 @@ def _one_over_one_plus_x_for_x_in_0_1(a: np.ndarray) -> np.ndarray:
         half_denominator_times_x = srdhm(half_denominator, x)
         one_minus = wrap32(one_q2 - half_denominator_times_x)
         x = wrap32(x + saturating_rounding_multiply_by_pot(srdhm(x, one_minus), 2))
+    return x
+
+
+def _one_over_one_plus_x_for_x_in_0_1(a: np.ndarray) -> np.ndarray:
+    """Q0 in [0, 1) -> Q0 1/(1+x), by Newton-Raphson in Q2."""
     # ExactMulByPot<-1> only relabels Q2 as Q1 (raw unchanged); Rescale<0> then shifts left by one.
-    return saturating_rounding_multiply_by_pot(x, 1)
+    return saturating_rounding_multiply_by_pot(newton_reciprocal_q2(a), 1)
 
 
 def _count_leading_zeros_u32(x: np.ndarray) -> np.ndarray:

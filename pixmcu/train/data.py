@@ -15,7 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from pixmcu.data import load_dataset as load_data_file
 from pixmcu.errors import PixmcuError
+from pixmcu.npz import open_npz
 from pixmcu.shared_data import shared_dir
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -99,19 +101,28 @@ def load_cifar10(root: Path = SHARED_DATASETS, cache_dir: Path | None = None) ->
     return Dataset("cifar10", tr, te, 10)
 
 
+def _training_split(path: Path, arrays: tuple[str, str]) -> Split:
+    """uint8 (N, H, W[, C]) images with labels, checked as every data file is (pixmcu.data.load_dataset)."""
+    ds = load_data_file(path, arrays=arrays)
+    xn, yn = arrays
+    if ds.y is None:
+        raise PixmcuError(f"{path}: a training .npz needs arrays '{xn}' and '{yn}'")
+    x = ds.x[..., None] if ds.x.ndim == 3 else ds.x
+    if x.dtype != np.uint8 or x.ndim != 4:
+        raise PixmcuError(f"{path}: '{xn}' must be uint8 images (N, H, W[, C]), got {x.dtype} {ds.x.shape}")
+    return Split(x, ds.y)
+
+
 def load_npz(path: Path, test_fraction: float = 0.2, seed: int = 0) -> Dataset:
-    d = dict(np.load(path))
-    if "x" not in d or "y" not in d:
-        raise PixmcuError(f"{path}: a training .npz needs arrays 'x' and 'y'")
-    x = d["x"]
-    if x.dtype != np.uint8:
-        raise PixmcuError(f"{path}: x must be uint8 pixels, got {x.dtype}")
-    if x.ndim == 3:
-        x = x[..., None]
-    y = d["y"].astype(np.int64).reshape(-1)
-    if "x_test" in d and "y_test" in d:
-        xt = d["x_test"] if d["x_test"].ndim == 4 else d["x_test"][..., None]
-        return Dataset(path.stem, Split(x, y), Split(xt, d["y_test"].astype(np.int64)), int(max(y.max(), d["y_test"].max())) + 1)
+    train = _training_split(path, ("x", "y"))
+    x, y = train.x, train.y
+    with open_npz(path) as f:
+        has_test = "x_test" in f and "y_test" in f
+    if has_test:
+        test = _training_split(path, ("x_test", "y_test"))
+        if test.x.shape[1:] != x.shape[1:]:
+            raise PixmcuError(f"{path}: 'x_test' images {test.x.shape[1:]} differ from 'x' images {x.shape[1:]}")
+        return Dataset(path.stem, train, test, int(max(y.max(), test.y.max())) + 1)
     order = np.random.default_rng(seed).permutation(len(x))
     cut = int(len(x) * (1 - test_fraction))
     return Dataset(path.stem, Split(x[order[:cut]], y[order[:cut]]), Split(x[order[cut:]], y[order[cut:]]), int(y.max()) + 1)

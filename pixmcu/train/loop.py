@@ -165,7 +165,7 @@ def train(cfg: ModelConfig, data: Dataset, args: TrainArgs, checkpoint: Path | N
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
     step, epoch, history, elapsed = 0, 0, [], 0.0
     if resume and checkpoint is not None and checkpoint.exists():
-        st = torch.load(checkpoint, map_location=device, weights_only=False)
+        st = torch.load(checkpoint, map_location=device, weights_only=True)  # never unpickle code (docs/security.md)
         if ModelConfig.from_dict(st["config"]) != cfg:
             from pixmcu.errors import PixmcuError
             raise PixmcuError(f"{checkpoint}: checkpoint was trained with a different model configuration")
@@ -231,8 +231,8 @@ def train(cfg: ModelConfig, data: Dataset, args: TrainArgs, checkpoint: Path | N
 
 
 def load_trained(path: Path, device: str = "cpu") -> tuple[torch.nn.Module, dict[str, Any]]:
-    st = torch.load(path, map_location=device, weights_only=False)
-    if st.get("format") != CHECKPOINT_FORMAT:
+    st = torch.load(path, map_location=device, weights_only=True)  # never unpickle code (docs/security.md)
+    if not isinstance(st, dict) or st.get("format") != CHECKPOINT_FORMAT:
         from pixmcu.errors import PixmcuError
         raise PixmcuError(f"{path}: not a pixmcu training checkpoint")
     model = build_model(ModelConfig.from_dict(st["config"]))

@@ -31,7 +31,9 @@ _CTYPES = {
     "dims": Dims,
     "int8_t*": ctypes.POINTER(ctypes.c_int8),
     "int32_t*": ctypes.POINTER(ctypes.c_int32),
+    "int64_t*": ctypes.POINTER(ctypes.c_int64),
 }
+_NP = {"int8_t*": np.int8, "int32_t*": np.int32, "int64_t*": np.int64}
 
 STRUCTS: dict[str, type] = {}
 for _name, _fields in STRUCT_FIELDS.items():  # nested structs are declared before their users
@@ -92,7 +94,7 @@ def _struct(call: KernelCall, keep: list, struct: str | None = None, fields: dic
             if val is None:
                 setattr(s, name, None)
             else:
-                arr = np.ascontiguousarray(call.arrays[val], dtype=np.int8 if kind == "int8_t*" else np.int32)
+                arr = np.ascontiguousarray(call.arrays[val], dtype=_NP[kind])
                 keep.append(arr)
                 setattr(s, name, arr.ctypes.data_as(_CTYPES[kind]))
         else:

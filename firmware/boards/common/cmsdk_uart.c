@@ -1,6 +1,7 @@
 /* CMSDK APB UART (QEMU mps2/mps3): one byte each way, polled. The emulated UART never overruns:
  * QEMU stops reading the socket while RXFULL is set, so polling loses nothing. */
 #include "pm_board_config.h"
+#include "pm_bringup.h"
 #include "pm_cmsdk_uart.h"
 #include "pm_port.h"
 
@@ -30,13 +31,9 @@ int pm_port_getc(void)
 
 void pm_port_putc(uint8_t byte)
 {
-    while (UART_STATE & STATE_TXFULL) {
+    if (pm_wait_bits(&UART_STATE, STATE_TXFULL, 0u, PM_UART_POLLS)) {
+        UART_DATA = byte;
     }
-    UART_DATA = byte;
 }
 
-void pm_port_flush(void)
-{
-    while (UART_STATE & STATE_TXFULL) {
-    }
-}
+void pm_port_flush(void) { (void)pm_wait_bits(&UART_STATE, STATE_TXFULL, 0u, PM_UART_POLLS); }

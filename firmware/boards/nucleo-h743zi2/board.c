@@ -2,10 +2,16 @@
  * Power: the board runs the core from the LDO, which must be confirmed in PWR_CR3 once after reset.
  * Clock: HSI 64 MHz -> PLL1 (M=4, N=50, P=2) = 400 MHz CPU at VOS1; AXI/AHB 200 MHz (2 flash wait
  * states, WRHIGHFREQ=2, RM0433 table 17); APB1 100 MHz feeds USART3, the ST-LINK virtual COM port on
- * PD8 (TX) / PD9 (RX), AF7. Caches are on: the harness does no DMA, so no maintenance is needed. */
+ * PD8 (TX) / PD9 (RX), AF7. Caches are on: the harness does no DMA, so no maintenance is needed.
+ * Every ready flag is waited on a bounded number of times. If one never comes, the port goes back to
+ * the HSI with every prescaler at /1 and the PLL off and carries on at 64 MHz (APB1 64 MHz, which
+ * the reset flash wait states and VOS3 allow): the UART divisor follows the clock actually used and
+ * HELLO_ACK reports it. QEMU has no STM32H7 machine, so this port has only been built, never run. */
 #include "pm_board_config.h"
+#include "pm_bringup.h"
 #include "pm_counter.h"
 #include "pm_port.h"
+#include "pm_protocol.h"
 
 #define REG(addr) (*(volatile uint32_t *)(addr))
 
@@ -47,7 +53,11 @@
 #define ISR_TC (1u << 6)
 #define ISR_TXE (1u << 7)
 
-#define APB1_HZ (PM_BOARD_CLOCK_HZ / 4u)
+#define CR_PLL1ON (1u << 24)
+#define CR_PLL1RDY (1u << 25)
+#define CFGR_SW 7u
+#define CFGR_SWS (7u << 3)
+#define FLASH_LATENCY 0xFu
 
 #define SCB_CCR REG(0xE000ED14u)
 #define SCB_CCSIDR REG(0xE000ED80u)
@@ -57,32 +67,53 @@
 
 static inline void barrier(void) { __asm volatile("dsb\n\tisb" ::: "memory"); }
 
-static void power_clock_init(void)
+/* Supply, voltage scale, PLL1, flash, prescalers, switch (RM0433 8.4 and 6.8.4); returns the
+ * PM_CLOCK_STEP_* whose ready flag never came, or PM_CLOCK_STEP_NONE once SYSCLK runs from PLL1. */
+static uint8_t clock_init(void)
 {
     PWR_CR3 = (PWR_CR3 & ~(1u << 2 | 1u << 0)) | 1u << 1; /* LDO on, no SMPS, no bypass */
-    while (!(PWR_CSR1 & (1u << 13))) {                      /* ACTVOSRDY */
+    if (!pm_clock_wait(&PWR_CSR1, 1u << 13, 1u << 13)) {  /* ACTVOSRDY */
+        return PM_CLOCK_STEP_SUPPLY;
     }
     PWR_D3CR = (PWR_D3CR & ~(3u << 14)) | 3u << 14; /* VOS1 */
-    while (!(PWR_D3CR & (1u << 13))) {             /* VOSRDY */
+    if (!pm_clock_wait(&PWR_D3CR, 1u << 13, 1u << 13)) { /* VOSRDY */
+        return PM_CLOCK_STEP_VOLTAGE_SCALE;
     }
 
     RCC_PLLCKSELR = (RCC_PLLCKSELR & ~(3u | 0x3Fu << 4)) | 0u | 4u << 4; /* HSI, DIVM1 = 4 -> 16 MHz */
     /* PLL1RGE = 8..16 MHz input, wide VCO, integer mode, P/Q/R outputs enabled. */
     RCC_PLLCFGR = (RCC_PLLCFGR & ~0xFu & ~(7u << 16)) | 3u << 2 | 1u << 16 | 1u << 17 | 1u << 18;
     RCC_PLL1DIVR = (50u - 1u) | (2u - 1u) << 9 | (4u - 1u) << 16 | (2u - 1u) << 24;
-    RCC_CR |= 1u << 24; /* PLL1ON */
-    while (!(RCC_CR & (1u << 25))) {
+    RCC_CR |= CR_PLL1ON;
+    if (!pm_clock_wait(&RCC_CR, CR_PLL1RDY, CR_PLL1RDY)) {
+        return PM_CLOCK_STEP_PLL;
     }
 
     FLASH_ACR = (FLASH_ACR & ~0x3Fu) | 2u | 2u << 4; /* 2 wait states, WRHIGHFREQ = 2 */
-    while ((FLASH_ACR & 0xFu) != 2u) {
+    if (!pm_clock_wait(&FLASH_ACR, FLASH_LATENCY, 2u)) {
+        return PM_CLOCK_STEP_FLASH_LATENCY;
     }
     RCC_D1CFGR = 0u << 8 | 4u << 4 | 8u; /* core /1, APB3 /2, AHB /2 */
     RCC_D2CFGR = 4u << 4 | 4u << 8;      /* APB1 /2, APB2 /2 */
     RCC_D3CFGR = 4u << 4;                /* APB4 /2 */
-    RCC_CFGR = (RCC_CFGR & ~7u) | 3u;    /* SYSCLK = PLL1 P */
-    while (((RCC_CFGR >> 3) & 7u) != 3u) {
+    RCC_CFGR = (RCC_CFGR & ~CFGR_SW) | 3u; /* SYSCLK = PLL1 P */
+    if (!pm_clock_wait(&RCC_CFGR, CFGR_SWS, 3u << 3)) {
+        return PM_CLOCK_STEP_SYSCLK_SWITCH;
     }
+    return PM_CLOCK_STEP_NONE;
+}
+
+/* Back to the reset clock tree: SYSCLK = HSI (64 MHz), every domain prescaler /1, PLL1 off. The
+ * flash keeps whatever wait states it has: at least the 2 set above or the reset value's 7, and
+ * more wait states than needed are safe. */
+static void fall_back(void)
+{
+    RCC_CFGR &= ~CFGR_SW;
+    (void)pm_wait_bits(&RCC_CFGR, CFGR_SWS, 0u, PM_BRINGUP_POLLS);
+    RCC_D1CFGR = 0;
+    RCC_D2CFGR = 0;
+    RCC_D3CFGR = 0;
+    RCC_CR &= ~CR_PLL1ON;
 }
 
 static void caches_init(void)
@@ -108,7 +139,7 @@ static void caches_init(void)
     barrier();
 }
 
-static void uart_init(void)
+static void uart_init(uint32_t apb1_hz)
 {
     RCC_AHB4ENR |= 1u << 3;   /* GPIODEN */
     RCC_APB1LENR |= 1u << 18; /* USART3EN */
@@ -118,15 +149,20 @@ static void uart_init(void)
     GPIOD_PUPDR = (GPIOD_PUPDR & ~(0xFu << 16)) | (0x4u << 16);  /* pull-up on RX */
     GPIOD_AFRH = (GPIOD_AFRH & ~0xFFu) | 0x77u;                  /* AF7 = USART3 */
     USART3_CR1 = 0;
-    USART3_BRR = (APB1_HZ + PM_UART_BAUD / 2u) / PM_UART_BAUD;     /* kernel clock = pclk1 */
+    USART3_BRR = (apb1_hz + PM_UART_BAUD / 2u) / PM_UART_BAUD;     /* kernel clock = pclk1 */
     USART3_CR1 = 1u << 3 | 1u << 2 | 1u << 0;                     /* TE, RE, UE */
 }
 
 void pm_port_init(void)
 {
-    power_clock_init();
+    uint8_t failed = clock_init();
+    if (failed != PM_CLOCK_STEP_NONE) {
+        fall_back();
+    }
+    pm_clock_set(failed);
     caches_init();
-    uart_init();
+    /* APB1 runs at a quarter of the PLL clock, or at the HSI's own after a fallback. */
+    uart_init(failed != PM_CLOCK_STEP_NONE ? PM_BOARD_FALLBACK_CLOCK_HZ : PM_BOARD_CLOCK_HZ / 4u);
     pm_counter_start();
 }
 
@@ -142,18 +178,15 @@ int pm_port_getc(void)
     return -1;
 }
 
+/* A transmitter that never frees drops the byte rather than hang; the host's retry covers it. */
 void pm_port_putc(uint8_t byte)
 {
-    while (!(USART3_ISR & ISR_TXE)) {
+    if (pm_wait_bits(&USART3_ISR, ISR_TXE, ISR_TXE, PM_UART_POLLS)) {
+        USART3_TDR = byte;
     }
-    USART3_TDR = byte;
 }
 
-void pm_port_flush(void)
-{
-    while (!(USART3_ISR & ISR_TC)) {
-    }
-}
+void pm_port_flush(void) { (void)pm_wait_bits(&USART3_ISR, ISR_TC, ISR_TC, PM_UART_POLLS); }
 
 void pm_port_exit(int status)
 {

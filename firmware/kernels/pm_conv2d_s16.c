@@ -1,0 +1,55 @@
+/* 16x8 convolution (int16 activations, int8 weights, int64 bias): TFLM's reference ConvPerChannel
+ * for int16, accumulating in 64 bits. Input and output zero points are 0 (checked at generate time). */
+#include "pm_kernels.h"
+#include "pm_requant16.h"
+
+int pm_conv2d_s16(const pm_conv_s16_params_t *p16, const void *input, void *output)
+{
+    const pm_conv_params_t *p = &p16->conv;
+    if (input == NULL || output == NULL || p->weights == NULL || p->multiplier == NULL || p->shift == NULL ||
+        p->stride_h < 1 || p->stride_w < 1 || p->dilation_h < 1 || p->dilation_w < 1) {
+        return PM_ERR_ARG;
+    }
+    const int32_t in_h = p->input.h, in_w = p->input.w, in_c = p->input.c;
+    const int32_t kh = p->filter.h, kw = p->filter.w, out_c = p->output.c;
+    if (p->filter.c != in_c || p->filter.n != out_c || p->input.n != p->output.n) {
+        return PM_ERR_SHAPE;
+    }
+    const int16_t *in = (const int16_t *)input;
+    int16_t *out = (int16_t *)output;
+    for (int32_t b = 0; b < p->output.n; ++b) {
+        const int16_t *in_b = in + (size_t)b * in_h * in_w * in_c;
+        for (int32_t oy = 0; oy < p->output.h; ++oy) {
+            const int32_t y0 = oy * p->stride_h - p->pad_h;
+            for (int32_t ox = 0; ox < p->output.w; ++ox) {
+                const int32_t x0 = ox * p->stride_w - p->pad_w;
+                for (int32_t oc = 0; oc < out_c; ++oc) {
+                    const int8_t *w_oc = p->weights + (size_t)oc * kh * kw * in_c;
+                    int64_t acc = 0;
+                    for (int32_t ky = 0; ky < kh; ++ky) {
+                        const int32_t y = y0 + ky * p->dilation_h;
+                        if (y < 0 || y >= in_h) {
+                            continue;
+                        }
+                        for (int32_t kx = 0; kx < kw; ++kx) {
+                            const int32_t x = x0 + kx * p->dilation_w;
+                            if (x < 0 || x >= in_w) {
+                                continue;
+                            }
+                            const int16_t *px = in_b + ((size_t)y * in_w + x) * in_c;
+                            const int8_t *pw = w_oc + ((size_t)ky * kw + kx) * in_c;
+                            for (int32_t i = 0; i < in_c; ++i) {
+                                acc += (int32_t)pw[i] * (int32_t)px[i];
+                            }
+                        }
+                    }
+                    if (p16->bias != NULL) {
+                        acc += p16->bias[oc];
+                    }
+                    *out++ = pm_out16(acc, p->multiplier[oc], p->shift[oc], p->output_offset, p->act_min, p->act_max);
+                }
+            }
+        }
+    }
+    return PM_OK;
+}
