@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from host_tools.probes import USB_PERMISSION_FIX, strip_ansi
 from pixmcu.boards import Board
 from pixmcu.errors import PixmcuError
 
@@ -35,11 +36,19 @@ def _default_session(board: Board, probe_uid: str | None, frequency: int | None)
                                                           unique_id=probe_uid, target_override=board.flash_target,
                                                           options=options)
     except Exception as exc:  # pyOCD raises its own hierarchy (target unknown, probe busy, USB errors)
-        hint = " (install the part's pack: pyocd pack install <part>)" if "target" in str(exc).lower() else ""
-        raise FlashError(f"pyOCD could not open a session for {board.flash_target}: {exc}{hint}") from None
+        text = strip_ansi(exc)
+        low = text.lower()
+        if "target" in low:
+            fix = f"install the part's pack: pyocd pack install {board.flash_target}"
+        elif "permission" in low or "access" in low:
+            fix = USB_PERMISSION_FIX
+        else:
+            fix = "check the USB cable, close other debuggers (STM32CubeIDE, openocd), and see `pixmcu probes`"
+        raise FlashError(f"pyOCD could not open a session for {board.flash_target}: {text}; {fix}") from None
     if session is None:
-        raise FlashError("no debug probe found: connect the board's ST-LINK USB port "
-                         + (f"(looking for probe {probe_uid})" if probe_uid else ""))
+        raise FlashError("no debug probe found" + (f" with ID {probe_uid}" if probe_uid else "")
+                         + f": connect the {board.name}'s ST-LINK USB port, then check `pixmcu probes` lists it "
+                         + f"({USB_PERMISSION_FIX})")
     return session
 
 
@@ -66,7 +75,8 @@ def flash(image: Path, board: Board, *, probe_uid: str | None = None, frequency:
         try:
             programmer.program(str(image), file_format="bin", base_address=board.flash.origin)
         except Exception as exc:  # pyOCD's errors carry the reason; keep it
-            raise FlashError(f"programming {image.name} at 0x{board.flash.origin:08x} failed: {exc}") from None
+            raise FlashError(f"programming {image.name} at 0x{board.flash.origin:08x} failed: {strip_ansi(exc)}; "
+                             "power-cycle the board and retry, or lower --frequency") from None
         target = session.board.target
         verified = False
         if verify:

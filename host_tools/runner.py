@@ -171,7 +171,12 @@ def run_measurement(spec: RunSpec, source, link_stats=None) -> dict:
         return {i: r for i, r in store.records.items() if i < n}
 
     todo = [i for i in range(n) if i not in store.records]
-    expected = ExpectedPrefetch(spec.reference, inputs, todo)
+    # A source that can check (host_tools.shards) computes the expected outputs beside each shard,
+    # so the host reference scales with the shards instead of running in this one process.
+    in_source = spec.reference is not None and hasattr(source, "check_with")
+    if in_source:
+        source.check_with(spec.reference, inputs)
+    expected = ExpectedPrefetch(None if in_source else spec.reference, inputs, todo)
     ref_name = spec.reference.description if spec.reference else spec.reference_note
     started, last_report = time.monotonic(), time.monotonic()
     error: str | None = None
@@ -184,12 +189,12 @@ def run_measurement(spec: RunSpec, source, link_stats=None) -> dict:
                             link=link_stats.as_dict() if link_stats else None, estimates=spec.estimates,
                             device=spec.device)
 
-    bar = tqdm(total=n, initial=n - len(todo), unit="img", disable=None if spec.progress else True,
+    bar = tqdm(total=n, initial=n - len(todo), unit="img", disable=not spec.progress,
                desc=f"{spec.board.name} {spec.transport}")
     expected.start()
     try:
-        for i, res in source.results(todo, inputs.image_bytes):
-            match, first = compare(res, expected.get(i), layer_names)
+        for i, res, *checked in source.results(todo, inputs.image_bytes):
+            match, first = compare(res, checked[0] if in_source else expected.get(i), layer_names)
             out = np.frombuffer(res.output, dtype=out_dtype)
             label = None if inputs.y is None else int(inputs.y[i])
             store.add({"image": i, "label": label, "pred": int(np.argmax(out)) if out.size else None,

@@ -24,7 +24,11 @@ def open_port(url: str, baud: int = 115200, connect_timeout: float = 5.0):
             return serial.serial_for_url(url, baudrate=baud, timeout=0.05, write_timeout=10)
         except (serial.SerialException, OSError, ValueError) as exc:
             if time.monotonic() > deadline:
-                raise PixmcuError(f"cannot open serial port {url}: {exc}") from None
+                from host_tools.probes import SERIAL_PERMISSION_FIX, strip_ansi
+
+                raise PixmcuError(f"cannot open serial port {url}: {strip_ansi(exc)}; check the port with `pixmcu "
+                                  f"probes`, close other programs using it (screen, minicom), and "
+                                  f"{SERIAL_PERMISSION_FIX.replace('on Linux, ', 'on Linux ')}") from None
             time.sleep(0.05)
 
 

@@ -212,13 +212,14 @@ def _compile(cc: str, src: Path, obj: Path, flags: list[str], cacheable: bool = 
 
 def build(outdir: str | Path, board: str | None = None, *, max_payload: int | None = None,
           include_kernels: bool = True, jobs: int | None = None, markers: bool = False,
-          clock_fallback: bool = True) -> BuildResult:
+          clock_fallback: bool = True, subdir: str | None = None) -> BuildResult:
     """Build OUTDIR's model into OUTDIR/firmware.elf and .bin for `board` (default: the manifest's).
 
     markers=True builds the estimated-cycles variant instead: the harness compiled with
     -DPM_CYCLE_MARKERS=1 (plugin START/STOP hints around every layer and the whole inference), in
     OUTDIR/build-markers/ with its ELF at OUTDIR/build-markers/firmware.elf; the normal build and its
-    firmware are left untouched.
+    firmware are left untouched. subdir: build in OUTDIR/SUBDIR instead, firmware included (what
+    `pixmcu flash` does, so that flashing a board never changes what OUTDIR runs under QEMU).
 
     clock_fallback=False is a test hook: the port's clock waits never give up (a board whose PLL does
     not lock then hangs before its UART starts), to check that the host reports a silent board."""
@@ -232,7 +233,9 @@ def build(outdir: str | Path, board: str | None = None, *, max_payload: int | No
         raise PixmcuError(f"max payload must be between {MIN_MAX_PAYLOAD} and 65535 bytes")
     cc, objcopy = tool("gcc"), tool("objcopy")
 
-    bdir = outdir / (MARKERS_DIR if markers else "build")
+    if subdir is not None and (Path(subdir).is_absolute() or ".." in Path(subdir).parts):
+        raise PixmcuError(f"build subdirectory {subdir!r} must stay inside {outdir}")
+    bdir = outdir / (subdir or (MARKERS_DIR if markers else "build"))
     gen, objdir = bdir / "gen", bdir / "obj"
     objdir.mkdir(parents=True, exist_ok=True)
     _render_generated(gen, b, max_payload, b.rx_idle_polls, clock_fallback)
@@ -258,7 +261,7 @@ def build(outdir: str | Path, board: str | None = None, *, max_payload: int | No
             raise r
     compiled = sum(1 for r in results if r is True)
 
-    fwdir = bdir if markers else outdir
+    fwdir = bdir if markers or subdir else outdir
     elf, binf, mapf = fwdir / "firmware.elf", fwdir / "firmware.bin", bdir / "firmware.map"
     objs = [str(objdir / name) for _, name in pairs]
     _run([cc, *b.cflags, "-T", str(ld_script), *LINK_FLAGS, f"-Wl,-Map={mapf}", *objs, "-lm", "-o", str(elf)])

@@ -85,7 +85,7 @@ class Quantization:
         if len(self.zero_point) not in (1, len(self.scale)):
             raise GraphError(f"quantization has {len(self.scale)} scales but {len(self.zero_point)} zero points")
         # Only finiteness is universal: which tensors may have zero or negative scales (TFLM runs negative
-        # per-channel weight scales) is a per-role rule, checked in pixmcu.validate.
+        # per-channel weight scales) is a per-role rule, checked in pixmcu.graph_checks.
         bad = [(i, s) for i, s in enumerate(self.scale) if not np.isfinite(s)]
         if bad:
             raise GraphError(f"quantization scales must be finite, got {describe_values(bad, len(self.scale))}")

@@ -1,191 +1,195 @@
-"""What a graph must satisfy beyond its shapes before the reference and the generated C may run it.
+"""`pixmcu validate`: run one model on several engines over the same images and compare them.
 
-`Graph` checks structure and shapes on construction; this module checks the numbers, once, at load:
-quantization as TFLM reads it (which tensors may have negative or per-channel scales, zero points
-inside the dtype, TFLM's own Prepare() checks), requantization constants the kernels can represent
-(shifts of at most 31 bits either way, pm_requant.h), and caps on sizes that keep the host reference
-and the device arena finite. Every failure is a GraphError naming the layer and the values at fault.
+Engines: `reference` (the numpy integer reference), `host-c` (the generated C compiled with the host gcc
+under ASan/UBSan) and `device` (the firmware for a QEMU board, through semihosting bulk files). All three
+run the C generated once for the board, and each gives the output and a CRC-32 of every stored layer
+output per image, so any two can be compared value by value and layer by layer. For a model trained
+here (a `.pt` checkpoint, or a `.pmz` with its `.pt` beside it) the PyTorch model's top-1 is reported too.
 """
 
 from __future__ import annotations
 
-import math
+import shutil
+import tempfile
+import time
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 
-from pixmcu.ir import Graph, GraphError, Operator, Tensor, describe_values
-from pixmcu.quant import ACT_RANGES
+from pixmcu.errors import PixmcuError
 
-# Per-tensor element cap (16 Mi): 64x the largest activation of any MCU model we know, and small
-# enough that the reference's int64 temporaries of one image stay far below 1 GB.
-MAX_TENSOR_ELEMENTS = 1 << 24
-# Cap on all activations together: the arena can never exceed it.
-MAX_ACTIVATION_BYTES = 64 << 20
-# Cap on the values one output pixel's window reads times the output pixels (the reference's im2col).
-MAX_WINDOW_ELEMENTS = 1 << 25
-# Strides, dilated filter extents and pool filters: keeps every index computation of the C kernels
-# (out * stride + tap) far inside int32.
-MAX_EXTENT = 1 << 16
-# Shifts pm_requant.h represents (pm_shl_wrap and pm_rdbpot take 0..31), for the kinds whose kernels
-# requantize through it; kinds added later state their own ranges.
-SHIFT_RANGE = (-31, 31)
-SHIFT_CHECKED = ("conv2d", "depthwise_conv2d", "fully_connected", "add", "mean", "softmax", "quantize")
-# Inputs that carry weights (any finite scale, per-channel allowed) and biases (quantization ignored,
-# as TFLM ignores it, except FULLY_CONNECTED's per-tensor check) per operator kind.
-WEIGHT_INPUTS = {"conv2d": (1,), "depthwise_conv2d": (1,), "fully_connected": (1,)}
-BIAS_INPUTS = {"conv2d": (2,), "depthwise_conv2d": (2,), "fully_connected": (2,)}
-_F32_TINY = float(np.finfo(np.float32).tiny)
+ENGINES = ("reference", "host-c", "device")
 
 
-def _err(op: Operator | None, msg: str) -> GraphError:
-    return GraphError(f"layer '{op.name}' ({op.kind}): {msg}" if op is not None else msg)
+@dataclass
+class EngineRun:
+    outputs: np.ndarray  # (N, ...) in the output dtype
+    crcs: dict[str, list[int]]  # layer name -> CRC-32 per image, for the layers this engine stores
+    seconds: float
 
 
-def validate_graph(graph: Graph) -> None:
-    """Raise GraphError if `graph` holds numbers pixmcu (or TFLM) cannot run."""
-    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
-        raise _err(None, f"the model has {len(graph.inputs)} inputs and {len(graph.outputs)} outputs; "
-                         "pixmcu runs models with one input and one output")
-    for role, name in (("input", graph.inputs[0]), ("output", graph.outputs[0])):
-        if graph.tensors[name].is_constant:
-            raise _err(None, f"the model {role} '{name}' is a constant tensor")
-    _check_sizes(graph)
-    roles = _roles(graph)
-    for name, t in graph.tensors.items():
-        _check_tensor(t, roles.get(name, ("activation", None)))
-    for op in graph.operators:
-        _check_operator(graph, op)
+def _crcs(per_layer: dict[str, np.ndarray], names: list[str]) -> dict[str, list[int]]:
+    return {n: [zlib.crc32(np.ascontiguousarray(a).tobytes()) & 0xFFFFFFFF for a in per_layer[n]]
+            for n in names if n in per_layer}
 
 
-def _roles(graph: Graph) -> dict[str, tuple[str, Operator]]:
-    roles: dict[str, tuple[str, Operator]] = {}
-    for op in graph.operators:
-        for k in WEIGHT_INPUTS.get(op.kind, ()):
-            if k < len(op.inputs):
-                roles[op.inputs[k]] = ("weight", op)
-        for k in BIAS_INPUTS.get(op.kind, ()):
-            if k < len(op.inputs):
-                roles[op.inputs[k]] = ("bias", op)
-    return roles
+def _run_reference(graph, manifest: dict, x: np.ndarray, progress: Callable[[int], None]) -> EngineRun:
+    from pixmcu import reference
+
+    names = [l["name"] for l in manifest["layers"] if l["output_bytes"]]
+    outs, crcs = [], {n: [] for n in names}
+    t0 = time.monotonic()
+    for i in range(0, len(x), 64):
+        res = reference.run(graph, x[i:i + 64])
+        outs.append(res[graph.outputs[0]])
+        for n, c in _crcs(res, names).items():
+            crcs[n] += c
+        progress(len(res[graph.outputs[0]]))
+    return EngineRun(np.concatenate(outs), {n: c for n, c in crcs.items() if c}, time.monotonic() - t0)
 
 
-def _check_tensor(t: Tensor, role: tuple[str, Operator | None]) -> None:
-    kind, op = role
-    where = f"tensor '{t.name}'" + (f" ({kind} of layer '{op.name}')" if op is not None else "")
-    q = t.quant
-    if q is None or kind == "bias":
-        return
-    lo, hi = ACT_RANGES.get(t.dtype, (None, None))
-    if lo is not None:
-        bad = [(i, z) for i, z in enumerate(q.zero_point) if not lo <= z <= hi]
-        if bad:
-            raise GraphError(f"{where}: zero point outside {t.dtype} [{lo}, {hi}]: "
-                             f"{describe_values(bad, len(q.zero_point))}")
-    if kind == "weight":
-        return  # any finite scale: TFLM runs negative (and zero) per-channel weight scales
-    if q.per_channel:
-        raise GraphError(f"{where}: per-channel quantization ({len(q.scale)} scales) is supported on "
-                         "weights only, as in TFLM")
-    s = q.scale[0]
-    if not _F32_TINY <= s:
-        raise GraphError(f"{where}: an activation scale must be a positive normal float32, got {s!r}")
+def _run_host_c(gen_dir: Path, manifest: dict, x: np.ndarray, progress: Callable[[int], None]) -> EngineRun:
+    from pixmcu.engines.host_c import run_generated
+
+    t0 = time.monotonic()
+    y, layers = run_generated(gen_dir, x, layers=True)
+    progress(len(x))
+    return EngineRun(y, _crcs(layers, [l["name"] for l in manifest["layers"]]), time.monotonic() - t0)
 
 
-def _check_operator(graph: Graph, op: Operator) -> None:
-    from pixmcu.lowering import lower
+def _run_device(gen_dir: Path, manifest: dict, board, x: np.ndarray, progress: Callable[[int], None],
+                shards: int = 1, ray: str | None = None) -> EngineRun:
+    from host_tools.bulk import BulkSource
+    from host_tools.shards import ShardedSource
+    from pixmcu.build import build
 
-    a = op.attrs
-    if op.kind in ("conv2d", "depthwise_conv2d"):
-        _bounded(op, "stride", a["stride"])
-        w = graph.tensors[op.inputs[1]]
-        ext = tuple((k - 1) * d + 1 for k, d in zip(w.shape[1:3], a["dilation"]))
-        if not all(1 <= e <= MAX_EXTENT for e in ext):
-            raise _err(op, f"dilation {tuple(a['dilation'])} stretches the {w.shape[1]}x{w.shape[2]} filter to "
-                           f"{ext[0]}x{ext[1]}, over pixmcu's limit of {MAX_EXTENT}")
-        _check_window(graph, op, w.shape[1:3])
-    elif op.kind in ("avg_pool2d", "max_pool2d"):
-        _bounded(op, "stride", a["stride"])
-        _bounded(op, "filter", a["filter"])
-    elif op.kind == "fully_connected":
-        _check_fc_scales(graph, op)
-    elif op.kind == "softmax":
-        _check_softmax(graph, op)
-    elif op.kind == "pad" and "pad_value" in a:
-        out = graph.tensors[op.outputs[0]]
-        lo, hi = ACT_RANGES.get(out.dtype, (None, None))
-        if lo is not None and not (isinstance(a["pad_value"], int) and lo <= a["pad_value"] <= hi):
-            raise _err(op, f"pad value {a['pad_value']!r} is outside {out.dtype} [{lo}, {hi}]")
+    if not board.is_qemu:
+        raise PixmcuError(f"--engines device runs the firmware on a QEMU board; {board.name} is a real board: "
+                          f"`pixmcu flash` it, then `pixmcu measure --port ...` (or choose --board qemu-m4)")
+    res = build(gen_dir, board.name)
+    args = (board, res.elf, int(manifest["input"]["bytes"]), manifest.get("model_sha256"))
+    src = BulkSource(*args) if shards == 1 and not ray else ShardedSource(*args, shards, ray_address=ray)
+    out_shape = tuple(manifest["output"]["shape"])
+    per = out_shape[1:] if out_shape[0] == 1 else out_shape
+    outs: dict[int, np.ndarray] = {}
+    names = [l["name"] for l in manifest["layers"]]
+    crcs: dict[str, dict[int, int]] = {n: {} for n in names}
+    t0 = time.monotonic()
     try:
-        with np.errstate(over="raise", divide="raise", invalid="raise", under="ignore"):
-            params = lower(graph, op)
-    except (ValueError, OverflowError, ZeroDivisionError, FloatingPointError, ArithmeticError) as exc:
-        raise _err(op, f"its quantization parameters cannot be turned into integer constants ({exc})") from None
-    for key, value in params.items():
-        if "shift" not in key or op.kind not in SHIFT_CHECKED:
-            continue
-        v = np.atleast_1d(np.asarray(value, dtype=np.int64))
-        bad = [(i, int(s)) for i, s in enumerate(v) if not SHIFT_RANGE[0] <= s <= SHIFT_RANGE[1]]
+        for i, r in src.results(list(range(len(x))), lambda i: np.ascontiguousarray(x[i]).tobytes()):
+            if r.status != 0:
+                raise PixmcuError(f"device engine: image {i}: the model returned status {r.status}")
+            outs[i] = np.frombuffer(r.output, dtype=manifest["output"]["dtype"]).reshape(per)
+            for n, layer in zip(names, r.layers):
+                if layer.bytes:  # 0 bytes: fused, never stored on the device
+                    crcs[n][i] = layer.crc
+            progress(1)
+    finally:
+        src.close()
+    y = np.stack([outs[i] for i in range(len(x))])
+    return EngineRun(y, {n: [c[i] for i in range(len(x))] for n, c in crcs.items() if len(c) == len(x)},
+                     time.monotonic() - t0)
+
+
+def float_predictions(model_path: Path, images: np.ndarray) -> tuple[np.ndarray, str] | None:
+    """Top-1 classes of the PyTorch model a checkpoint came from, or None when there is none."""
+    pt = model_path if model_path.suffix == ".pt" else model_path.with_suffix(".pt")
+    if not pt.is_file() or images.dtype != np.uint8:
+        return None
+    import torch
+
+    from pixmcu.train.loop import load_trained, predict
+
+    model, _ = load_trained(pt)
+    return predict(model, images, torch.device("cpu")), str(pt)
+
+
+def _accuracy(pred: np.ndarray, y: np.ndarray | None, k: int = 1) -> float | None:
+    if y is None:
+        return None
+    return float(np.mean([y[i] in pred[i][:k] for i in range(len(y))]))
+
+
+def engine_summary(run: EngineRun, y: np.ndarray | None) -> dict[str, Any]:
+    flat = run.outputs.reshape(len(run.outputs), -1).astype(np.int64)
+    # Ties go to the lowest class index, as np.argmax (and the device report) decide them.
+    order = np.argsort(-flat, axis=1, kind="stable")
+    s = {"n": int(len(flat)), "accuracy": _accuracy(order[:, :1], y), "seconds": round(run.seconds, 3),
+         "predictions": order[:, 0].tolist(), "layers_compared": list(run.crcs)}
+    if flat.shape[1] >= 5:
+        s["top5"] = _accuracy(order[:, :5], y, 5)
+    return s
+
+
+def compare(a: EngineRun, b: EngineRun, layer_order: list[str]) -> dict[str, Any]:
+    """Values compared, mismatches, and the first layer (in execution order) where any image differs."""
+    mism = a.outputs.reshape(len(a.outputs), -1) != b.outputs.reshape(len(b.outputs), -1)
+    first = None
+    common = [n for n in layer_order if n in a.crcs and n in b.crcs]
+    for n in common:
+        bad = [i for i, (p, q) in enumerate(zip(a.crcs[n], b.crcs[n])) if p != q]
         if bad:
-            raise _err(op, f"requantization {key} outside the {SHIFT_RANGE[0]}..{SHIFT_RANGE[1]} bits the kernels "
-                           f"represent: {describe_values(bad, v.size)}; the scales of its input, weights and output "
-                           "are too far apart")
+            first = {"layer": n, "images": bad[:10], "images_differing": len(bad)}
+            break
+    return {"values_compared": int(mism.size), "mismatches": int(mism.sum()),
+            "images_differing": int(mism.any(axis=1).sum()), "layers_compared": len(common),
+            "first_diverging_layer": first, "bit_exact": bool(not mism.any() and first is None)}
 
 
-def _bounded(op: Operator, what: str, values) -> None:
-    if not all(1 <= int(v) <= MAX_EXTENT for v in values):
-        raise _err(op, f"{what} {tuple(values)} must be between 1 and {MAX_EXTENT}")
+def validate(model: str, data: str | Path, board: str | None = None, engines: tuple[str, ...] = ENGINES,
+             limit: int | None = None, pixel_mapping: dict[str, float] | None = None,
+             progress: bool = True, shards: int = 1, ray: str | None = None) -> dict[str, Any]:
+    from tqdm import tqdm
 
+    from pixmcu.analysis import generate_checked
+    from pixmcu.boards import get_board
+    from pixmcu.data import Dataset, PixelMapping, check_labels, fit_shape, load_dataset, per_input_shape, to_model_input
+    from pixmcu.frontend import load_model, resolve_model_path
 
-def _check_window(graph: Graph, op: Operator, kernel: tuple[int, int]) -> None:
-    x = graph.tensors[op.inputs[0]]
-    out = graph.tensors[op.outputs[0]]
-    (sh, sw), (dh, dw) = op.attrs["stride"], op.attrs["dilation"]
-    (kh, kw), (oh, ow) = kernel, out.shape[1:3]
-    padded = ((oh - 1) * sh + (kh - 1) * dh + 1) * ((ow - 1) * sw + (kw - 1) * dw + 1) * out.shape[3]
-    im2col = oh * ow * kh * kw * x.shape[3]
-    worst = max(padded, im2col)
-    if worst > MAX_WINDOW_ELEMENTS:
-        raise _err(op, f"its strides, dilations and filter make a padded window of {worst} values per image, "
-                       f"over pixmcu's limit of {MAX_WINDOW_ELEMENTS}")
-
-
-def _check_fc_scales(graph: Graph, op: Operator) -> None:
-    """TFLM's GetQuantizedConvolutionMultipler (per-tensor weights only): the bias scale must be within
-    2% of an output step of input*weight scale, and that product must not be negative."""
-    w = graph.tensors[op.inputs[1]]
-    if w.quant.per_channel:
-        return
-    x, out = graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
-    in_s, w_s, out_s = (float(np.float32(t.quant.scale[0])) for t in (x, w, out))
-    if len(op.inputs) > 2:
-        b = graph.tensors[op.inputs[2]]
-        bias_s = float(np.float32(b.quant.scale[0])) if b.quant is not None else 0.0
-        diff = abs(in_s * w_s - bias_s) / out_s
-        if not diff <= 0.02:
-            raise _err(op, f"bias scale {bias_s!r} differs from input x weight scale {in_s * w_s!r} by {diff:.3g} "
-                           "output steps; TFLM allows 0.02")
-    if float(np.float32(in_s) * np.float32(w_s)) < 0:
-        raise _err(op, f"per-tensor weight scale {w_s!r} is negative; TFLM runs negative scales per channel only")
-
-
-def _check_softmax(graph: Graph, op: Operator) -> None:
-    """TFLM's PreprocessSoftmaxScaling -> QuantizeMultiplierGreaterThanOne requires beta * scale * 2^26 > 1."""
-    beta = float(op.attrs["beta"])
-    s = float(np.float32(graph.tensors[op.inputs[0]].quant.scale[0]))
-    real = beta * s * (1 << 26) if math.isfinite(beta) else math.nan
-    if not (math.isfinite(real) and real > 1.0):
-        raise _err(op, f"softmax beta {beta!r} with input scale {s!r} gives beta*scale*2^26 = {real!r}; "
-                       "TFLM needs it finite and above 1")
-
-
-def _check_sizes(graph: Graph) -> None:
-    total = 0
-    for t in graph.tensors.values():
-        if t.size > MAX_TENSOR_ELEMENTS:
-            raise GraphError(f"tensor '{t.name}' {t.shape} has {t.size} elements, over pixmcu's limit of "
-                             f"{MAX_TENSOR_ELEMENTS}")
-        if not t.is_constant:
-            total += t.nbytes
-    if total > MAX_ACTIVATION_BYTES:
-        raise GraphError(f"the activations take {total} bytes together, over pixmcu's arena limit of "
-                         f"{MAX_ACTIVATION_BYTES} bytes")
+    unknown = [e for e in engines if e not in ENGINES]
+    if unknown or not engines:
+        raise PixmcuError(f"--engines {','.join(engines)}: choose from {', '.join(ENGINES)}")
+    b = get_board(board)
+    path = resolve_model_path(model)
+    graph = load_model(path)
+    if shards < 1:
+        raise PixmcuError("--shards must be at least 1")
+    mapping = {"scale": 1.0, "offset": 0.0, **(pixel_mapping or {})}
+    # As pixmcu.data.read_model_inputs, keeping the images as stored for the float model.
+    ds = load_dataset(data, limit=limit)
+    images = fit_shape(ds.x, graph.input_tensor(), str(ds.path))
+    x = to_model_input(images, graph.input_tensor(), PixelMapping(mapping["scale"], mapping["offset"]), str(ds.path))
+    check_labels(Dataset(x=x, y=ds.y, path=ds.path), int(np.prod(per_input_shape(graph.output_tensor()))))
+    work = Path(tempfile.mkdtemp(prefix="pixmcu-validate-"))
+    try:
+        _, gen = generate_checked(path, work / "gen", board=b.name, pixel_mapping=mapping, first_layer="auto")
+        manifest = gen.manifest
+        order = [l["name"] for l in manifest["layers"]]
+        runs: dict[str, EngineRun] = {}
+        for name in engines:
+            with tqdm(total=len(x), desc=name, unit="img", disable=not progress) as bar:
+                if name == "reference":
+                    runs[name] = _run_reference(graph, manifest, x, bar.update)
+                elif name == "host-c":
+                    runs[name] = _run_host_c(gen.out_dir, manifest, x, bar.update)
+                else:
+                    runs[name] = _run_device(gen.out_dir, manifest, b, x, bar.update, shards, ray)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    report: dict[str, Any] = {
+        "model": str(model), "data": str(ds.path), "board": b.name, "n": int(len(x)),
+        "labels": ds.y is not None, "pixel_mapping": mapping,
+        "engines": {n: engine_summary(r, ds.y) for n, r in runs.items()},
+        "comparisons": [{"engines": [p, q], **compare(runs[p], runs[q], order)}
+                        for i, p in enumerate(runs) for q in list(runs)[i + 1:]],
+    }
+    fl = float_predictions(path, images)
+    if fl is not None:
+        pred, src = fl
+        report["float"] = {"source": src, "n": int(len(pred)), "accuracy": _accuracy(pred[:, None], ds.y),
+                           "agreement_with_integer": {n: float(np.mean(pred == np.array(s["predictions"])))
+                                                      for n, s in report["engines"].items()}}
+    return report

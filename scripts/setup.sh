@@ -7,7 +7,7 @@ SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
 APT_PACKAGES=(gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm
-              dataset-fashion-mnist gcc make python3-venv python3-pip)
+              dataset-fashion-mnist gcc make cmake python3-venv python3-pip)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -17,7 +17,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-for tool in arm-none-eabi-gcc qemu-system-arm gcc; do
+for tool in arm-none-eabi-gcc qemu-system-arm gcc cmake; do
   command -v "$tool" >/dev/null || { echo "setup: $tool is still missing after apt-get" >&2; exit 1; }
 done
 

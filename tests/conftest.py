@@ -37,6 +37,19 @@ def cifar_images():
     return x, d["labels"][idx].astype(np.int64)
 
 
+@pytest.fixture(scope="session")
+def resnet_run(tmp_path_factory, cifar_images):
+    """The MLPerf Tiny ResNet built for qemu-m4 (m/) and 24 CIFAR-10 (JPEG) images (c.npz), for sharded runs."""
+    from pixmcu.cli import main
+
+    d = tmp_path_factory.mktemp("shards")
+    x, y = cifar_images
+    np.savez(d / "c.npz", x=x[:24], y=y[:24])
+    assert main(["generate", str(RESNET), "-o", str(d / "m"), "--board", "qemu-m4"]) == 0
+    assert main(["build", str(d / "m")]) == 0
+    return d
+
+
 @pytest.fixture
 def pixmcu_cli(capsys):
     """Run the CLI in-process; returns (exit code, stdout, stderr)."""

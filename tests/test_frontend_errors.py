@@ -64,7 +64,7 @@ def test_inspect_names_unsupported_operators(pixmcu_cli, tmp_path):
     assert "SOFTMAX" in report["supported_operators"]
     # The same one paragraph as generate gives, exit 2 for both.
     gen_code, _, gen_err = pixmcu_cli("generate", BAD / "unsupported_ops.tflite", "-o", tmp_path / "g")
-    assert gen_code == 2 and "TANH (operator 1)" in gen_err
+    assert gen_code == 2 and "SPACE_TO_DEPTH (operator 1)" in gen_err
     assert err.split("error: ", 1)[1] == gen_err.split("error: ", 1)[1]
     code, out, err_table = pixmcu_cli("inspect", BAD / "unsupported_ops.tflite")
     assert code == 2 and "UNSUPPORTED" in out and err_table == err

@@ -93,8 +93,6 @@ def test_data_oracle_never_calls_a_silently_wrong_run_accepted(tmp_path, case):
     assert out.status in ("rejected", "wrong"), out
 
 
-@pytest.mark.xfail(strict=True, reason="data validation is helper 'data's pixmcu/data.py (branch h-data): "
-                                       "remove this mark when it is merged")
 def test_short_data_campaign_has_no_escapes(tmp_path):
     s = campaign("data", 20, seed=2026, out=tmp_path, progress=False)
     assert s["escapes"] == 0, (tmp_path / "escapes.jsonl").read_text()[:3000]

@@ -51,7 +51,7 @@ def test_tensor_validation(kwargs, msg):
 
 
 def test_quantization_validation():
-    # Sign rules depend on the tensor's role (pixmcu.validate); finiteness is universal, and the message
+    # Sign rules depend on the tensor's role (pixmcu.graph_checks); finiteness is universal, and the message
     # names the channels that are wrong, not the first few.
     Quantization((-0.5, 0.0, 0.1), (0, 0, 0), 0)
     with pytest.raises(GraphError, match=r"channel 5 = nan, channel 7 = inf \(2 of 8\)"):

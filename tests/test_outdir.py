@@ -67,7 +67,10 @@ def test_another_models_files_are_removed_and_nothing_else(tmp_path, pixmcu_cli)
     names = {p.name for p in out.iterdir()}
     assert not (a_files & names), a_files & names
     assert {"model_b.c", "model_b.h", "model_b_data.c", "model_b_data.h", "pm_model.h", "manifest.json",
-            "model.tflite", "notes.txt", "user.c"} == names
+            "model.tflite", "notes.txt", "user.c", "CMakeLists.txt", "pixmcu.mk", "pm_runtime"} == names
+    # The take-home runtime is replaced whole: model A's kernels that B does not call are gone.
+    kernels = {str(p.relative_to(out / "pm_runtime")) for p in (out / "pm_runtime" / "kernels").glob("*.c")}
+    assert kernels == set(json.loads((out / "manifest.json").read_text())["take_home"]["kernel_sources"])
     assert (tmp_path / "outside.c").exists()
 
 

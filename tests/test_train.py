@@ -64,9 +64,19 @@ def test_cli_train_export_and_generate_input(tmp_path, pixmcu_cli):
     ck, pmz = tmp_path / "m.pt", tmp_path / "m.pmz"
     code, out, err = pixmcu_cli("train", "--dataset", npz, "--bits", "W4A4", "--input-stage", "embed",
                                 "--embed-dim", "3", "--bins", "8", "--learn-bins", "--widths", "4,8,8",
-                                "--epochs", "1", "--batch-size", "16", "--no-progress", "-o", ck, "--export", pmz)
+                                "--epochs", "1", "--batch-size", "16", "--no-progress", "-o", ck, "--export", pmz,
+                                "--val-split", "0.25")
     assert code == 0, err
     assert ck.exists() and pmz.exists() and "top-1" in out
+    # The held-out split is said out loud, and sized by --val-split.
+    assert "16 of 64 images held out" in err and "on 16 test images" in out
+    # validate reports the PyTorch model's top-1 beside the integer engines' (m.pt beside m.pmz).
+    report = tmp_path / "v.json"
+    code, vout, err = pixmcu_cli("validate", pmz, "--data", npz, "--engines", "reference", "--json", report, "--quiet")
+    assert code == 0, err
+    r = json.loads(report.read_text())
+    assert r["float"]["source"] == str(ck) and r["float"]["n"] == 64 and 0 <= r["float"]["accuracy"] <= 1
+    assert 0 <= r["float"]["agreement_with_integer"]["reference"] <= 1 and "float (m.pt)" in vout
     from pixmcu.frontend.checkpoint import load_checkpoint
     from pixmcu.reference import invoke
 

@@ -69,7 +69,7 @@ def test_constant_model_input_is_refused():
     import numpy as np
 
     from pixmcu.ir import Graph, GraphError, Operator, Quantization, Tensor
-    from pixmcu.validate import validate_graph
+    from pixmcu.graph_checks import validate_graph
 
     q = Quantization((0.5,), (0,))
     tensors = {"x": Tensor("x", (1, 4), "int8", q, np.zeros((1, 4), np.int8)), "y": Tensor("y", (4,), "int8", q)}

@@ -5,13 +5,13 @@
 int pm_depthwise_conv2d_s16(const pm_conv_s16_params_t *p16, const void *input, void *output)
 {
     const pm_conv_params_t *p = &p16->conv;
-    if (input == NULL || output == NULL || p->weights == NULL || p->multiplier == NULL || p->shift == NULL ||
-        p->stride_h < 1 || p->stride_w < 1 || p->dilation_h < 1 || p->dilation_w < 1) {
-        return PM_ERR_ARG;
+    const int status = pm_conv16_check(p, input, output);
+    if (status != PM_OK) {
+        return status;
     }
     const int32_t in_h = p->input.h, in_w = p->input.w, in_c = p->input.c;
     const int32_t kh = p->filter.h, kw = p->filter.w, mult = p->depth_multiplier, out_c = p->output.c;
-    if (mult < 1 || out_c != in_c * mult || p->filter.c != out_c || p->input.n != p->output.n) {
+    if (mult < 1 || out_c != in_c * mult || p->filter.c != out_c) {
         return PM_ERR_SHAPE;
     }
     const int16_t *in = (const int16_t *)input;

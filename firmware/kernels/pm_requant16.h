@@ -5,6 +5,8 @@
 
 #include <stdint.h>
 
+#include "pm_kernels.h"
+
 static inline int32_t pm_mbqm64(int64_t x, int32_t multiplier, int32_t shift)
 {
     const int64_t reduced = multiplier < 0x7FFF0000 ? (multiplier + (1 << 15)) >> 16 : 0x7FFF;
@@ -19,6 +21,16 @@ static inline int16_t pm_out16(int64_t acc, int32_t multiplier, int32_t shift, i
     int32_t v = pm_mbqm64(acc, multiplier, shift) + offset;
     v = v < lo ? lo : v;
     return (int16_t)(v > hi ? hi : v);
+}
+
+/* Argument checks shared by the 16x8 convolutions. */
+static inline int pm_conv16_check(const pm_conv_params_t *p, const void *input, const void *output)
+{
+    if (input == NULL || output == NULL || p->weights == NULL || p->multiplier == NULL || p->shift == NULL ||
+        p->stride_h < 1 || p->stride_w < 1 || p->dilation_h < 1 || p->dilation_w < 1) {
+        return PM_ERR_ARG;
+    }
+    return p->input.n == p->output.n ? PM_OK : PM_ERR_SHAPE;
 }
 
 #endif /* PM_REQUANT16_H */

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from pixmcu import __version__
@@ -14,15 +15,19 @@ from pixmcu.signals import Terminated, interruption_reason, terminate_as_excepti
 SUBCOMMANDS = [
     "inspect",
     "infer",
+    "validate",
     "data",
     "train",
+    "quantize",
     "models",
     "experiment",
+    "analyze",
     "generate",
     "build",
     "run",
     "measure",
     "flash",
+    "probes",
     "boards",
     "bench",
     "tune",
@@ -56,6 +61,19 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as exc:
         print(f"pixmcu {args.command}: {interruption_reason(exc)}", file=sys.stderr)
         return 128 + exc.signum if isinstance(exc, Terminated) else 130
+    except BrokenPipeError:
+        return _broken_pipe()
+
+
+def _broken_pipe() -> int:
+    """The reader went away (`pixmcu models --json | head`): stop quietly, as Unix tools do. Pointing
+    stdout at /dev/null keeps Python's exit-time flush from raising again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return 141  # 128 + SIGPIPE, what a shell reports for a command killed by it
 
 
 if __name__ == "__main__":

@@ -6,7 +6,10 @@ from pixmcu.boards import BOARDS, DEFAULT_BOARD, boards_json
 
 
 def add_parser(sub):
-    p = sub.add_parser("boards", help="list the supported boards (core, clock, flash, RAM)")
+    p = sub.add_parser("boards", help="list the supported boards (core, clock, flash, RAM)",
+                       description="The boards pixmcu builds for: QEMU boards (`pixmcu run`) and real boards "
+                                   "(`pixmcu flash`, `pixmcu measure`), with core, clock, flash, RAM and what "
+                                   "their counter counts. Adding one: docs/boards.md.")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     return p
 

@@ -15,16 +15,20 @@ def add_parser(sub):
                        description="Prepare .npz data files with x (N, ...) and y labels.")
     ds = p.add_subparsers(dest="data_command", metavar="ACTION")
     ds.required = True
-    s = ds.add_parser("sample", help="write a seeded random subset of a data file (JPEG archives decoded)")
+    s = ds.add_parser("sample", help="write a seeded random subset of a data file (JPEG archives decoded)",
+                      description="Write N images drawn at random (seeded) from SOURCE, with their labels, as "
+                                  "an x/y .npz; JPEG archives are decoded.")
     s.add_argument("source", help=".npz with x/y, or a JPEG archive with jpeg/offsets/labels")
     s.add_argument("-n", type=int, required=True, help="number of images (all of them: the whole set)")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     s.add_argument("-o", "--out", required=True, help="output .npz")
-    e = ds.add_parser("export", help="write a named dataset's split (fashion-mnist, cifar10) as x/y .npz")
+    e = ds.add_parser("export", help="write a named dataset's split (fashion-mnist, cifar10) as x/y .npz",
+                      description="Write a named dataset's test or train split (or a seeded subset of it) as "
+                                  "an x/y .npz that infer, validate, run and measure take.")
     e.add_argument("dataset", help="fashion-mnist (the Debian package) or cifar10 (../shared/datasets, JPEG)")
-    e.add_argument("--split", choices=("test", "train"), default="test")
+    e.add_argument("--split", choices=("test", "train"), default="test", help="which split (default test)")
     e.add_argument("-n", type=int, help="a seeded random subset of N images (default: all)")
-    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--seed", type=int, default=0, help="random seed of the subset (default 0)")
     e.add_argument("-o", "--out", required=True, help="output .npz")
     return p
 

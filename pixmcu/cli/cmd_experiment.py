@@ -13,7 +13,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
     names.required = True
     from pixmcu.experiments import pixel_embedding
 
-    pe = names.add_parser("pixel-embedding", help="input stages of fully quantized CNNs (issue 5)")
+    pe = names.add_parser("pixel-embedding", help="input stages of fully quantized CNNs (issue 5)",
+                          description="Train every input stage (naive, 8-bit input, pixel embedding variants) at "
+                                      "each bit width and write pixel_embedding.json, a Markdown table and a plot "
+                                      "into --out (docs/results/ holds the committed run).")
     pixel_embedding.add_arguments(pe)
     return p
 

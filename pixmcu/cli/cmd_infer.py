@@ -23,14 +23,16 @@ def add_parser(sub):
                                    "scale and zero point (default: real = pixel).")
     p.add_argument("model", help="a .tflite file, a .pmz/.pt checkpoint, or a shipped model's name")
     p.add_argument("--data", required=True, help=".npz with x (N, *model input shape[1:]) and optional y labels")
-    p.add_argument("--out", required=True, help="output .npz (array 'outputs')")
+    p.add_argument("--out", help="write the outputs here (.npz, array 'outputs'); default: not saved")
     p.add_argument("--engine", choices=ENGINES, default="reference",
-                   help="reference: numpy; host-c: generated C compiled with the host gcc")
+                   help="reference: numpy (default); host-c: generated C compiled with the host gcc; "
+                        "`pixmcu validate` runs several and compares them")
     p.add_argument("--limit", type=int, help="use only the first N images")
     p.add_argument("--pixel-scale", type=float, default=1.0, help="real = pixel * scale + offset (default 1)")
     p.add_argument("--pixel-offset", type=float, default=0.0, help="see --pixel-scale (default 0)")
-    p.add_argument("--batch", type=int, default=250, help="images per reference batch")
-    p.add_argument("--json", action="store_true", help="print a JSON summary")
+    p.add_argument("--batch", type=int, default=250, help="images per reference batch (default 250)")
+    p.add_argument("--json", action="store_true", help="print a JSON summary (progress still goes to stderr)")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     return p
 
 
@@ -42,26 +44,28 @@ def run(args) -> int:
     x = ds.x
     if args.engine == "reference":
         outs = []
-        for i in tqdm(range(0, len(x), args.batch), desc="reference", unit="batch", disable=args.json):
+        for i in tqdm(range(0, len(x), args.batch), desc="reference", unit="batch", disable=args.quiet):
             outs.append(reference.run(graph, x[i:i + args.batch])[graph.outputs[0]])
         outputs = np.concatenate(outs)
     else:
         from pixmcu.engines.host_c import run_host_c
 
         outputs = run_host_c(Path(args.model), x)
-    out_path = Path(args.out)
-    try:
-        np.savez(out_path, outputs=outputs)
-    except OSError as exc:
-        raise PixmcuError(f"{out_path}: cannot write outputs ({exc.strerror or exc})") from None
-    summary = {"model": args.model, "engine": args.engine, "n": int(len(x)), "out": str(out_path), "accuracy": None}
+    out_path = Path(args.out) if args.out else None
+    if out_path is not None:
+        try:
+            np.savez(out_path, outputs=outputs)
+        except OSError as exc:
+            raise PixmcuError(f"{out_path}: cannot write outputs ({exc.strerror or exc})") from None
+    summary = {"model": args.model, "engine": args.engine, "n": int(len(x)),
+               "out": str(out_path) if out_path else None, "accuracy": None}
     if ds.y is not None:
         flat = outputs.reshape(len(outputs), -1)
         summary["accuracy"] = float((flat.argmax(axis=1) == ds.y).mean())
     if args.json:
         print(json.dumps(summary))
     else:
-        msg = f"{summary['n']} inputs -> {out_path} ({args.engine})"
+        msg = f"{summary['n']} inputs" + (f" -> {out_path}" if out_path else "") + f" ({args.engine})"
         if summary["accuracy"] is not None:
             msg += f"; top-1 accuracy {100 * summary['accuracy']:.2f}%"
         print(msg)

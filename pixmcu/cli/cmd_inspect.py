@@ -17,8 +17,10 @@ from pixmcu.table import format_table
 
 def add_parser(sub):
     p = sub.add_parser("inspect", help="list a model's layers, MACs, parameters and quantization",
-                       description="List a .tflite model's layers (op, shapes, MACs, parameter bytes, "
-                                   "quantization); name every unsupported operator.")
+                       description="List a model's layers (op, shapes, MACs, parameter bytes, quantization) and "
+                                   "name every unsupported operator. MODEL is a .tflite file, a .pmz integer graph, "
+                                   "a .pt training checkpoint (needs torch) or a shipped model's name (`pixmcu "
+                                   "models`). For what the firmware will hold on a board, see `pixmcu analyze`.")
     p.add_argument("model", help="a .tflite file, a .pmz/.pt checkpoint, or a shipped model's name")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return p

@@ -14,7 +14,10 @@ from pixmcu.build import read_build_info
 
 
 def add_parser(sub):
-    p = sub.add_parser("measure", help="measure a model on a flashed board over its serial port")
+    p = sub.add_parser("measure", help="measure a model on a flashed board over its serial port",
+                       description="Measure a model already flashed (`pixmcu flash`) over the board's serial "
+                                   "port: accuracy, bit-exactness with the host reference, cycles per layer "
+                                   "(DWT CYCCNT). `pixmcu probes` lists the ports.")
     p.add_argument("--port", required=True, help="serial device or URL: /dev/ttyACM0, socket://host:port")
     p.add_argument("--manifest", required=True, type=Path, help="OUTDIR/manifest.json of the flashed model")
     p.add_argument("--baud", type=int, default=115200, help="baud rate of a real UART (default 115200)")

@@ -15,7 +15,11 @@ from pixmcu.errors import PixmcuError
 
 
 def add_parser(sub):
-    p = sub.add_parser("run", help="run a generated model on a QEMU board and measure it")
+    p = sub.add_parser("run", help="run a generated model on a QEMU board and measure it",
+                       description="Build OUTDIR's firmware (unless --no-build), start QEMU for the board and "
+                                   "stream the data over the emulated serial link (or semihosting files): "
+                                   "accuracy, bit-exactness with the host reference layer by layer, "
+                                   "instructions per layer and in total, and estimated cycles.")
     p.add_argument("outdir", type=Path, help="output directory of `pixmcu generate`")
     p.add_argument("--board", help="QEMU board (default: the last build's, else the manifest's)")
     p.add_argument("--transport", choices=("serial", "semihost"), default="serial",
@@ -27,11 +31,16 @@ def add_parser(sub):
                         "markers) and report estimated cycles per layer from the Cortex-M4/M7 cost table "
                         "(docs/cycles.md); estimates, not measured cycles. Default: on where a cost table exists")
     add_measure_options(p)
+    from host_tools.shards import add_shard_options
+
+    add_shard_options(p)
     return p
 
 
 def run(args) -> int:
     outdir = args.outdir
+    if (args.shards != 1 or args.ray) and args.transport != "semihost":
+        raise PixmcuError("--shards and --ray run bulk QEMU instances: add --transport semihost")
     manifest = load_manifest(outdir)
     info = read_build_info(outdir) or {}
     board = get_board(args.board or info.get("board") or manifest.get("board"))
@@ -51,10 +60,10 @@ def run(args) -> int:
     spec = make_spec(args, outdir, manifest, board, args.transport, size, inputs)
     spec.estimates = _estimates(args, outdir, board, spec)
     if args.transport == "semihost":
-        from host_tools.bulk import BulkSource
+        from host_tools.shards import source_from_args
 
-        source = BulkSource(board, elf, int(manifest["input"]["bytes"]), manifest.get("model_sha256"),
-                            timeout_per_image=args.timeout * 5)
+        source = source_from_args(args, board, elf, int(manifest["input"]["bytes"]), manifest.get("model_sha256"),
+                                  timeout_per_image=args.timeout * 5)
         report = run_measurement(spec, source)
     else:
         from host_tools.session import qemu_session

@@ -9,12 +9,16 @@ from pathlib import Path
 
 def add_parser(sub):
     p = sub.add_parser("tune", help="measure the first-layer variants on a QEMU board, choose the fastest and "
-                                    "regenerate OUTDIR with it")
+                                    "regenerate OUTDIR with it",
+                       description="Build every first-layer variant of OUTDIR's pixel-embedding model, count "
+                                   "its instructions by class under QEMU, turn them into estimated cycles with "
+                                   "the core's cost table (docs/cycles.md; estimates, not measured cycles), "
+                                   "choose the fastest within the budgets and regenerate OUTDIR with it.")
     p.add_argument("outdir", type=Path, help="output directory of `pixmcu generate`")
     p.add_argument("--board", help="QEMU board to measure on (default: the manifest's)")
     p.add_argument("--flash-budget", type=int, metavar="BYTES",
                    help="flash the first layer may use (default: the budget OUTDIR was generated with)")
-    p.add_argument("--ram-budget", type=int, metavar="BYTES", help="RAM the first layer may use")
+    p.add_argument("--ram-budget", type=int, metavar="BYTES", help="RAM the first layer may use (default: no limit)")
     p.add_argument("--flash-wait-states", type=int, default=0, metavar="N",
                    help="wait states of the target's flash (random table reads pay them; default 0)")
     p.add_argument("--no-regenerate", action="store_true",
@@ -50,6 +54,7 @@ def run(args) -> int:
                     flash_wait_states=args.flash_wait_states)
     with tempfile.TemporaryDirectory(prefix="pixmcu_tune_") as tmp:
         d = tune_outdir(args.outdir, args.board, target, Path(tmp))
+    # Instructions are counted under QEMU; cycles are estimated from them, never measured.
     print(f"{'variant':<15} {'instructions':>12} {'est. cycles':>12} {'flash B':>9}  bit-exact")
     for m in d["measurements"]:
         print(f"{m['name']:<15} {m['count']:>12,} {m['estimated_cycles']:>12,} {m['flash_bytes']:>9,}  "

@@ -158,9 +158,13 @@ def _build(name: str, p, info: dict) -> _Built | None:
 
 
 def plan_first_layer(graph: Graph, core: str, variant: str = "auto", flash_budget: int | None = None,
-                     decision: dict | None = None, flash_wait_states: int = 0) -> FirstLayerPlan | None:
+                     decision: dict | None = None, flash_wait_states: int = 0,
+                     room: int | None = None) -> FirstLayerPlan | None:
     """The first-layer decision for `graph`, or None when the graph does not start with a pixel
     embedding followed by a conv2d the variants compute (the generator then keeps its own calls).
+
+    flash_budget: the whole model's (--flash-budget), recorded; room: the bytes of it the rest of the
+    model leaves the first layer (code + tables), which bounds the candidates (None: flash_budget).
 
     decision: a measured choice from `pixmcu tune` (pixmcu.first_layer.tune), recorded as it is.
     flash_wait_states: of the target's flash; the cost model charges them to random table reads.
@@ -179,13 +183,14 @@ def plan_first_layer(graph: Graph, core: str, variant: str = "auto", flash_budge
     p, info = problem_from_graph(graph)
     g = p.g
     bins = info["bins"]
-    target = Target(core=core if core in MODELLED_CORES else "cortex-m4", flash_budget=flash_budget,
+    target = Target(core=core if core in MODELLED_CORES else "cortex-m4",
+                    flash_budget=flash_budget if room is None else room,
                     flash_wait_states=int(flash_wait_states or 0))
     proof16 = tb.prove_int16(p.folded())
     int16_ok = {"pe_folded_s16": proof16.dtype == "int16"}
     if bins:
         int16_ok["pe_joint_s16"] = tb.prove_int16(p.joint()).dtype == "int16"
-    block = {"variant": None, "requested": variant, "flash_budget": flash_budget,
+    block = {"variant": None, "requested": variant, "flash_budget": flash_budget, "flash_room": target.flash_budget,
              "flash_wait_states": target.flash_wait_states, "core": core,
              "geometry": g.label(), "embed_dim": p.d, "bins": bins, "source": "model"}
 

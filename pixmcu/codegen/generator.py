@@ -22,6 +22,7 @@ from pixmcu.codegen.kernels import DSP_CORES, MVE_CORES, PACKED_CORES, STRUCT_FI
 from pixmcu.codegen.layout_plan import plan_layouts
 from pixmcu.codegen.planner import Plan, plan
 from pixmcu.codegen.reserved import check_model_name, safe_default_name
+from pixmcu.codegen.take_home import write_take_home
 from pixmcu.boards import get_board
 from pixmcu.errors import UnsupportedOperatorError
 from pixmcu.ir import Graph
@@ -80,6 +81,7 @@ class _Emitter:
         self.arrays: list[dict[str, str]] = []
         self.declarations: list[str] = []
         self.used: set[str] = set()
+        self.sizes: list[int] = []
         self.bytes = 0
 
     def add(self, layer: str, role: str, values: np.ndarray, comment: str) -> str:
@@ -93,6 +95,7 @@ class _Emitter:
         body = format_array(values) if values.size else "    0,"
         self.arrays.append({"declaration": decl, "body": body, "comment": comment})
         self.declarations.append(decl)
+        self.sizes.append(int(values.nbytes))
         self.bytes += values.nbytes
         return sym
 
@@ -129,6 +132,16 @@ def _io_json(graph: Graph, name: str) -> dict[str, Any]:
     return {"name": t.name, "shape": list(t.shape), "dtype": t.dtype,
             "scale": float(np.float32(q.scale[0])) if q else None,
             "zero_point": int(q.zero_point[0]) if q else None, "bytes": t.nbytes}
+
+
+def _first_layer_room(graph: Graph, layouts, flash_budget: int | None) -> int | None:
+    """The bytes of the whole-model `flash_budget` left for a fused first layer: the budget less the
+    layout plan's flash without the embedding's and the conv's constants (None: no budget or no plan)."""
+    idx = fl.match(graph)
+    if flash_budget is None or layouts is None or idx is None:
+        return None
+    rest = layouts.predicted_flash_bytes - sum(layouts.layers[i].chosen.weight_bytes for i in idx)
+    return max(0, flash_budget - rest)
 
 
 def generate(model: str | Path | Graph, out_dir: str | Path, board: str | None = None, name: str | None = None,
@@ -182,7 +195,7 @@ def generate(model: str | Path | Graph, out_dir: str | Path, board: str | None =
     first = None
     if first_layer is not None or first_layer_decision is not None:
         first = fl.plan_first_layer(graph, core, first_layer or "auto", flash_budget, first_layer_decision,
-                                    flash_wait_states)
+                                    flash_wait_states, _first_layer_room(graph, layouts, flash_budget))
         if first is not None and first.calls is not None:
             calls[first.embed_index], calls[first.conv_index] = first.calls
     if fuse:
@@ -204,6 +217,7 @@ def generate(model: str | Path | Graph, out_dir: str | Path, board: str | None =
         out_expr = _tensor_expr(graph, mem, out.name, const_syms)
         out_bytes = 0 if call.hides else out.nbytes  # a fused convolution's own output never exists
         statements: list[str] = []
+        arrays_before = len(emit.arrays)
         if call.kernel is not None:
             array_syms = {role: emit.add(op.name, role, arr, f"{op.name}: {role}") for role, arr in call.arrays.items()}
             for k, tname in enumerate(call.inputs):
@@ -251,6 +265,9 @@ def generate(model: str | Path | Graph, out_dir: str | Path, board: str | None =
             "arena_bytes": out_bytes if pl.where == "arena" else 0,
             "output_bytes": out_bytes,
         }
+        # What this layer puts in flash, for `pixmcu analyze` (each array is 16-byte aligned).
+        entry["constants"] = [{"array": a["declaration"].split("[")[0].split()[-1], "ctype": a["declaration"].split()[0],
+                               "bytes": n} for a, n in zip(emit.arrays[arrays_before:], emit.sizes[arrays_before:])]
         if call.scratch_bytes:
             entry["scratch"] = {"arena_offset": mem.scratch[i][0], "bytes": mem.scratch[i][1]}
         if call.hides:
@@ -303,5 +320,6 @@ def generate(model: str | Path | Graph, out_dir: str | Path, board: str | None =
         manifest["first_layer"] = first.manifest
     if layouts is not None:
         manifest["layout_plan"] = layouts.manifest()
+    manifest["take_home"] = write_take_home(out_dir, manifest, get_board(board_name).cflags)
     out.write("manifest.json", json.dumps(manifest, indent=2) + "\n")
     return Generated(out_dir, manifest, mem)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -102,3 +103,27 @@ class OutDir:
             if os.path.lexists(tmp):
                 os.unlink(tmp)
         return target
+
+    def install(self, stage: Path) -> None:
+        """Move a model generated into the staging directory `stage` into OUTDIR with the same checks as
+        `generate` (targets checked first, the previous model's files removed, files replaced atomically,
+        directories such as pm_runtime/ replaced whole); the manifest goes last, so it only ever lists a
+        complete model."""
+        entries = sorted(stage.iterdir())
+        files = [f.name for f in entries if f.is_file() and f.name != MANIFEST]
+        dirs = [d.name for d in entries if d.is_dir()]
+        for name in dirs:
+            target = self.path / name
+            if target.is_symlink() or (target.exists() and not target.is_dir()):
+                raise PixmcuError(f"{target} exists and is not a directory pixmcu made (a link or a file); "
+                                  f"remove it, or generate into another OUTDIR")
+        self.prepare(files)
+        for name in dirs:
+            target = self.path / name
+            if target.exists():
+                shutil.rmtree(target)
+            shutil.copytree(stage / name, target, symlinks=True)
+        for name in files:
+            self.write(name, (stage / name).read_bytes())
+        if (stage / MANIFEST).is_file():
+            self.write(MANIFEST, (stage / MANIFEST).read_bytes())

@@ -5,9 +5,9 @@ Every finished run is appended to the JSON results at once (and the table and pl
 an interrupted experiment loses at most the run in progress; rerunning skips finished runs and
 resumes the interrupted one from its last epoch checkpoint.
 
-    python -m pixmcu.experiments.pixel_embedding --dataset fashion-mnist
-    pixmcu experiment pixel-embedding --dataset cifar10 --epochs 1
-    pixmcu experiment pixel-embedding --dataset cifar10 --device cuda --jobs 17 --time-budget 240
+    python -m pixmcu.experiments.pixel_embedding --out results/pe --dataset fashion-mnist
+    pixmcu experiment pixel-embedding --out results/pe --dataset cifar10 --epochs 1
+    pixmcu experiment pixel-embedding --out results/pe --dataset cifar10 --device cuda --jobs 17 --time-budget 240
 
 On a GPU each run is a separate worker process: a run of these small networks is bound by kernel
 launches, so many of them share one GPU far better than one run uses it. scripts/experiment_gpu.sh
@@ -29,7 +29,6 @@ from typing import Any
 
 from pixmcu.errors import PixmcuError
 
-RESULTS_DIR = Path(__file__).resolve().parents[2] / "docs" / "results"
 LOW_BITS = (4, 4)  # the low-bit setting: W4A4
 EMBED_SETTINGS = ((10, 2), (4, 4), (20, 1))  # (d, Q)
 BINNED = ((8, 10, 2), (16, 10, 2))  # (K, d, Q), learned thresholds
@@ -187,6 +186,8 @@ class Options:
     jobs: int = 1  # runs in parallel worker processes (they share one GPU well: each is launch-bound)
     time_budget: float | None = None  # seconds of training per dataset: epochs chosen by calibration
     max_epochs: float = 30.0
+    ray: str | None = None  # a Ray address ("local": a private instance): runs become Ray tasks
+    gpus_per_run: float | None = None  # with ray; None: 1/jobs of a GPU when training on one, else 0
 
 
 def _prepare(ds: str, overrides: dict[str, Any], seed: int):
@@ -251,6 +252,11 @@ def _calibrate_worker(task: tuple) -> float | None:
 
 
 def _run_task(task: tuple) -> float:
+    return _record_finished(task, _train_task(task))
+
+
+def _train_task(task: tuple) -> dict[str, Any]:
+    """One run, start to record (the record is written by the caller: here, or a Ray driver)."""
     ds, run_id, kwargs, overrides, out, work, opts = task
     key = repr((ds, sorted(overrides.items())))
     if key not in _worker_data:
@@ -258,9 +264,42 @@ def _run_task(task: tuple) -> float:
         _worker_data[key] = _prepare(ds, overrides, opts.seed)
     plan, data = _worker_data[key]
     print(f"[{ds}] {run_id} ...", flush=True)
-    rec = run_one(ds, run_id, kwargs, data, plan, work, opts.seed, opts.threads, opts.progress, opts.jobs)
-    _record(out, rec)
-    print(f"[{ds}] {run_id}: top-1 {rec['top1']:.2f}% in {rec['train_seconds']:.0f} s", flush=True)
+    return run_one(ds, run_id, kwargs, data, plan, work, opts.seed, opts.threads, opts.progress, opts.jobs)
+
+
+def _ray_map(fn, tasks: list[tuple], opts: "Options", device: str, on_result=None) -> list:
+    """Each task as a Ray task asking for `opts.threads` CPUs and its share of a GPU; results in task
+    order (None for a failed task, reported as it fails while the others go on). `on_result` runs on
+    this process as each task finishes: the records are written where the experiment was started."""
+    from pixmcu.cluster import connect
+
+    ray = connect(opts.ray)
+    gpus = opts.gpus_per_run
+    if gpus is None:
+        has_gpu = ray.cluster_resources().get("GPU", 0) > 0
+        gpus = 0.0 if device == "cpu" or (device == "auto" and not has_gpu) else 1.0 / max(1, opts.jobs)
+    if gpus and ray.cluster_resources().get("GPU", 0) <= 0:
+        raise PixmcuError(f"--ray {opts.ray}: runs ask for {gpus:g} GPU each but the Ray cluster has no GPU "
+                          "(use --device cpu, or --gpus-per-run 0)")
+    remote = ray.remote(num_cpus=opts.threads, num_gpus=gpus, max_retries=0)(fn)
+    refs = {remote.remote(t): i for i, t in enumerate(tasks)}
+    results: list = [None] * len(tasks)
+    pending = list(refs)
+    while pending:
+        ready, pending = ray.wait(pending, num_returns=1)
+        for ref in ready:
+            task = tasks[refs[ref]]
+            try:
+                value = ray.get(ref)
+                results[refs[ref]] = on_result(task, value) if on_result else value
+            except Exception as exc:  # noqa: BLE001 - a task error or a lost worker: report, go on
+                print(f"[{task[0]}] {task[1]} FAILED on Ray:\n{exc}", flush=True)
+    return results
+
+
+def _record_finished(task: tuple, rec: dict[str, Any]) -> float:
+    _record(task[4], rec)
+    print(f"[{rec['dataset']}] {rec['run']}: top-1 {rec['top1']:.2f}% in {rec['train_seconds']:.0f} s", flush=True)
     return rec["top1"]
 
 
@@ -317,8 +356,11 @@ def run_experiment(datasets: list[str], out: Path, work: Path, opts: Options,
             if not todo:
                 continue
             tasks = [(ds, run_id, kw, ds_over, opts) for run_id, kw in todo]
-            with _pool(min(opts.jobs, len(tasks))) as pool:
-                timed = pool.map(_calibrate_worker, tasks, chunksize=1)
+            if opts.ray:
+                timed = _ray_map(_calibrate, tasks, opts, plan.device)
+            else:
+                with _pool(min(opts.jobs, len(tasks))) as pool:
+                    timed = pool.map(_calibrate_worker, tasks, chunksize=1)
             if all(t is None for t in timed):
                 raise PixmcuError(f"[{ds}] every calibration run failed (see above)")
             per_step = max(t for t in timed if t is not None)
@@ -329,7 +371,9 @@ def run_experiment(datasets: list[str], out: Path, work: Path, opts: Options,
                   f"runs at once -> {plan.epochs:g} epochs of {steps} steps", flush=True)
         todo = _pending(ds, plan, n_train, load_results(json_path), opts)
         tasks = [(ds, run_id, kw, ds_over, out, work, opts) for run_id, kw in todo]
-        if opts.jobs > 1 and len(tasks) > 1:
+        if opts.ray:
+            done = _ray_map(_train_task, tasks, opts, plan.device, on_result=_record_finished)
+        elif opts.jobs > 1 and len(tasks) > 1:
             with _pool(min(opts.jobs, len(tasks))) as pool:
                 done = pool.map(_worker, tasks, chunksize=1)
         else:
@@ -379,14 +423,15 @@ def main(argv: list[str] | None = None) -> int:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", action="append", choices=sorted(PLANS), help="repeatable; default: both")
-    p.add_argument("--out", type=Path, default=RESULTS_DIR, help="results directory (default docs/results)")
+    p.add_argument("--out", type=Path, required=True,
+                   help="results directory (required; the committed results are in docs/results)")
     p.add_argument("--work", type=Path, help="checkpoints directory (default: ~/.cache/pixmcu/runs/pixel_embedding)")
     p.add_argument("--epochs", type=float, help="override the plan's epochs per run")
     p.add_argument("--train-subset", type=int, help="train on this many images (0: all)")
     p.add_argument("--bits", default="W4A4,W8A8",
                    help="comma-separated bit settings, the low-bit one first (default W4A4,W8A8)")
     p.add_argument("--only", action="append", help="run only these run ids (repeatable)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--embed-lr-mult", type=float,
                    help="pixel-embedding table learning rate x this (an ablation: only embedding rows run, ids get _lr<m>)")
     p.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1)")
@@ -400,13 +445,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="choose whole epochs per dataset so its runs train in about this long, from a "
                         "calibration of every run's step time with all of them running at once")
     p.add_argument("--max-epochs", type=float, default=30.0, help="cap for --time-budget (default 30)")
+    p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                   help="run each training run as a Ray task: a local Ray instance, or 'auto' / HOST:PORT / "
+                        "ray://HOST:10001 for a cluster (pip install 'pixmcu[cluster]'); records are written here")
+    p.add_argument("--gpus-per-run", type=float, metavar="G",
+                   help="with --ray: GPUs each run asks for (default 1/--jobs on a GPU device, else 0)")
     p.add_argument("--report-only", action="store_true", help="rewrite the table and plot from the JSON")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--quiet", "--no-progress", dest="no_progress", action="store_true",
+                   help="no progress on stderr")
     p.add_argument("--ship", action="store_true",
                    help="export the best pixel-embedding run per dataset and bit width into pixmcu/models/ "
                         "and measure PyTorch-vs-reference agreement on the test set")
     p.add_argument("--ship-test-subset", type=int, help="measure agreement on this many test images (default all)")
-    p.add_argument("--models-dir", type=Path, default=Path(__file__).resolve().parents[1] / "models")
+    p.add_argument("--models-dir", type=Path, default=Path(__file__).resolve().parents[1] / "models",
+                   help="where --ship writes the shipped models (default: the package's pixmcu/models)")
 
 
 def run_from_args(args: argparse.Namespace) -> int:
@@ -426,6 +478,8 @@ def run_from_args(args: argparse.Namespace) -> int:
         raise PixmcuError("--bits lists quantized settings only; the float baseline always runs")
     if args.jobs < 1:
         raise PixmcuError("--jobs must be at least 1")
+    if args.gpus_per_run is not None and args.gpus_per_run < 0:
+        raise PixmcuError("--gpus-per-run must not be negative")
     overrides: dict[str, Any] = {
         "epochs": args.epochs, "embed_lr_mult": args.embed_lr_mult, "batch_size": args.batch_size,
         "lr": args.lr, "device": args.device,
@@ -438,9 +492,9 @@ def run_from_args(args: argparse.Namespace) -> int:
             raise PixmcuError(f"--widths takes comma-separated integers, got {args.widths!r}") from None
         if len(overrides["widths"]) != 3 or min(overrides["widths"]) < 1:
             raise PixmcuError(f"--widths needs three positive widths, got {args.widths!r}")
-    opts = Options(seed=args.seed, threads=args.threads, progress=not args.no_progress and args.jobs == 1,
+    opts = Options(seed=args.seed, threads=args.threads, progress=not args.no_progress and args.jobs == 1 and not args.ray,
                    only=args.only, bit_settings=bits, jobs=args.jobs, time_budget=args.time_budget,
-                   max_epochs=args.max_epochs)
+                   max_epochs=args.max_epochs, ray=args.ray, gpus_per_run=args.gpus_per_run)
     run_experiment(args.dataset or ["fashion-mnist", "cifar10"], args.out, work, opts, overrides)
     return 0
 

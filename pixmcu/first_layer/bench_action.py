@@ -13,7 +13,12 @@ from pixmcu.errors import PixmcuError
 
 
 def add_action(subparsers):
-    p = subparsers.add_parser("first-layer", help="every first-layer variant on the issue's grid of shapes")
+    p = subparsers.add_parser("first-layer", help="every first-layer variant on the issue's grid of shapes",
+                              description="Build and run every first-layer variant (float, int8, pixel embedding "
+                                          "unfused, folded and joint) on a grid of input shapes under QEMU: "
+                                          "instructions (exact), estimated cycles (cost table, not measured), "
+                                          "flash and RAM, bit-exactness; a table, JSON and a bar chart "
+                                          "(docs/first_layer.md).")
     p.add_argument("--board", default=DEFAULT_BOARD, help=f"QEMU board (default {DEFAULT_BOARD})")
     p.add_argument("--json", metavar="OUT", help="write the results as JSON")
     p.add_argument("--plot", metavar="PNG", help="write a bar chart (default: next to --json)")

@@ -192,7 +192,9 @@ def choose(g: Geometry, d: int, q: int, bins: int | None, target: Target,
                          "; ".join(f"{c.name}: {c.reason}" for c in cands))
     best = min(feasible, key=lambda c: c.est_cycles)
     runner = sorted((c for c in feasible if c is not best), key=lambda c: c.est_cycles)
-    why = (f"{best.name}: {best.est_cycles:,.0f} estimated cycles ({best.source}"
+    # An estimate is never a measurement: say where the estimate came from.
+    origin = {"model": "cost model", "measured": "cost table over instruction classes counted under QEMU"}
+    why = (f"{best.name}: {best.est_cycles:,.0f} estimated cycles ({origin.get(best.source, best.source)}"
            f"{', tables in RAM' if best.tables_in == 'ram' else ''}"
            f"{f', {target.flash_wait_states} flash wait states' if target.flash_wait_states else ''})")
     if runner:

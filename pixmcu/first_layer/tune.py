@@ -3,7 +3,7 @@
 The model's own embedding table, weights and requantization (from `pixmcu.lowering`) are turned
 into each variant's tables; each variant runs on the board, is checked bit for bit against the
 project's reference (`pixmcu.reference.run` on the model's first two layers), and the chooser
-(choose.py) picks the fastest that fits the budgets, from the measured estimated cycles.
+(choose.py) picks the fastest that fits the budgets, from the estimated cycles of the instruction classes counted under QEMU.
 
 The decision is written to OUTDIR/first_layer.json, and `pixmcu tune` (pixmcu/cli/cmd_tune.py)
 regenerates OUTDIR with it: `pixmcu.codegen.generate(..., first_layer_decision=decision)` replaces the

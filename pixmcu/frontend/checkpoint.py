@@ -66,7 +66,7 @@ MAX_PMZ_BYTES = 256 << 20
 
 def read_graph_file(path: Path) -> tuple[Graph, dict[str, Any]]:
     from pixmcu.frontend.pmz_schema import check_doc, parse_doc
-    from pixmcu.validate import validate_graph
+    from pixmcu.graph_checks import validate_graph
 
     try:
         with np.load(path, allow_pickle=False) as z:
@@ -113,18 +113,12 @@ def graph_from_training_checkpoint(path: Path) -> Graph:
     from pixmcu.nn.export import export_model
     from pixmcu.train.loop import load_trained
 
-    import pickle
-
-    from pixmcu.validate import validate_graph
+    from pixmcu.graph_checks import validate_graph
 
     try:
         model, _ = load_trained(path)
     except PixmcuError:
         raise
-    except pickle.UnpicklingError as exc:
-        raise PixmcuError(f"{path}: refused: the checkpoint holds objects other than tensors and plain data, and "
-                          f"pixmcu never runs code from a model file (torch.load weights_only=True; "
-                          f"docs/security.md). {str(exc).splitlines()[0][:160]}") from None
     except Exception as exc:  # a corrupt or foreign file: torch, zipfile and the model builder raise assorted errors
         raise PixmcuError(f"{path}: not a loadable pixmcu training checkpoint ({type(exc).__name__}: "
                           f"{str(exc).splitlines()[0][:160] if str(exc) else ''})") from None

@@ -2,7 +2,7 @@
 
 Every field is checked for presence and type (JSON booleans are not integers here), constants must
 name an array of the declared dtype, and operator attributes pixmcu knows get their exact form. What
-the values mean (shapes, quantization, sizes) is then `Graph`'s and `pixmcu.validate`'s job.
+the values mean (shapes, quantization, sizes) is then `Graph`'s and `pixmcu.graph_checks`' job.
 """
 
 from __future__ import annotations

@@ -78,6 +78,11 @@ def read_tflite(path: str | Path) -> RawModel:
     if len(buf) == 0:
         raise _fail(path, "the file is empty; expected a TensorFlow Lite flatbuffer (.tflite)")
     if len(buf) < 16 or buf[4:8] != b"TFL3":
+        from pixmcu.frontend import foreign_model_hint
+
+        hint = foreign_model_hint(path, buf)
+        if hint:
+            raise _fail(path, hint)
         raise _fail(path, "not a TensorFlow Lite model: the flatbuffer identifier 'TFL3' is missing at byte 4 "
                           "(is this a .tflite file, and was it copied completely?)")
     try:

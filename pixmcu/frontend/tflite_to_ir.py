@@ -12,7 +12,7 @@ from pixmcu.frontend import tflite_ops
 from pixmcu.frontend.tflite_reader import RawModel, RawOperator, RawTensor
 from pixmcu.frontend.validate import check_raw, ignore_bias_axis
 from pixmcu.ir import Graph, GraphError, Operator, Quantization, Tensor
-from pixmcu.validate import validate_graph
+from pixmcu.graph_checks import validate_graph
 
 SUPPORTED_OPS = (
     "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "AVERAGE_POOL_2D", "MAX_POOL_2D",
@@ -69,7 +69,7 @@ class _Converter:
         if rt.dtype not in ("int8", "uint8", "int32", "int16", "int64"):
             raise self.fail(op, f"tensor '{rt.name}' has type {rt.dtype}: this is a float or hybrid model. "
                                 "pixmcu runs fully integer models (int8 activations and weights, int32 bias); "
-                                "convert with full-integer post-training quantization")
+                                "quantize it first: pixmcu quantize MODEL -o MODEL.pmz --calib DATA.npz")
         quant = None
         if rt.scale:
             per_channel = len(rt.scale) > 1

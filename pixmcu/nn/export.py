@@ -13,38 +13,17 @@ import numpy as np
 import torch
 
 from pixmcu.errors import PixmcuError
-from pixmcu.ir import Graph, Operator, Quantization, Tensor
+from pixmcu.graph_builder import GraphBuilder
+from pixmcu.ir import Graph
 from pixmcu.nn.fakequant import ActQuant, bias_codes, weight_codes
 from pixmcu.nn.layers import QConv2d, QLinear
 from pixmcu.nn.models import InputStage, ModelConfig, ResBlock, ResNet8, SmallCNN
 
 
-class _Builder:
+class _Builder(GraphBuilder):
     def __init__(self, cfg: ModelConfig):
+        super().__init__()
         self.cfg = cfg
-        self.tensors: dict[str, Tensor] = {}
-        self.ops: list[Operator] = []
-
-    def tensor(self, name, shape, dtype, scale=None, zp=None, data=None, axis=None) -> str:
-        quant = None
-        if scale is not None:
-            scale = np.atleast_1d(np.asarray(scale, np.float32))
-            zp = np.zeros(len(scale), np.int64) if zp is None else np.atleast_1d(zp)
-            quant = Quantization(tuple(scale.tolist()), tuple(np.asarray(zp).tolist()),
-                                 axis if len(scale) > 1 else None)
-        self.tensors[name] = Tensor(name, tuple(shape), dtype, quant, data)
-        return name
-
-    def op(self, name, kind, inputs, output, **attrs) -> str:
-        self.ops.append(Operator(name, kind, tuple(inputs), (output,), attrs))
-        return output
-
-    def shape(self, name):
-        return self.tensors[name].shape
-
-    def qparams(self, name):
-        q = self.tensors[name].quant
-        return float(q.scale[0]), int(q.zero_point[0])
 
     def conv(self, name, x, layer: QConv2d, out_q: ActQuant, activation: str) -> str:
         s_in, _ = self.qparams(x)
@@ -101,31 +80,24 @@ class _Builder:
 
     def input_stage(self, stage: InputStage) -> str:
         cfg = self.cfg
-        hw = (1, cfg.image_size, cfg.image_size, cfg.in_channels)
-        if stage.stage == "embed":
-            emb = stage.embedding
-            x = self.tensor("input", hw, "uint8", np.float32(1.0 / 255.0), 0)
-            table = emb.codes() + emb.zero_point
-            tname = self.tensor("embedding_table", table.shape, "int8", emb.scale, emb.zero_point,
-                                data=table.astype(np.int8))
-            out = self.tensor("embedding", hw[:3] + (emb.out_channels,), "int8", emb.scale, emb.zero_point)
-            attrs = {"embed_dim": emb.dim}
-            if emb.bins:
-                attrs["bin_edges"] = tuple(tuple(int(np.argmax(row == k)) for k in range(1, emb.bins))
-                                           for row in emb.bin_index().numpy())
-            return self.op("embedding", "pixel_embedding", (x, tname), out, **attrs)
-        x = self.tensor("input", hw, "int8", np.float32(1.0 / 255.0), -128)
-        if stage.stage == "naive":
-            out = self.tensor("input_quantized", hw, "int8", stage.scale, -128)
-            return self.op("input_quantized", "quantize", (x,), out)
-        return x
+        return self.stage_ops(stage, (1, cfg.image_size, cfg.image_size, cfg.in_channels))
 
     def graph(self, output: str, name: str, source: str) -> Graph:
-        return Graph(self.tensors, self.ops, ("input",), (output,), name=name, source=source)
+        return self.build(("input",), (output,), name, source)
 
 
 def export_model(model: torch.nn.Module, name: str = "model", source: str = "") -> Graph:
-    cfg: ModelConfig = model.cfg
+    """The integer graph of a zoo model (build_model) or of a network wrapped by pixmcu.nn.quantize_aware."""
+    cfg = getattr(model, "cfg", None)
+    if not isinstance(cfg, ModelConfig):
+        raise PixmcuError(
+            f"export_model takes a pixmcu quantization-aware model; {type(model).__name__} is a plain nn.Module. "
+            f"Wrap your float network first, input stage included (rather than a PixelEmbedding of your own): "
+            f"qat = pixmcu.nn.quantize_aware(net, input_shape=(C, H, W), input_stage='embed', bits='W4A4'), "
+            f"train it, then qat.export(); or quantize the trained float network as it is with "
+            f"`pixmcu quantize net.pt2 -o net.pmz --calib DATA.npz`")
+    if hasattr(model, "export"):  # pixmcu.nn.byom.QATModel
+        return model.export(name, source)
     if not cfg.quantized:
         raise PixmcuError(f"model '{cfg.label()}' is not fully quantized; only integer models can be exported")
     model.cpu().eval()

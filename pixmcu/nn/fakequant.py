@@ -102,6 +102,9 @@ class ActQuant(nn.Module):
     bits None: float (the ReLU6 is still applied).
     """
 
+    # Data-parallel training reduces this buffer across ranks with a max: the exact one-process EMA.
+    ddp_buffer_reduce = {"running_absmax": "max"}
+
     def __init__(self, bits: int | None, kind: str = "relu6", momentum: float = 0.05):
         super().__init__()
         if kind not in ("relu6", "signed"):

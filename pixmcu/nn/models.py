@@ -22,7 +22,7 @@ from pixmcu.nn.embedding import PixelEmbedding
 from pixmcu.nn.fakequant import ActQuant, f32
 from pixmcu.nn.layers import GlobalAvgPool, QConv2d, QLinear, max_pool
 
-ARCHS = ("cnn28", "resnet8")
+ARCHS = ("cnn28", "resnet8", "custom")  # custom: a user's network, pixmcu.nn.byom
 INPUT_STAGES = ("float", "naive", "int8", "embed")
 
 
@@ -221,6 +221,10 @@ class ResNet8(nn.Module):
 
 
 def build_model(cfg: ModelConfig) -> nn.Module:
+    if cfg.arch == "custom":
+        from pixmcu.errors import PixmcuError
+
+        raise PixmcuError("a custom network is rebuilt from its own model file: pixmcu.nn.quantize_aware(...)")
     return {"cnn28": SmallCNN, "resnet8": ResNet8}[cfg.arch](cfg)
 
 

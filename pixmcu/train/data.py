@@ -128,14 +128,16 @@ def load_npz(path: Path, test_fraction: float = 0.2, seed: int = 0) -> Dataset:
     return Dataset(path.stem, Split(x[order[:cut]], y[order[:cut]]), Split(x[order[cut:]], y[order[cut:]]), int(y.max()) + 1)
 
 
-def load_dataset(name: str, cache_dir: Path | None = None) -> Dataset:
+def load_dataset(name: str, cache_dir: Path | None = None, val_split: float = 0.2) -> Dataset:
+    """A named dataset, or a user .npz: with x_test/y_test those are the test split, else a seeded
+    `val_split` fraction of its images is held out (`pixmcu train --val-split`)."""
     if name == "fashion-mnist":
         return load_fashion_mnist()
     if name == "cifar10":
         return load_cifar10(cache_dir=cache_dir)
     p = Path(name)
     if p.suffix == ".npz" and p.exists():
-        return load_npz(p)
+        return load_npz(p, test_fraction=val_split)
     raise PixmcuError(f"unknown dataset {name!r}: use one of {DATASET_NAMES} or a path to an .npz with x/y")
 
 

@@ -1,0 +1,191 @@
+"""What a graph must satisfy beyond its shapes before the reference and the generated C may run it.
+
+`Graph` checks structure and shapes on construction; this module checks the numbers, once, at load:
+quantization as TFLM reads it (which tensors may have negative or per-channel scales, zero points
+inside the dtype, TFLM's own Prepare() checks), requantization constants the kernels can represent
+(shifts of at most 31 bits either way, pm_requant.h), and caps on sizes that keep the host reference
+and the device arena finite. Every failure is a GraphError naming the layer and the values at fault.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from pixmcu.ir import Graph, GraphError, Operator, Tensor, describe_values
+from pixmcu.quant import ACT_RANGES
+
+# Per-tensor element cap (16 Mi): 64x the largest activation of any MCU model we know, and small
+# enough that the reference's int64 temporaries of one image stay far below 1 GB.
+MAX_TENSOR_ELEMENTS = 1 << 24
+# Cap on all activations together: the arena can never exceed it.
+MAX_ACTIVATION_BYTES = 64 << 20
+# Cap on the values one output pixel's window reads times the output pixels (the reference's im2col).
+MAX_WINDOW_ELEMENTS = 1 << 25
+# Strides, dilated filter extents and pool filters: keeps every index computation of the C kernels
+# (out * stride + tap) far inside int32.
+MAX_EXTENT = 1 << 16
+# Shifts pm_requant.h represents (pm_shl_wrap and pm_rdbpot take 0..31), for the kinds whose kernels
+# requantize through it; kinds added later state their own ranges.
+SHIFT_RANGE = (-31, 31)
+SHIFT_CHECKED = ("conv2d", "depthwise_conv2d", "fully_connected", "add", "mean", "softmax", "quantize")
+# Inputs that carry weights (any finite scale, per-channel allowed) and biases (quantization ignored,
+# as TFLM ignores it, except FULLY_CONNECTED's per-tensor check) per operator kind.
+WEIGHT_INPUTS = {"conv2d": (1,), "depthwise_conv2d": (1,), "fully_connected": (1,)}
+BIAS_INPUTS = {"conv2d": (2,), "depthwise_conv2d": (2,), "fully_connected": (2,)}
+_F32_TINY = float(np.finfo(np.float32).tiny)
+
+
+def _err(op: Operator | None, msg: str) -> GraphError:
+    return GraphError(f"layer '{op.name}' ({op.kind}): {msg}" if op is not None else msg)
+
+
+def validate_graph(graph: Graph) -> None:
+    """Raise GraphError if `graph` holds numbers pixmcu (or TFLM) cannot run."""
+    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
+        raise _err(None, f"the model has {len(graph.inputs)} inputs and {len(graph.outputs)} outputs; "
+                         "pixmcu runs models with one input and one output")
+    for role, name in (("input", graph.inputs[0]), ("output", graph.outputs[0])):
+        if graph.tensors[name].is_constant:
+            raise _err(None, f"the model {role} '{name}' is a constant tensor")
+    _check_sizes(graph)
+    roles = _roles(graph)
+    for name, t in graph.tensors.items():
+        _check_tensor(t, roles.get(name, ("activation", None)))
+    for op in graph.operators:
+        _check_operator(graph, op)
+
+
+def _roles(graph: Graph) -> dict[str, tuple[str, Operator]]:
+    roles: dict[str, tuple[str, Operator]] = {}
+    for op in graph.operators:
+        for k in WEIGHT_INPUTS.get(op.kind, ()):
+            if k < len(op.inputs):
+                roles[op.inputs[k]] = ("weight", op)
+        for k in BIAS_INPUTS.get(op.kind, ()):
+            if k < len(op.inputs):
+                roles[op.inputs[k]] = ("bias", op)
+    return roles
+
+
+def _check_tensor(t: Tensor, role: tuple[str, Operator | None]) -> None:
+    kind, op = role
+    where = f"tensor '{t.name}'" + (f" ({kind} of layer '{op.name}')" if op is not None else "")
+    q = t.quant
+    if q is None or kind == "bias":
+        return
+    lo, hi = ACT_RANGES.get(t.dtype, (None, None))
+    if lo is not None:
+        bad = [(i, z) for i, z in enumerate(q.zero_point) if not lo <= z <= hi]
+        if bad:
+            raise GraphError(f"{where}: zero point outside {t.dtype} [{lo}, {hi}]: "
+                             f"{describe_values(bad, len(q.zero_point))}")
+    if kind == "weight":
+        return  # any finite scale: TFLM runs negative (and zero) per-channel weight scales
+    if q.per_channel:
+        raise GraphError(f"{where}: per-channel quantization ({len(q.scale)} scales) is supported on "
+                         "weights only, as in TFLM")
+    s = q.scale[0]
+    if not _F32_TINY <= s:
+        raise GraphError(f"{where}: an activation scale must be a positive normal float32, got {s!r}")
+
+
+def _check_operator(graph: Graph, op: Operator) -> None:
+    from pixmcu.lowering import lower
+
+    a = op.attrs
+    if op.kind in ("conv2d", "depthwise_conv2d"):
+        _bounded(op, "stride", a["stride"])
+        w = graph.tensors[op.inputs[1]]
+        ext = tuple((k - 1) * d + 1 for k, d in zip(w.shape[1:3], a["dilation"]))
+        if not all(1 <= e <= MAX_EXTENT for e in ext):
+            raise _err(op, f"dilation {tuple(a['dilation'])} stretches the {w.shape[1]}x{w.shape[2]} filter to "
+                           f"{ext[0]}x{ext[1]}, over pixmcu's limit of {MAX_EXTENT}")
+        _check_window(graph, op, w.shape[1:3])
+    elif op.kind in ("avg_pool2d", "max_pool2d"):
+        _bounded(op, "stride", a["stride"])
+        _bounded(op, "filter", a["filter"])
+    elif op.kind == "fully_connected":
+        _check_fc_scales(graph, op)
+    elif op.kind == "softmax":
+        _check_softmax(graph, op)
+    elif op.kind == "pad" and "pad_value" in a:
+        out = graph.tensors[op.outputs[0]]
+        lo, hi = ACT_RANGES.get(out.dtype, (None, None))
+        if lo is not None and not (isinstance(a["pad_value"], int) and lo <= a["pad_value"] <= hi):
+            raise _err(op, f"pad value {a['pad_value']!r} is outside {out.dtype} [{lo}, {hi}]")
+    try:
+        with np.errstate(over="raise", divide="raise", invalid="raise", under="ignore"):
+            params = lower(graph, op)
+    except (ValueError, OverflowError, ZeroDivisionError, FloatingPointError, ArithmeticError) as exc:
+        raise _err(op, f"its quantization parameters cannot be turned into integer constants ({exc})") from None
+    for key, value in params.items():
+        if "shift" not in key or op.kind not in SHIFT_CHECKED:
+            continue
+        v = np.atleast_1d(np.asarray(value, dtype=np.int64))
+        bad = [(i, int(s)) for i, s in enumerate(v) if not SHIFT_RANGE[0] <= s <= SHIFT_RANGE[1]]
+        if bad:
+            raise _err(op, f"requantization {key} outside the {SHIFT_RANGE[0]}..{SHIFT_RANGE[1]} bits the kernels "
+                           f"represent: {describe_values(bad, v.size)}; the scales of its input, weights and output "
+                           "are too far apart")
+
+
+def _bounded(op: Operator, what: str, values) -> None:
+    if not all(1 <= int(v) <= MAX_EXTENT for v in values):
+        raise _err(op, f"{what} {tuple(values)} must be between 1 and {MAX_EXTENT}")
+
+
+def _check_window(graph: Graph, op: Operator, kernel: tuple[int, int]) -> None:
+    x = graph.tensors[op.inputs[0]]
+    out = graph.tensors[op.outputs[0]]
+    (sh, sw), (dh, dw) = op.attrs["stride"], op.attrs["dilation"]
+    (kh, kw), (oh, ow) = kernel, out.shape[1:3]
+    padded = ((oh - 1) * sh + (kh - 1) * dh + 1) * ((ow - 1) * sw + (kw - 1) * dw + 1) * out.shape[3]
+    im2col = oh * ow * kh * kw * x.shape[3]
+    worst = max(padded, im2col)
+    if worst > MAX_WINDOW_ELEMENTS:
+        raise _err(op, f"its strides, dilations and filter make a padded window of {worst} values per image, "
+                       f"over pixmcu's limit of {MAX_WINDOW_ELEMENTS}")
+
+
+def _check_fc_scales(graph: Graph, op: Operator) -> None:
+    """TFLM's GetQuantizedConvolutionMultipler (per-tensor weights only): the bias scale must be within
+    2% of an output step of input*weight scale, and that product must not be negative."""
+    w = graph.tensors[op.inputs[1]]
+    if w.quant.per_channel:
+        return
+    x, out = graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
+    in_s, w_s, out_s = (float(np.float32(t.quant.scale[0])) for t in (x, w, out))
+    if len(op.inputs) > 2:
+        b = graph.tensors[op.inputs[2]]
+        bias_s = float(np.float32(b.quant.scale[0])) if b.quant is not None else 0.0
+        diff = abs(in_s * w_s - bias_s) / out_s
+        if not diff <= 0.02:
+            raise _err(op, f"bias scale {bias_s!r} differs from input x weight scale {in_s * w_s!r} by {diff:.3g} "
+                           "output steps; TFLM allows 0.02")
+    if float(np.float32(in_s) * np.float32(w_s)) < 0:
+        raise _err(op, f"per-tensor weight scale {w_s!r} is negative; TFLM runs negative scales per channel only")
+
+
+def _check_softmax(graph: Graph, op: Operator) -> None:
+    """TFLM's PreprocessSoftmaxScaling -> QuantizeMultiplierGreaterThanOne requires beta * scale * 2^26 > 1."""
+    beta = float(op.attrs["beta"])
+    s = float(np.float32(graph.tensors[op.inputs[0]].quant.scale[0]))
+    real = beta * s * (1 << 26) if math.isfinite(beta) else math.nan
+    if not (math.isfinite(real) and real > 1.0):
+        raise _err(op, f"softmax beta {beta!r} with input scale {s!r} gives beta*scale*2^26 = {real!r}; "
+                       "TFLM needs it finite and above 1")
+
+
+def _check_sizes(graph: Graph) -> None:
+    total = 0
+    for t in graph.tensors.values():
+        if t.size > MAX_TENSOR_ELEMENTS:
+            raise GraphError(f"tensor '{t.name}' {t.shape} has {t.size} elements, over pixmcu's limit of "
+                             f"{MAX_TENSOR_ELEMENTS}")
+        if not t.is_constant:
+            total += t.nbytes
+    if total > MAX_ACTIVATION_BYTES:
+        raise GraphError(f"the activations take {total} bytes together, over pixmcu's arena limit of "
+                         f"{MAX_ACTIVATION_BYTES} bytes")
