@@ -8,7 +8,7 @@ import json
 import pytest
 
 from conftest import RESNET
-from pixmcu.codegen.layout_plan import BALANCE, CODE_RESERVE_BYTES, plan_layouts
+from pixmcu.codegen.layout_plan import BALANCE, plan_layouts
 from pixmcu.errors import PixmcuError
 from pixmcu.frontend import load_model
 
@@ -47,7 +47,7 @@ def test_speed_size_and_balanced(graph):
 
 def test_nothing_fits_is_one_paragraph(graph):
     with pytest.raises(PixmcuError) as exc:
-        plan_layouts(graph, "qemu-m4", "balanced", CODE_RESERVE_BYTES + 1000, model_name="model r.tflite")
+        plan_layouts(graph, "qemu-m4", "balanced", 20_000, model_name="model r.tflite")
     msg = str(exc.value)
     assert "model r.tflite" in msg and "qemu-m4" in msg and "bytes" in msg and "\n" not in msg
 

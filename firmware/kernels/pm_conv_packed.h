@@ -207,8 +207,8 @@ __attribute__((naked, noinline)) static void pm_packed4_window_asm(PM_UNUSED con
 
 /* One pixel of a 1x1 convolution against every block of four output channels, on an input already
  * widened to int16 (word pairs {channels 0|2, 1|3} per group of four, pm_packed_widen): no SXTAB16 in
- * the loop, so 16 MACs take 13 instructions with int16 weights (w8 = 0) and 20 with int8 weights
- * (w8 = 1, widened here). s = {groups, blocks, bias, acc out, x16}; bias and acc out advance by one
+ * the loop, so 16 MACs take 12 instructions with int16 weights (w8 = 0) and 19 with int8 weights
+ * (w8 = 1, widened here), two groups per loop test. s = {groups, blocks, bias, acc out, x16}; bias and acc out advance by one
  * block of four per block, the raw sums are stored for the C epilogue. */
 #define PM_PIXEL_ASM_HEAD                                                                         \
         "push   {r2, r4-r11, lr}\n\t"                                                              \
@@ -219,11 +219,20 @@ __attribute__((naked, noinline)) static void pm_packed4_window_asm(PM_UNUSED con
         "str    r2, [r3, #8]\n\t"                                                                  \
         "ldr    r2, [r3]\n\t"                                                                      \
         "ldr    r0, [r3, #16]\n\t"                                                                 \
+        "lsrs   r2, r2, #1\n\t"                                                                    \
+        "bcc    2f\n\t"
+/* The odd group, then pairs of groups (half the loop tests); the body leaves the flags alone. */
+#define PM_PIXEL_ASM_LOOP(body)                                                                   \
+        body                                                                                       \
+        "2:\n\t"                                                                                   \
+        "beq    3f\n\t"                                                                            \
         "1:\n\t"                                                                                   \
-        "ldrd   r8, r9, [r0], #8\n\t"
-#define PM_PIXEL_ASM_TAIL                                                                         \
+        body                                                                                       \
+        body                                                                                       \
         "subs   r2, r2, #1\n\t"                                                                    \
         "bne    1b\n\t"                                                                            \
+        "3:\n\t"
+#define PM_PIXEL_ASM_TAIL                                                                         \
         "ldr    r3, [sp]\n\t"                                                                      \
         "ldr    r2, [r3, #12]\n\t"                                                                 \
         "stm    r2!, {r4-r7}\n\t"                                                                  \
@@ -233,48 +242,48 @@ __attribute__((naked, noinline)) static void pm_packed4_window_asm(PM_UNUSED con
         "str    r2, [r3, #4]\n\t"                                                                  \
         "bne    0b\n\t"                                                                            \
         "pop    {r2, r4-r11, pc}\n\t"
+#define PM_PIXEL_GROUP16                                                                          \
+        "ldrd   r8, r9, [r0], #8\n\t"                                                              \
+        "ldm    r1!, {r10, r11, r12, lr}\n\t"                                                      \
+        "smlad  r4, r8, r10, r4\n\t"                                                               \
+        "smlad  r4, r9, r11, r4\n\t"                                                               \
+        "smlad  r5, r8, r12, r5\n\t"                                                               \
+        "smlad  r5, r9, lr, r5\n\t"                                                                \
+        "ldm    r1!, {r10, r11, r12, lr}\n\t"                                                      \
+        "smlad  r6, r8, r10, r6\n\t"                                                               \
+        "smlad  r6, r9, r11, r6\n\t"                                                               \
+        "smlad  r7, r8, r12, r7\n\t"                                                               \
+        "smlad  r7, r9, lr, r7\n\t"
+#define PM_PIXEL_GROUP8                                                                           \
+        "ldrd   r8, r9, [r0], #8\n\t"                                                              \
+        "ldm    r1!, {r10, r11, r12, lr}\n\t"                                                      \
+        "sxtb16 r3, r10\n\t"                                                                       \
+        "smlad  r4, r8, r3, r4\n\t"                                                                \
+        "sxtb16 r3, r10, ror #8\n\t"                                                               \
+        "smlad  r4, r9, r3, r4\n\t"                                                                \
+        "sxtb16 r3, r11\n\t"                                                                       \
+        "smlad  r5, r8, r3, r5\n\t"                                                                \
+        "sxtb16 r3, r11, ror #8\n\t"                                                               \
+        "smlad  r5, r9, r3, r5\n\t"                                                                \
+        "sxtb16 r3, r12\n\t"                                                                       \
+        "smlad  r6, r8, r3, r6\n\t"                                                                \
+        "sxtb16 r3, r12, ror #8\n\t"                                                               \
+        "smlad  r6, r9, r3, r6\n\t"                                                                \
+        "sxtb16 r3, lr\n\t"                                                                        \
+        "smlad  r7, r8, r3, r7\n\t"                                                                \
+        "sxtb16 r3, lr, ror #8\n\t"                                                                \
+        "smlad  r7, r9, r3, r7\n\t"
 
 __attribute__((naked, noinline)) static void pm_packed_pixel_asm(PM_UNUSED const int32_t *x16,
                                                                 PM_UNUSED const int32_t *w, PM_UNUSED int32_t *s)
 {
-    __asm__ volatile(
-        PM_PIXEL_ASM_HEAD
-        "ldm    r1!, {r10, r11, r12, lr}\n\t"
-        "smlad  r4, r8, r10, r4\n\t"
-        "smlad  r4, r9, r11, r4\n\t"
-        "smlad  r5, r8, r12, r5\n\t"
-        "smlad  r5, r9, lr, r5\n\t"
-        "ldm    r1!, {r10, r11, r12, lr}\n\t"
-        "smlad  r6, r8, r10, r6\n\t"
-        "smlad  r6, r9, r11, r6\n\t"
-        "smlad  r7, r8, r12, r7\n\t"
-        "smlad  r7, r9, lr, r7\n\t"
-        PM_PIXEL_ASM_TAIL);
+    __asm__ volatile(PM_PIXEL_ASM_HEAD PM_PIXEL_ASM_LOOP(PM_PIXEL_GROUP16) PM_PIXEL_ASM_TAIL);
 }
 
 __attribute__((naked, noinline)) static void pm_packed8_pixel_asm(PM_UNUSED const int32_t *x16,
                                                                  PM_UNUSED const int32_t *w, PM_UNUSED int32_t *s)
 {
-    __asm__ volatile(
-        PM_PIXEL_ASM_HEAD
-        "ldm    r1!, {r10, r11, r12, lr}\n\t"
-        "sxtb16 r3, r10\n\t"
-        "smlad  r4, r8, r3, r4\n\t"
-        "sxtb16 r3, r10, ror #8\n\t"
-        "smlad  r4, r9, r3, r4\n\t"
-        "sxtb16 r3, r11\n\t"
-        "smlad  r5, r8, r3, r5\n\t"
-        "sxtb16 r3, r11, ror #8\n\t"
-        "smlad  r5, r9, r3, r5\n\t"
-        "sxtb16 r3, r12\n\t"
-        "smlad  r6, r8, r3, r6\n\t"
-        "sxtb16 r3, r12, ror #8\n\t"
-        "smlad  r6, r9, r3, r6\n\t"
-        "sxtb16 r3, lr\n\t"
-        "smlad  r7, r8, r3, r7\n\t"
-        "sxtb16 r3, lr, ror #8\n\t"
-        "smlad  r7, r9, r3, r7\n\t"
-        PM_PIXEL_ASM_TAIL);
+    __asm__ volatile(PM_PIXEL_ASM_HEAD PM_PIXEL_ASM_LOOP(PM_PIXEL_GROUP8) PM_PIXEL_ASM_TAIL);
 }
 
 __attribute__((naked, noinline)) static void pm_packed4_pixel_asm(PM_UNUSED const int32_t *x16,
@@ -597,10 +606,20 @@ static void pm_packed_pixel_c(const int32_t *x16, const int32_t *w, int32_t grou
 /* A pixel's int8 channels plus the input offset as int16 word pairs {0|2, 1|3} per group of four. */
 static PM_ALWAYS_INLINE void pm_packed_widen(const int8_t *px, int32_t groups, uint32_t off2, int32_t *x16)
 {
-    for (int32_t g = 0; g < groups; ++g) {
-        const uint32_t xv = pm_read_u32(px + 4 * g);
-        x16[2 * g] = pm_sxtab16(off2, xv);
-        x16[2 * g + 1] = pm_sxtab16_ror8(off2, xv);
+    /* Pointers only (an index loop spills its bounds on the M4); one post-indexed STRD per group (GCC
+     * splits the pair into two STRs and an add). */
+    const int8_t *const end = px + 4 * (size_t)groups;
+    while (px != end) {
+        const uint32_t xv = pm_read_u32(px);
+        px += 4;
+        const uint32_t x02 = (uint32_t)pm_sxtab16(off2, xv), x13 = (uint32_t)pm_sxtab16_ror8(off2, xv);
+#if PM_PACKED_ASM
+        __asm__ volatile("strd %1, %2, [%0], #8" : "+r"(x16) : "r"(x02), "r"(x13) : "memory");
+#else
+        x16[0] = (int32_t)x02;
+        x16[1] = (int32_t)x13;
+        x16 += 2;
+#endif
     }
 }
 

@@ -18,9 +18,10 @@ would emit) and instructions (a per-kernel instructions-per-MAC model, `INSTR_PE
   little from doubling its flash.)
 
 Predicted flash = constant data + `CODE_RESERVE_BYTES` (kernels, model code, harness). The budget is
-`flash_budget` when given, else the board's weight region. Every plan (speed and size too) is checked
-against it: when nothing fits, `plan_layouts` raises PixmcuError naming the model, the board and the
-bytes. `pixmcu analyze` calls this function to show the plan without generating anything.
+`flash_budget` when given, else the board's weight region. `balanced` shrinks the plan until constants
++ reserve fit; the reserve is an estimate, so a plan fails (PixmcuError naming the model, the board and
+the bytes) only when its constants alone exceed the budget (`speed` and `size` are checked the same
+way). `pixmcu analyze` calls this function to show the plan without generating anything.
 
 `LayoutPlan.packed(i)` tells the generator whether layer i takes the pre-widened (packed) kernels;
 `LayoutPlan.manifest()` is what manifest.json records (the choice per layer and why).
@@ -190,13 +191,13 @@ def plan_layouts(graph: Graph, board: str | Board | None = None, optimize: str =
                f"balanced: at most {BALANCE} x the smallest int8 plan's {ref:,} B")
         if plan.predicted_flash_bytes > bound:
             _shrink(plan, bound, why)
-    if plan.predicted_flash_bytes > budget:
+    if plan.constant_bytes > budget:
         raise PixmcuError(
-            f"{plan.model} does not fit {b.name}: the {optimize} plan needs {plan.predicted_flash_bytes:,} bytes "
-            f"of flash ({plan.constant_bytes:,} B of constants + {CODE_RESERVE_BYTES:,} B kept for code and the "
-            f"harness) but the budget ({source}) is {budget:,} bytes; the smallest plan (int8 weights everywhere) "
-            f"needs {smallest:,} bytes. Give a larger --flash-budget, choose --optimize size, or use a board with "
-            f"more flash.")
+            f"{plan.model} does not fit {b.name}: the {optimize} plan's constants alone take "
+            f"{plan.constant_bytes:,} bytes of flash (with about {CODE_RESERVE_BYTES:,} B for code and the harness: "
+            f"{plan.predicted_flash_bytes:,} B) but the budget ({source}) is {budget:,} bytes; the smallest plan "
+            f"(int8 weights everywhere) needs {smallest - CODE_RESERVE_BYTES:,} bytes of constants. Give a larger "
+            f"--flash-budget, choose --optimize size, or use a board with more flash.")
     return plan
 
 
