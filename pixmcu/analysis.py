@@ -48,6 +48,17 @@ def _metadata(path: Path | None) -> dict:
     return read_graph_file(path)[1]
 
 
+def _storage(graph, op, kernel) -> dict[str, Any]:
+    """Bits per weight as stored and the bytes that saves against int8 storage (negative: spent)."""
+    from pixmcu.codegen.kernels import stored_weight_bits
+
+    bits = stored_weight_bits(kernel) if op.kind in ("conv2d", "fully_connected", "depthwise_conv2d") else None
+    if bits is None or len(op.inputs) < 2:
+        return {"stored_weight_bits": None, "weight_bytes_saved": 0}
+    n = graph.tensors[op.inputs[1]].size
+    return {"stored_weight_bits": bits, "weight_bytes_saved": n - -(-n * bits // 8)}
+
+
 def layer_rows(graph, manifest: dict, metadata: dict, flash_used: int) -> list[dict[str, Any]]:
     from pixmcu.model_info import layer_table
 
@@ -62,7 +73,7 @@ def layer_rows(graph, manifest: dict, metadata: dict, flash_used: int) -> list[d
             "input_shapes": info["input_shapes"], "output_shape": info["output_shape"], "macs": info["macs"],
             "param_bytes": info["param_bytes"],
             "weight_bits": wbits if info["param_bytes"] else None, "activation_bits": abits,
-            "kernel": m["kernel"],
+            "kernel": m["kernel"], **_storage(graph, op, m["kernel"]),
             "layout": ", ".join(f"{c['array'].rsplit('_', 1)[-1]} {c['ctype']}" for c in consts) or "-",
             "flash_bytes": flash, "flash_share": flash / flash_used if flash_used else 0.0,
         }

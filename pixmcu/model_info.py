@@ -17,6 +17,21 @@ def _quant_summary(t) -> str:
     return f"s={q.scale[0]:.6g} zp={q.zero_point[0]}"
 
 
+def data_bits(t) -> int | None:
+    """Bits the values of constant tensor `t` need: 2 or 4 when every value fits that signed width (a
+    W4 or W2 model stores its weights as int8 values in that range), else its dtype's width."""
+    if t.data is None:
+        return None
+    import numpy as np
+
+    d = np.asarray(t.data)
+    width = int(d.dtype.itemsize * 8)
+    if d.dtype.kind != "i" or not d.size:
+        return width
+    lo, hi = int(d.min()), int(d.max())
+    return next((b for b in (2, 4) if -(1 << (b - 1)) <= lo and hi < (1 << (b - 1))), width)
+
+
 def layer_table(graph: Graph) -> list[dict[str, Any]]:
     rows = []
     for i, op in enumerate(graph.operators):
@@ -33,6 +48,7 @@ def layer_table(graph: Graph) -> list[dict[str, Any]]:
             "param_bytes": sum(t.nbytes for t in consts),
             "activation": op.attrs.get("activation", "none"),
             "weights_quant": _quant_summary(consts[0]) if consts else "-",
+            "weight_bits": data_bits(consts[0]) if consts and op.kind != "pixel_embedding" else None,
             "output_quant": _quant_summary(out),
         })
     return rows

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from conftest import RESNET
-from pixmcu.codegen.layout_plan import BALANCE, CODE_RESERVE_BYTES, plan_layouts
+from pixmcu.codegen.layout_plan import BALANCE, plan_layouts
 from pixmcu.errors import PixmcuError
 from pixmcu.frontend import load_model
 
@@ -47,7 +47,7 @@ def test_speed_size_and_balanced(graph):
 
 def test_nothing_fits_is_one_paragraph(graph):
     with pytest.raises(PixmcuError) as exc:
-        plan_layouts(graph, "qemu-m4", "balanced", CODE_RESERVE_BYTES + 1000, model_name="model r.tflite")
+        plan_layouts(graph, "qemu-m4", "balanced", 20_000, model_name="model r.tflite")
     msg = str(exc.value)
     assert "model r.tflite" in msg and "qemu-m4" in msg and "bytes" in msg and "\n" not in msg
 
@@ -63,3 +63,32 @@ def test_generate_records_the_plan(tmp_path):
     kernels = {layer["kernel"] for layer in m["layers"]}
     assert "pm_conv2d_packed8_s8" in kernels and not kernels & {"pm_conv2d_packed_s8", "pm_conv2d_packed_add_s8"}
     assert main(["generate", str(RESNET), "-o", str(tmp_path / "x"), "--flash-budget", "1000"]) == 2
+
+
+def test_w4_model_takes_int4_weights_where_they_fit():
+    """A W4 model's int4-valued weights get the packed int4 layout under --optimize size (a quarter of
+    the int16 bytes); a W8 model is never offered it; the balanced plan keeps the fastest layouts."""
+    from pixmcu.models import resolve
+
+    w4, w8 = (load_model(resolve(n)) for n in ("fmnist-pe-w4a4", "fmnist-pe-w8a8"))
+    size4, size8 = plan_layouts(w4, "qemu-m4", "size"), plan_layouts(w8, "qemu-m4", "size")
+    weighted = [lay for lay in size4.layers if lay.op in ("conv2d", "fully_connected")]
+    assert weighted and all(lay.chosen.layout == "int4" for lay in weighted)
+    assert {lay.chosen.kernel for lay in weighted} == {"pm_conv2d_packed4_s8", "pm_conv2d_packed4_1x1_s8"}
+    assert not any(o.layout == "int4" for lay in size8.layers for o in lay.options)
+    assert size4.constant_bytes < 0.6 * size8.constant_bytes
+    assert all(lay.chosen.layout != "int4" for lay in plan_layouts(w4, "qemu-m4", "speed").layers)
+
+
+def test_int4_options_leave_the_balanced_plan_alone():
+    from pixmcu.models import resolve
+
+    w4, w8 = (load_model(resolve(n)) for n in ("fmnist-pe-w4a4", "fmnist-pe-w8a8"))
+    b4, b8 = plan_layouts(w4, "qemu-m4"), plan_layouts(w8, "qemu-m4")
+    assert [lay.chosen.layout for lay in b4.layers] == [lay.chosen.layout for lay in b8.layers]
+    # A budget below the int8 plan: the W4 model fits by moving layers to int4.
+    size8 = plan_layouts(w8, "qemu-m4", "size")
+    tight = plan_layouts(w4, "qemu-m4", "balanced", size8.predicted_flash_bytes - 1)
+    assert any(lay.chosen.layout == "int4" for lay in tight.layers)
+    with pytest.raises(PixmcuError):
+        plan_layouts(w8, "qemu-m4", "balanced", size8.predicted_flash_bytes - 1)

@@ -36,9 +36,15 @@ from kernel_support import graphs as G  # noqa: E402
 CASES = 60
 
 
-@pytest.fixture(scope="module")
+_KLIB: dict = {}
+
+
+@pytest.fixture(scope="session")
 def klib(tmp_path_factory):
-    return load(build_kernel_lib(tmp_path_factory.mktemp("packed")))
+    # One build per process for this file and tests/test_lowbit_kernels.py (which imports this fixture).
+    if "lib" not in _KLIB:
+        _KLIB["lib"] = load(build_kernel_lib(tmp_path_factory.mktemp("packed")))
+    return _KLIB["lib"]
 
 
 def _q(rng, lo, hi, zp=None):
@@ -98,9 +104,10 @@ VARIANTS = {"packed": {"packed": True}, "mve": {"mve": True},
 
 
 def _check_conv(lib, graph, rng, variant="packed"):
+    """`variant`: a key of VARIANTS or kernel_call's keyword arguments."""
     op = graph.operators[0]
-    call = kernel_call(graph, op, **VARIANTS[variant])
-    assert call.kernel in ("pm_conv2d_packed_s8", "pm_conv2d_packed_pad_s8", "pm_conv2d_packed_patch_s8",
+    call = kernel_call(graph, op, **(VARIANTS[variant] if isinstance(variant, str) else variant))
+    assert call.kernel in ("pm_conv2d_packed4_s8", "pm_conv2d_packed4_1x1_s8", "pm_conv2d_packed_s8", "pm_conv2d_packed_pad_s8", "pm_conv2d_packed_patch_s8",
                            "pm_conv2d_mve_s8", "pm_conv2d_mve_patch_s8", "pm_conv2d_packed8_s8",
                            "pm_conv2d_dsp_s8", "pm_conv2d_1x1_s8", "pm_conv2d_packed_1x1_s8",
                            "pm_conv2d_packed8_1x1_s8")

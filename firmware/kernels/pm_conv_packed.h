@@ -109,23 +109,45 @@ __attribute__((naked, noinline)) static void pm_packed_window_asm(PM_UNUSED cons
         "pop    {r2-r11, pc}\n\t");
 }
 
+/* The frame of the int8- and int4-weight window loops: x widened once per group (r8, r9), then
+ * the loop body of each layout, then the row step (s[7], s[8]) and the sums stored. */
+#define PM_WINDOW_ASM_HEAD                                                                          \
+        "push   {r2-r11, lr}\n\t"                                                                   \
+        "sub    sp, sp, #4\n\t"                                                                     \
+        "ldm    r2, {r4-r7}\n\t"                                                                    \
+        "ldr    r3, [r2, #16]\n\t"                                                                  \
+        "0:\n\t"                                                                                    \
+        "ldr    r2, [sp, #4]\n\t"                                                                   \
+        "ldr    r2, [r2, #24]\n\t"                                                                  \
+        "1:\n\t"                                                                                    \
+        "ldr    r9, [r0], #4\n\t"                                                                   \
+        "sxtab16 r8, r3, r9\n\t"                                                                    \
+        "sxtab16 r9, r3, r9, ror #8\n\t"
+#define PM_WINDOW_ASM_TAIL                                                                          \
+        "subs   r2, r2, #1\n\t"                                                                     \
+        "bne    1b\n\t"                                                                             \
+        "ldr    r8, [sp, #4]\n\t"                                                                   \
+        "ldr    r9, [r8, #20]\n\t"                                                                  \
+        "subs   r9, r9, #1\n\t"                                                                     \
+        "beq    4f\n\t"                                                                             \
+        "str    r9, [r8, #20]\n\t"                                                                  \
+        "ldr    r10, [r8, #28]\n\t"                                                                 \
+        "ldr    r11, [r8, #32]\n\t"                                                                 \
+        "add    r0, r0, r10\n\t"                                                                    \
+        "add    r1, r1, r11\n\t"                                                                    \
+        "b      0b\n\t"                                                                             \
+        "4:\n\t"                                                                                    \
+        "stm    r8, {r4-r7}\n\t"                                                                    \
+        "add    sp, sp, #4\n\t"                                                                     \
+        "pop    {r2-r11, pc}\n\t"
+
 /* As pm_packed_window_asm for int8 weights (pm_conv2d_packed8_*): per group one word per output
  * channel, its four bytes widened here with SXTB16 (and ROR #8): 21 instructions for 16 MACs. */
 __attribute__((naked, noinline)) static void pm_packed8_window_asm(PM_UNUSED const int8_t *x,
                                                                   PM_UNUSED const int32_t *w, PM_UNUSED int32_t *s)
 {
     __asm__ volatile(
-        "push   {r2-r11, lr}\n\t"
-        "sub    sp, sp, #4\n\t"
-        "ldm    r2, {r4-r7}\n\t"
-        "ldr    r3, [r2, #16]\n\t"
-        "0:\n\t"
-        "ldr    r2, [sp, #4]\n\t"
-        "ldr    r2, [r2, #24]\n\t"
-        "1:\n\t"
-        "ldr    r9, [r0], #4\n\t"
-        "sxtab16 r8, r3, r9\n\t"
-        "sxtab16 r9, r3, r9, ror #8\n\t"
+        PM_WINDOW_ASM_HEAD
         "ldrd   r10, r11, [r1], #8\n\t"
         "sxtb16 r12, r10\n\t"
         "sxtb16 lr, r10, ror #8\n\t"
@@ -144,28 +166,49 @@ __attribute__((naked, noinline)) static void pm_packed8_window_asm(PM_UNUSED con
         "sxtb16 lr, r11, ror #8\n\t"
         "smlad  r7, r8, r12, r7\n\t"
         "smlad  r7, r9, lr, r7\n\t"
-        "subs   r2, r2, #1\n\t"
-        "bne    1b\n\t"
-        "ldr    r8, [sp, #4]\n\t"
-        "ldr    r9, [r8, #20]\n\t"
-        "subs   r9, r9, #1\n\t"
-        "beq    4f\n\t"
-        "str    r9, [r8, #20]\n\t"
-        "ldr    r10, [r8, #28]\n\t"
-        "ldr    r11, [r8, #32]\n\t"
-        "add    r0, r0, r10\n\t"
-        "add    r1, r1, r11\n\t"
-        "b      0b\n\t"
-        "4:\n\t"
-        "stm    r8, {r4-r7}\n\t"
-        "add    sp, sp, #4\n\t"
-        "pop    {r2-r11, pc}\n\t");
+        PM_WINDOW_ASM_TAIL);
+}
+
+/* As pm_packed8_window_asm for int4 weights (pm_conv2d_packed4_*): per group two words, word j byte i
+ * holding input channel i of output channel 2j (low nibble) and 2j+1 (high nibble). Each nibble is
+ * moved to the top of its byte (AND, or LSL and AND, with 0xF0F0F0F0) and widened with SXTB16, so the
+ * sums come out times 16 (exact: the generator proves 16 x the largest sum fits int32; the C caller
+ * divides). 28 instructions for 16 MACs. */
+__attribute__((naked, noinline)) static void pm_packed4_window_asm(PM_UNUSED const int8_t *x,
+                                                                  PM_UNUSED const int32_t *w, PM_UNUSED int32_t *s)
+{
+    __asm__ volatile(
+        PM_WINDOW_ASM_HEAD
+        "ldrd   r10, r11, [r1], #8\n\t"
+        "and    r12, r10, #0xF0F0F0F0\n\t"
+        "lsl    r10, r10, #4\n\t"
+        "and    r10, r10, #0xF0F0F0F0\n\t"
+        "sxtb16 lr, r10\n\t"
+        "smlad  r4, r8, lr, r4\n\t"
+        "sxtb16 lr, r10, ror #8\n\t"
+        "smlad  r4, r9, lr, r4\n\t"
+        "sxtb16 lr, r12\n\t"
+        "smlad  r5, r8, lr, r5\n\t"
+        "sxtb16 lr, r12, ror #8\n\t"
+        "smlad  r5, r9, lr, r5\n\t"
+        "and    r12, r11, #0xF0F0F0F0\n\t"
+        "lsl    r11, r11, #4\n\t"
+        "and    r11, r11, #0xF0F0F0F0\n\t"
+        "sxtb16 lr, r11\n\t"
+        "smlad  r6, r8, lr, r6\n\t"
+        "sxtb16 lr, r11, ror #8\n\t"
+        "smlad  r6, r9, lr, r6\n\t"
+        "sxtb16 lr, r12\n\t"
+        "smlad  r7, r8, lr, r7\n\t"
+        "sxtb16 lr, r12, ror #8\n\t"
+        "smlad  r7, r9, lr, r7\n\t"
+        PM_WINDOW_ASM_TAIL);
 }
 
 /* One pixel of a 1x1 convolution against every block of four output channels, on an input already
  * widened to int16 (word pairs {channels 0|2, 1|3} per group of four, pm_packed_widen): no SXTAB16 in
- * the loop, so 16 MACs take 13 instructions with int16 weights (w8 = 0) and 20 with int8 weights
- * (w8 = 1, widened here). s = {groups, blocks, bias, acc out, x16}; bias and acc out advance by one
+ * the loop, so 16 MACs take 12 instructions with int16 weights (w8 = 0) and 19 with int8 weights
+ * (w8 = 1, widened here), two groups per loop test. s = {groups, blocks, bias, acc out, x16}; bias and acc out advance by one
  * block of four per block, the raw sums are stored for the C epilogue. */
 #define PM_PIXEL_ASM_HEAD                                                                         \
         "push   {r2, r4-r11, lr}\n\t"                                                              \
@@ -176,11 +219,20 @@ __attribute__((naked, noinline)) static void pm_packed8_window_asm(PM_UNUSED con
         "str    r2, [r3, #8]\n\t"                                                                  \
         "ldr    r2, [r3]\n\t"                                                                      \
         "ldr    r0, [r3, #16]\n\t"                                                                 \
+        "lsrs   r2, r2, #1\n\t"                                                                    \
+        "bcc    2f\n\t"
+/* The odd group, then pairs of groups (half the loop tests); the body leaves the flags alone. */
+#define PM_PIXEL_ASM_LOOP(body)                                                                   \
+        body                                                                                       \
+        "2:\n\t"                                                                                   \
+        "beq    3f\n\t"                                                                            \
         "1:\n\t"                                                                                   \
-        "ldrd   r8, r9, [r0], #8\n\t"
-#define PM_PIXEL_ASM_TAIL                                                                         \
+        body                                                                                       \
+        body                                                                                       \
         "subs   r2, r2, #1\n\t"                                                                    \
         "bne    1b\n\t"                                                                            \
+        "3:\n\t"
+#define PM_PIXEL_ASM_TAIL                                                                         \
         "ldr    r3, [sp]\n\t"                                                                      \
         "ldr    r2, [r3, #12]\n\t"                                                                 \
         "stm    r2!, {r4-r7}\n\t"                                                                  \
@@ -190,46 +242,77 @@ __attribute__((naked, noinline)) static void pm_packed8_window_asm(PM_UNUSED con
         "str    r2, [r3, #4]\n\t"                                                                  \
         "bne    0b\n\t"                                                                            \
         "pop    {r2, r4-r11, pc}\n\t"
+#define PM_PIXEL_GROUP16                                                                          \
+        "ldrd   r8, r9, [r0], #8\n\t"                                                              \
+        "ldm    r1!, {r10, r11, r12, lr}\n\t"                                                      \
+        "smlad  r4, r8, r10, r4\n\t"                                                               \
+        "smlad  r4, r9, r11, r4\n\t"                                                               \
+        "smlad  r5, r8, r12, r5\n\t"                                                               \
+        "smlad  r5, r9, lr, r5\n\t"                                                                \
+        "ldm    r1!, {r10, r11, r12, lr}\n\t"                                                      \
+        "smlad  r6, r8, r10, r6\n\t"                                                               \
+        "smlad  r6, r9, r11, r6\n\t"                                                               \
+        "smlad  r7, r8, r12, r7\n\t"                                                               \
+        "smlad  r7, r9, lr, r7\n\t"
+#define PM_PIXEL_GROUP8                                                                           \
+        "ldrd   r8, r9, [r0], #8\n\t"                                                              \
+        "ldm    r1!, {r10, r11, r12, lr}\n\t"                                                      \
+        "sxtb16 r3, r10\n\t"                                                                       \
+        "smlad  r4, r8, r3, r4\n\t"                                                                \
+        "sxtb16 r3, r10, ror #8\n\t"                                                               \
+        "smlad  r4, r9, r3, r4\n\t"                                                                \
+        "sxtb16 r3, r11\n\t"                                                                       \
+        "smlad  r5, r8, r3, r5\n\t"                                                                \
+        "sxtb16 r3, r11, ror #8\n\t"                                                               \
+        "smlad  r5, r9, r3, r5\n\t"                                                                \
+        "sxtb16 r3, r12\n\t"                                                                       \
+        "smlad  r6, r8, r3, r6\n\t"                                                                \
+        "sxtb16 r3, r12, ror #8\n\t"                                                               \
+        "smlad  r6, r9, r3, r6\n\t"                                                                \
+        "sxtb16 r3, lr\n\t"                                                                        \
+        "smlad  r7, r8, r3, r7\n\t"                                                                \
+        "sxtb16 r3, lr, ror #8\n\t"                                                                \
+        "smlad  r7, r9, r3, r7\n\t"
 
 __attribute__((naked, noinline)) static void pm_packed_pixel_asm(PM_UNUSED const int32_t *x16,
                                                                 PM_UNUSED const int32_t *w, PM_UNUSED int32_t *s)
 {
-    __asm__ volatile(
-        PM_PIXEL_ASM_HEAD
-        "ldm    r1!, {r10, r11, r12, lr}\n\t"
-        "smlad  r4, r8, r10, r4\n\t"
-        "smlad  r4, r9, r11, r4\n\t"
-        "smlad  r5, r8, r12, r5\n\t"
-        "smlad  r5, r9, lr, r5\n\t"
-        "ldm    r1!, {r10, r11, r12, lr}\n\t"
-        "smlad  r6, r8, r10, r6\n\t"
-        "smlad  r6, r9, r11, r6\n\t"
-        "smlad  r7, r8, r12, r7\n\t"
-        "smlad  r7, r9, lr, r7\n\t"
-        PM_PIXEL_ASM_TAIL);
+    __asm__ volatile(PM_PIXEL_ASM_HEAD PM_PIXEL_ASM_LOOP(PM_PIXEL_GROUP16) PM_PIXEL_ASM_TAIL);
 }
 
 __attribute__((naked, noinline)) static void pm_packed8_pixel_asm(PM_UNUSED const int32_t *x16,
                                                                  PM_UNUSED const int32_t *w, PM_UNUSED int32_t *s)
 {
+    __asm__ volatile(PM_PIXEL_ASM_HEAD PM_PIXEL_ASM_LOOP(PM_PIXEL_GROUP8) PM_PIXEL_ASM_TAIL);
+}
+
+__attribute__((naked, noinline)) static void pm_packed4_pixel_asm(PM_UNUSED const int32_t *x16,
+                                                                 PM_UNUSED const int32_t *w, PM_UNUSED int32_t *s)
+{
     __asm__ volatile(
         PM_PIXEL_ASM_HEAD
-        "ldm    r1!, {r10, r11, r12, lr}\n\t"
+        "ldrd   r10, r11, [r1], #8\n\t"
+        "and    r12, r10, #0xF0F0F0F0\n\t"
+        "lsl    r10, r10, #4\n\t"
+        "and    r10, r10, #0xF0F0F0F0\n\t"
         "sxtb16 r3, r10\n\t"
         "smlad  r4, r8, r3, r4\n\t"
         "sxtb16 r3, r10, ror #8\n\t"
         "smlad  r4, r9, r3, r4\n\t"
-        "sxtb16 r3, r11\n\t"
-        "smlad  r5, r8, r3, r5\n\t"
-        "sxtb16 r3, r11, ror #8\n\t"
-        "smlad  r5, r9, r3, r5\n\t"
         "sxtb16 r3, r12\n\t"
-        "smlad  r6, r8, r3, r6\n\t"
+        "smlad  r5, r8, r3, r5\n\t"
         "sxtb16 r3, r12, ror #8\n\t"
+        "smlad  r5, r9, r3, r5\n\t"
+        "and    r12, r11, #0xF0F0F0F0\n\t"
+        "lsl    r11, r11, #4\n\t"
+        "and    r11, r11, #0xF0F0F0F0\n\t"
+        "sxtb16 r3, r11\n\t"
+        "smlad  r6, r8, r3, r6\n\t"
+        "sxtb16 r3, r11, ror #8\n\t"
         "smlad  r6, r9, r3, r6\n\t"
-        "sxtb16 r3, lr\n\t"
+        "sxtb16 r3, r12\n\t"
         "smlad  r7, r8, r3, r7\n\t"
-        "sxtb16 r3, lr, ror #8\n\t"
+        "sxtb16 r3, r12, ror #8\n\t"
         "smlad  r7, r9, r3, r7\n\t"
         PM_PIXEL_ASM_TAIL);
 }
@@ -315,8 +398,52 @@ static PM_ALWAYS_INLINE void pm_packed8_dot4(const int8_t *x, const int32_t *w, 
         }
     }
 }
+
+/* An int4 weight word's two output channels as SMLAD operands, 16 x the weights (pm_packed4_window_asm). */
+static PM_ALWAYS_INLINE void pm_packed4_lanes(uint32_t v, uint32_t *even02, uint32_t *even13, uint32_t *odd02,
+                                              uint32_t *odd13)
+{
+    const uint32_t lo = (v << 4) & 0xF0F0F0F0u, hi = v & 0xF0F0F0F0u;
+    *even02 = (uint32_t)pm_sxtb16(lo);
+    *even13 = (uint32_t)pm_sxtb16_ror8(lo);
+    *odd02 = (uint32_t)pm_sxtb16(hi);
+    *odd13 = (uint32_t)pm_sxtb16_ror8(hi);
+}
+
+/* As pm_packed8_dot4 for int4 weights (two words per group); the sums come out times 16. */
+static PM_ALWAYS_INLINE void pm_packed4_dot4(const int8_t *x, const int32_t *w, int32_t n, uint32_t off2,
+                                             int32_t *acc)
+{
+    for (int32_t g = 0; g < n; ++g) {
+        const uint32_t xv = pm_read_u32(x + 4 * g);
+        const uint32_t x02 = (uint32_t)pm_sxtab16(off2, xv);
+        const uint32_t x13 = (uint32_t)pm_sxtab16_ror8(off2, xv);
+        for (int j = 0; j < 2; ++j) {
+            uint32_t e02, e13, o02, o13;
+            pm_packed4_lanes((uint32_t)w[2 * g + j], &e02, &e13, &o02, &o13);
+            acc[2 * j] = pm_smlad(x13, e13, pm_smlad(x02, e02, acc[2 * j]));
+            acc[2 * j + 1] = pm_smlad(x13, o13, pm_smlad(x02, o02, acc[2 * j + 1]));
+        }
+    }
+}
 #endif
 
+
+/* Weight layouts of the packed kernels (the `w8` argument below): int16 pre-widened, int8, int4. */
+#define PM_W16 0
+#define PM_W8 1
+#define PM_W4 2
+/* Words per group of four input channels and four output channels. */
+#define PM_WPG(wk) ((wk) == PM_W4 ? 2 : (wk) == PM_W8 ? 4 : 8)
+
+/* The int4 kernels' sums start at the bias and gain 16 x the dot product: back to bias + dot. The
+ * difference is taken modulo 2^32, exact because the generator proves |16 x dot| < 2^31. */
+static PM_ALWAYS_INLINE void pm_packed4_unscale(int32_t *acc, const int32_t *bias, int32_t m)
+{
+    for (int32_t k = 0; k < m; ++k) {
+        acc[k] = (int32_t)((uint32_t)bias[k] + (uint32_t)((int32_t)((uint32_t)acc[k] - (uint32_t)bias[k]) >> 4));
+    }
+}
 
 static inline int pm_packed_check(const pm_conv_packed_params_t *p, const int8_t *input, const int8_t *output)
 {
@@ -343,8 +470,7 @@ static PM_ALWAYS_INLINE void pm_packed_body(const pm_conv_packed_params_t *p, co
     const int32_t kh = p->filter.h, kw = p->filter.w;
     const int32_t out_c = p->output.c;
     const int32_t groups = in_c / 4;
-    /* Words per group of four input channels and four output channels: int16 weights 8, int8 4. */
-    const int32_t wpg = w8 ? 4 : 8;
+    const int32_t wpg = PM_WPG(w8);
     const size_t block_words = (size_t)kh * kw * groups * wpg;
     const size_t row_bytes = (size_t)in_w * in_c;
     const size_t row_words = (size_t)kw * groups * wpg;
@@ -392,7 +518,9 @@ static PM_ALWAYS_INLINE void pm_packed_body(const pm_conv_packed_params_t *p, co
                     if (rows > 0) {
 #if PM_PACKED_ASM
                         s[5] = rows;
-                        if (w8) {
+                        if (w8 == PM_W4) {
+                            pm_packed4_window_asm(x_first, w_first, s);
+                        } else if (w8) {
                             pm_packed8_window_asm(x_first, w_first, s);
                         } else {
                             pm_packed_window_asm(x_first, w_first, s);
@@ -401,7 +529,9 @@ static PM_ALWAYS_INLINE void pm_packed_body(const pm_conv_packed_params_t *p, co
                         const int8_t *xr = x_first;
                         const int32_t *wr = w_first;
                         for (int32_t r = 0; r < rows; ++r) {
-                            if (w8) {
+                            if (w8 == PM_W4) {
+                                pm_packed4_dot4(xr, wr, n, off2, s);
+                            } else if (w8) {
                                 pm_packed8_dot4(xr, wr, n, off2, s);
                             } else {
                                 pm_packed_dot4(xr, wr, n, off2, s);
@@ -410,6 +540,9 @@ static PM_ALWAYS_INLINE void pm_packed_body(const pm_conv_packed_params_t *p, co
                             wr += row_words;
                         }
 #endif
+                    }
+                    if (w8 == PM_W4) {
+                        pm_packed4_unscale(s, bias - 4, 4);
                     }
                     w_first += block_words;
                     const int32_t m = out_c - oc < 4 ? out_c - oc : 4;
@@ -443,6 +576,16 @@ static void pm_packed_pixel_c(const int32_t *x16, const int32_t *w, int32_t grou
         int32_t acc[4] = {bias[4 * blk], bias[4 * blk + 1], bias[4 * blk + 2], bias[4 * blk + 3]};
         for (int32_t g = 0; g < groups; ++g) {
             const uint32_t x02 = (uint32_t)x16[2 * g], x13 = (uint32_t)x16[2 * g + 1];
+            if (w8 == PM_W4) {
+                for (int j = 0; j < 2; ++j) {
+                    uint32_t e02, e13, o02, o13;
+                    pm_packed4_lanes((uint32_t)w[j], &e02, &e13, &o02, &o13);
+                    acc[2 * j] = pm_smlad(x13, e13, pm_smlad(x02, e02, acc[2 * j]));
+                    acc[2 * j + 1] = pm_smlad(x13, o13, pm_smlad(x02, o02, acc[2 * j + 1]));
+                }
+                w += 2;
+                continue;
+            }
             for (int k = 0; k < 4; ++k) {
                 if (w8) {
                     const uint32_t v = (uint32_t)w[k];
@@ -463,10 +606,20 @@ static void pm_packed_pixel_c(const int32_t *x16, const int32_t *w, int32_t grou
 /* A pixel's int8 channels plus the input offset as int16 word pairs {0|2, 1|3} per group of four. */
 static PM_ALWAYS_INLINE void pm_packed_widen(const int8_t *px, int32_t groups, uint32_t off2, int32_t *x16)
 {
-    for (int32_t g = 0; g < groups; ++g) {
-        const uint32_t xv = pm_read_u32(px + 4 * g);
-        x16[2 * g] = pm_sxtab16(off2, xv);
-        x16[2 * g + 1] = pm_sxtab16_ror8(off2, xv);
+    /* Pointers only (an index loop spills its bounds on the M4); one post-indexed STRD per group (GCC
+     * splits the pair into two STRs and an add). */
+    const int8_t *const end = px + 4 * (size_t)groups;
+    while (px != end) {
+        const uint32_t xv = pm_read_u32(px);
+        px += 4;
+        const uint32_t x02 = (uint32_t)pm_sxtab16(off2, xv), x13 = (uint32_t)pm_sxtab16_ror8(off2, xv);
+#if PM_PACKED_ASM
+        __asm__ volatile("strd %1, %2, [%0], #8" : "+r"(x16) : "r"(x02), "r"(x13) : "memory");
+#else
+        x16[0] = (int32_t)x02;
+        x16[1] = (int32_t)x13;
+        x16 += 2;
+#endif
     }
 }
 
@@ -499,12 +652,14 @@ static PM_ALWAYS_INLINE void pm_packed_1x1_body(const pm_conv_packed_params_t *p
                 const int32_t *rec = p->requant;
                 for (int32_t blk = 0; blk < blocks; blk += PM_1X1_CHUNK) {
                     const int32_t nb = blocks - blk < PM_1X1_CHUNK ? blocks - blk : PM_1X1_CHUNK;
-                    const int32_t *w = p->weights + (size_t)blk * groups * (w8 ? 4 : 8);
+                    const int32_t *w = p->weights + (size_t)blk * groups * PM_WPG(w8);
 #if PM_PACKED_ASM
                     /* A 32-bit target: the pointers fit the int32 record the assembly reads. */
                     int32_t s[5] = {groups, nb, (int32_t)(uintptr_t)(p->bias + 4 * blk), (int32_t)(uintptr_t)acc,
                                     (int32_t)(uintptr_t)x16};
-                    if (w8) {
+                    if (w8 == PM_W4) {
+                        pm_packed4_pixel_asm(x16, w, s);
+                    } else if (w8) {
                         pm_packed8_pixel_asm(x16, w, s);
                     } else {
                         pm_packed_pixel_asm(x16, w, s);
@@ -512,6 +667,9 @@ static PM_ALWAYS_INLINE void pm_packed_1x1_body(const pm_conv_packed_params_t *p
 #else
                     pm_packed_pixel_c(x16, w, groups, nb, p->bias + 4 * blk, acc, w8);
 #endif
+                    if (w8 == PM_W4) {
+                        pm_packed4_unscale(acc, p->bias + 4 * blk, 4 * nb);
+                    }
                     const int32_t oc0 = 4 * blk;
                     const int32_t oc_end = oc0 + 4 * nb < out_c ? oc0 + 4 * nb : out_c;
                     int32_t oc = oc0;
@@ -557,7 +715,7 @@ static inline int pm_packed_1x1_run(const pm_conv_packed_params_t *p, const int8
     return PM_OK;
 }
 
-/* One instantiation per (short path, int8 clamp) so neither test runs per value; w8: int8 weights. */
+/* One instantiation per (short path, int8 clamp) so neither test runs per value; w8: PM_W16/PM_W8/PM_W4. */
 #define PM_PACKED_DISPATCH_W(p, input, output, w8)                                                 \
     do {                                                                                           \
         if ((p)->short_requant && pm_packed_sat8((p)->act_min, (p)->act_max)) {                    \

@@ -75,6 +75,58 @@ __attribute__((naked, noinline)) static void pm_dw_window_asm(PM_UNUSED const in
         "stm    r2, {r4-r7}\n\t"
         "pop    {r2, r4-r11, pc}\n\t");
 }
+
+/* The same for a whole row of three taps (kernel width 3, dilation 1, window inside the image): the
+ * taps are addressed as x, x + C and x + 2C, so a tap costs 10 instructions and a row 3 more.
+ * s[7] = C (the tap step), s[8] = the input step between rows. */
+__attribute__((naked, noinline)) static void pm_dw_window3_asm(PM_UNUSED const int8_t *x, PM_UNUSED const int8_t *w,
+                                                              PM_UNUSED int32_t *s)
+{
+    __asm__ volatile(
+        "push   {r2, r4-r11, lr}\n\t"
+        "ldm    r2, {r4-r7}\n\t"
+        "ldr    r3, [r2, #16]\n\t"
+        "ldr    lr, [r2, #20]\n\t"
+        "ldr    r8, [r2, #28]\n\t"
+        "ldr    r9, [r2, #32]\n\t"
+        "0:\n\t"
+        "ldr    r10, [r0]\n\t"
+        "ldr    r11, [r1], #4\n\t"
+        "sxtab16 r12, r3, r10\n\t"
+        "sxtb16 r2, r11\n\t"
+        "smlabb r4, r12, r2, r4\n\t"
+        "smlatt r6, r12, r2, r6\n\t"
+        "sxtab16 r12, r3, r10, ror #8\n\t"
+        "sxtb16 r2, r11, ror #8\n\t"
+        "smlabb r5, r12, r2, r5\n\t"
+        "smlatt r7, r12, r2, r7\n\t"
+        "ldr    r10, [r0, r8]\n\t"
+        "ldr    r11, [r1], #4\n\t"
+        "sxtab16 r12, r3, r10\n\t"
+        "sxtb16 r2, r11\n\t"
+        "smlabb r4, r12, r2, r4\n\t"
+        "smlatt r6, r12, r2, r6\n\t"
+        "sxtab16 r12, r3, r10, ror #8\n\t"
+        "sxtb16 r2, r11, ror #8\n\t"
+        "smlabb r5, r12, r2, r5\n\t"
+        "smlatt r7, r12, r2, r7\n\t"
+        "ldr    r10, [r0, r8, lsl #1]\n\t"
+        "ldr    r11, [r1], #4\n\t"
+        "sxtab16 r12, r3, r10\n\t"
+        "sxtb16 r2, r11\n\t"
+        "smlabb r4, r12, r2, r4\n\t"
+        "smlatt r6, r12, r2, r6\n\t"
+        "sxtab16 r12, r3, r10, ror #8\n\t"
+        "sxtb16 r2, r11, ror #8\n\t"
+        "smlabb r5, r12, r2, r5\n\t"
+        "smlatt r7, r12, r2, r7\n\t"
+        "add    r0, r0, r9\n\t"
+        "subs   lr, lr, #1\n\t"
+        "bne    0b\n\t"
+        "ldr    r2, [sp]\n\t"
+        "stm    r2, {r4-r7}\n\t"
+        "pop    {r2, r4-r11, pc}\n\t");
+}
 #else
 #define PM_DW_ASM 0
 /* Four channels' sums over the window of one pixel (s as for the assembly version). */
@@ -165,9 +217,11 @@ static PM_ALWAYS_INLINE void pm_dw_body(const pm_dw_params_t *p, const int8_t *i
                 const int8_t *w_first = p->weights + ((size_t)ky0 * kw + kx0) * 4;
                 const int32_t xrow = dh * in_w * c - cols * xstep;
                 const int32_t wrow = (kw - cols) * 4;
+                /* A whole row of three taps takes the unrolled window (its s[8]: the full row step). */
+                const int three = PM_DW_ASM && kw == 3 && cols == 3 && dw == 1;
                 s[5] = rows;
                 s[6] = cols;
-                s[8] = xrow;
+                s[8] = three ? dh * in_w * c : xrow;
                 s[9] = wrow;
                 const int32_t *bias = p->bias;
                 const int32_t *rec = p->requant;
@@ -176,7 +230,11 @@ static PM_ALWAYS_INLINE void pm_dw_body(const pm_dw_params_t *p, const int8_t *i
                     memcpy(s, bias + ch, 4 * sizeof(int32_t));
                     if (rows > 0 && cols > 0) {
 #if PM_DW_ASM
-                        pm_dw_window_asm(x_first + ch, w_first, s);
+                        if (three) {
+                            pm_dw_window3_asm(x_first + ch, w_first, s);
+                        } else {
+                            pm_dw_window_asm(x_first + ch, w_first, s);
+                        }
 #else
                         pm_dw_window_c(x_first + ch, w_first, s);
 #endif

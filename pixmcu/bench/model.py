@@ -182,6 +182,19 @@ def bench(args) -> dict:
             tmp.cleanup()
 
 
+def _weight_storage(layer: dict) -> dict:
+    """The layer's weight array as stored: bits per weight, bytes, and bytes saved against the same
+    layout at int8 (negative where int16 copies spend flash for speed)."""
+    from pixmcu.codegen.kernels import stored_weight_bits
+
+    bits = stored_weight_bits(layer["kernel"])
+    arrays = [c["bytes"] for c in layer.get("constants", []) if c["array"].endswith("_weights")]
+    if bits is None or not arrays:
+        return {}
+    stored = sum(arrays)
+    return {"weight_bits": bits, "weight_bytes": stored, "weight_bytes_saved": stored * 8 // bits - stored}
+
+
 def summarize(manifest: dict, report: dict, regions: list[dict] | None, core: str) -> dict:
     """The benchmark record: per layer and total counts, estimates, MACs/count, arena, flash."""
     from pixmcu.cycles import estimate
@@ -195,6 +208,7 @@ def summarize(manifest: dict, report: dict, regions: list[dict] | None, core: st
                "macs": layer["macs"], "count": measured.get("count"), "output_bytes": layer.get("output_bytes")}
         if "fused_into" in layer:
             row["fused_into"] = layer["fused_into"]
+        row.update(_weight_storage(layer))
         if regions is not None:
             reg = regions[layer["index"]]
             row["instructions_exact"] = reg["insns"]
@@ -263,6 +277,11 @@ def format_table(res: dict) -> str:
     fl = res.get("flash") or {}
     wr = res.get("weights_region")
     where = f" (in {wr['region']})" if wr else ""
+    stored = [r for r in res["layers"] if r.get("weight_bits")]
+    if stored:
+        by_bits = {b: sum(r["weight_bits"] == b for r in stored) for b in (4, 8, 16)}
+        lines.append("weights stored: " + ", ".join(f"int{b} x{n}" for b, n in by_bits.items() if n)
+                     + f"; {sum(r['weight_bytes_saved'] for r in stored):,} B saved against int8")
     lines.append(f"arena {res['arena_bytes']:,} B; flash: code {fl.get('code', 0):,} B, constant data "
                  f"{res.get('weight_bytes') or 0:,} B{where}")
     lines.append(f"note: {res.get('counter_note') or ''}; {res['cycles_note']}")

@@ -30,7 +30,8 @@ def _bits(r) -> str:
         return f"d={e['d']} Q={e['Q'] if e['Q'] is not None else '?'} K={e['K']}"
     if r["weight_bits"] is None:
         return f"A{r['activation_bits']}" if r["activation_bits"] else "-"
-    return f"W{r['weight_bits']}A{r['activation_bits']}"
+    stored = f" (stored {r['stored_weight_bits']})" if r.get("stored_weight_bits") else ""
+    return f"W{r['weight_bits']}A{r['activation_bits']}{stored}"
 
 
 def print_report(report: dict) -> None:
@@ -42,6 +43,10 @@ def print_report(report: dict) -> None:
     print(f"{report['model']} on {report['board']} ({report['core']}): {report['macs']:,} MACs")
     print(format_table(["#", "layer", "op", "output", "MACs", "params B", "bits", "kernel", "layout", "flash B",
                         "flash %"], rows, right=(0, 4, 5, 9, 10)))
+    saved = sum(r.get("weight_bytes_saved", 0) for r in report["layers"])
+    if any(r.get("stored_weight_bits") == 4 for r in report["layers"]):
+        print(f"\nint4 weights (two per byte) on {sum(r.get('stored_weight_bits') == 4 for r in report['layers'])} "
+              f"layers; weights stored as chosen save {saved:,} bytes against int8 storage")
     s = report["size"]
     f, r = s["flash"], s["ram"]
     parts = f["parts"]

@@ -159,7 +159,7 @@ def _build(name: str, p, info: dict) -> _Built | None:
 
 def plan_first_layer(graph: Graph, core: str, variant: str = "auto", flash_budget: int | None = None,
                      decision: dict | None = None, flash_wait_states: int = 0,
-                     room: int | None = None) -> FirstLayerPlan | None:
+                     room: int | None = None, optimize: str = "balanced") -> FirstLayerPlan | None:
     """The first-layer decision for `graph`, or None when the graph does not start with a pixel
     embedding followed by a conv2d the variants compute (the generator then keeps its own calls).
 
@@ -168,6 +168,8 @@ def plan_first_layer(graph: Graph, core: str, variant: str = "auto", flash_budge
 
     decision: a measured choice from `pixmcu tune` (pixmcu.first_layer.tune), recorded as it is.
     flash_wait_states: of the target's flash; the cost model charges them to random table reads.
+    optimize: "size" makes "auto" keep the two layers unfused: the embedding table and the conv's
+    weights (int4 where they fit) are always smaller than any precomputed first-layer table.
     """
     from pixmcu.first_layer.choose import Target, candidates, choose
     from pixmcu.first_layer.tune import problem_from_graph
@@ -211,7 +213,11 @@ def plan_first_layer(graph: Graph, core: str, variant: str = "auto", flash_budge
     elif variant == "auto":
         cands = candidates(g, p.d, p.q, bins, target, None, int16_ok)
         block["candidates"] = cand_json(cands)
-        if core not in MODELLED_CORES:
+        if optimize == "size":
+            chosen = UNFUSED
+            block["reason"] = ("--optimize size: the embedding and the conv stay two calls (their constants are "
+                               "smaller than any fused variant's tables)")
+        elif core not in MODELLED_CORES:
             chosen = UNFUSED
             block["reason"] = f"no first-layer cost model for {core}: the embedding and the conv stay two calls"
         elif not any(c.feasible for c in cands):

@@ -196,7 +196,7 @@ def generate(model: str | Path | Graph, out_dir: str | Path, board: str | None =
     first = None
     if first_layer is not None or first_layer_decision is not None:
         first = fl.plan_first_layer(graph, core, first_layer or "auto", flash_budget, first_layer_decision,
-                                    flash_wait_states, _first_layer_room(graph, layouts, flash_budget))
+                                    flash_wait_states, _first_layer_room(graph, layouts, flash_budget), optimize)
         if first is not None and first.calls is not None:
             calls[first.embed_index], calls[first.conv_index] = first.calls
     if fuse:

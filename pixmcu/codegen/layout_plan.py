@@ -8,7 +8,8 @@ layouts the board's kernels offer, predicts each one's constant bytes (exact: th
 would emit) and instructions (a per-kernel instructions-per-MAC model, `INSTR_PER_MAC`), and picks one:
 
 - ``speed``: the fastest layout everywhere (conv2d weights pre-widened to int16 on Armv7E-M DSP cores).
-- ``size``: the smallest everywhere (int8 weights read and widened in the kernel with SXTB16).
+- ``size``: the smallest everywhere (int8 weights read and widened in the kernel with SXTB16; int4
+  weights, two per byte, where every value of a layer fits 4 bits: `kernels.int4_eligible`).
 - ``balanced`` (default): the fastest plan whose predicted flash fits the budget and is at most
   `BALANCE` times the smallest plan's. Starting from the fastest plan, layers move to their smaller
   layout in order of fewest instructions lost per byte saved, until the plan fits. (The bound keeps
@@ -17,9 +18,10 @@ would emit) and instructions (a per-kernel instructions-per-MAC model, `INSTR_PE
   little from doubling its flash.)
 
 Predicted flash = constant data + `CODE_RESERVE_BYTES` (kernels, model code, harness). The budget is
-`flash_budget` when given, else the board's weight region. Every plan (speed and size too) is checked
-against it: when nothing fits, `plan_layouts` raises PixmcuError naming the model, the board and the
-bytes. `pixmcu analyze` calls this function to show the plan without generating anything.
+`flash_budget` when given, else the board's weight region. `balanced` shrinks the plan until constants
++ reserve fit; the reserve is an estimate, so a plan fails (PixmcuError naming the model, the board and
+the bytes) only when its constants alone exceed the budget (`speed` and `size` are checked the same
+way). `pixmcu analyze` calls this function to show the plan without generating anything.
 
 `LayoutPlan.packed(i)` tells the generator whether layer i takes the pre-widened (packed) kernels;
 `LayoutPlan.manifest()` is what manifest.json records (the choice per layer and why).
@@ -49,6 +51,7 @@ INSTR_PER_MAC = {
     "pm_conv2d_packed_s8": 0.95, "pm_conv2d_packed_add_s8": 0.95, "pm_conv2d_packed_pad_s8": 1.05,
     "pm_conv2d_packed_patch_s8": 1.15, "pm_conv2d_packed8_s8": 1.45, "pm_conv2d_packed8_add_s8": 1.45,
     "pm_conv2d_packed_1x1_s8": 0.9, "pm_conv2d_packed8_1x1_s8": 1.35,
+    "pm_conv2d_packed4_s8": 1.75, "pm_conv2d_packed4_add_s8": 1.75, "pm_conv2d_packed4_1x1_s8": 1.6,
     "pm_conv2d_dsp_s8": 1.5, "pm_conv2d_1x1_s8": 2.1,
     "pm_conv2d_s8": 8.0, "pm_conv2d_mve_s8": 0.35, "pm_conv2d_mve_patch_s8": 0.5,
 }
@@ -65,6 +68,7 @@ class LayoutOption:
     weight_bytes: int
     instructions: int
     int8_weights: bool = False
+    int4_weights: bool = False
 
 
 @dataclass
@@ -108,7 +112,7 @@ class LayoutPlan:
     def kernel_args(self, index: int) -> dict:
         """Keyword arguments of pixmcu.codegen.kernels.kernel_call for layer `index`'s choice."""
         o = self.layers[index].chosen
-        return {"packed": o.packed, "int8_weights": o.int8_weights}
+        return {"packed": o.packed, "int8_weights": o.int8_weights, "int4_weights": o.int4_weights}
 
     def manifest(self) -> dict:
         return {
@@ -122,27 +126,32 @@ class LayoutPlan:
         }
 
 
-def _option(graph: Graph, op, dsp: bool, packed: bool, mve: bool, layout: str, int8_weights: bool = False
-            ) -> LayoutOption:
+def _option(graph: Graph, op, dsp: bool, packed: bool, mve: bool, layout: str, int8_weights: bool = False,
+            int4_weights: bool = False) -> LayoutOption:
     from pixmcu.codegen.kernels import kernel_call
 
-    call = kernel_call(graph, op, dsp=dsp, packed=packed, mve=mve, int8_weights=int8_weights)
+    call = kernel_call(graph, op, dsp=dsp, packed=packed, mve=mve, int8_weights=int8_weights,
+                       int4_weights=int4_weights)
     nbytes = sum(int(a.nbytes) for a in call.arrays.values())
     for name in op.inputs:  # constant inputs the generator emits as they are (e.g. an ADD's operand)
         t = graph.tensors[name]
         if t.is_constant and op.kind not in ("conv2d", "depthwise_conv2d", "fully_connected"):
             nbytes += int(t.nbytes)
     ipm = INSTR_PER_MAC.get(call.kernel or "", DEFAULT_INSTR_PER_MAC)
-    return LayoutOption(layout, call.kernel, packed, nbytes, round(ipm * op_macs(graph, op)), int8_weights)
+    return LayoutOption(layout, call.kernel, packed, nbytes, round(ipm * op_macs(graph, op)), int8_weights,
+                        int4_weights)
 
 
 def _options(graph: Graph, op, core: str) -> tuple[LayoutOption, ...]:
-    from pixmcu.codegen.kernels import DSP_CORES, MVE_CORES, PACKED_CORES
+    from pixmcu.codegen.kernels import DSP_CORES, MVE_CORES, PACKED_CORES, int4_eligible
 
     dsp, mve = core in DSP_CORES, core in MVE_CORES
+    # int4 (two weights per byte, pm_conv2d_packed4_*): where every weight fits 4 bits (W4 models).
+    int4 = (_option(graph, op, dsp, True, mve, "int4", True, True),) \
+        if core in PACKED_CORES and int4_eligible(graph, op) else ()
     if op.kind == "conv2d" and core in PACKED_CORES:
-        return (_option(graph, op, dsp, True, mve, "int16"), _option(graph, op, dsp, True, mve, "int8", True))
-    return (_option(graph, op, dsp, core in PACKED_CORES, mve, "int8"),)
+        return (_option(graph, op, dsp, True, mve, "int16"), _option(graph, op, dsp, True, mve, "int8", True)) + int4
+    return (_option(graph, op, dsp, core in PACKED_CORES, mve, "int8"),) + int4
 
 
 def _model_name(graph: Graph) -> str:
@@ -173,18 +182,22 @@ def plan_layouts(graph: Graph, board: str | Board | None = None, optimize: str =
         plan.layers.append(LayerLayout(i, op.name, op.kind, int(op_macs(graph, op)), opts, pick, why))
     smallest = sum(min(o.weight_bytes for o in lay.options) for lay in plan.layers) + CODE_RESERVE_BYTES
     if optimize == "balanced":
-        bound = min(budget, int(BALANCE * smallest))
+        # The int4 layouts never tighten the bound: a W4 model's balanced plan is its W8 sibling's
+        # unless the budget asks for less (int4 then comes in by the same cost-per-byte rule).
+        ref = sum(min(o.weight_bytes for o in lay.options if o.layout != "int4") for lay in plan.layers) \
+            + CODE_RESERVE_BYTES
+        bound = min(budget, int(BALANCE * ref))
         why = (f"the flash budget ({budget:,} B, {source})" if bound == budget else
-               f"balanced: at most {BALANCE} x the smallest plan's {smallest:,} B")
+               f"balanced: at most {BALANCE} x the smallest int8 plan's {ref:,} B")
         if plan.predicted_flash_bytes > bound:
             _shrink(plan, bound, why)
-    if plan.predicted_flash_bytes > budget:
+    if plan.constant_bytes > budget:
         raise PixmcuError(
-            f"{plan.model} does not fit {b.name}: the {optimize} plan needs {plan.predicted_flash_bytes:,} bytes "
-            f"of flash ({plan.constant_bytes:,} B of constants + {CODE_RESERVE_BYTES:,} B kept for code and the "
-            f"harness) but the budget ({source}) is {budget:,} bytes; the smallest plan (int8 weights everywhere) "
-            f"needs {smallest:,} bytes. Give a larger --flash-budget, choose --optimize size, or use a board with "
-            f"more flash.")
+            f"{plan.model} does not fit {b.name}: the {optimize} plan's constants alone take "
+            f"{plan.constant_bytes:,} bytes of flash (with about {CODE_RESERVE_BYTES:,} B for code and the harness: "
+            f"{plan.predicted_flash_bytes:,} B) but the budget ({source}) is {budget:,} bytes; the smallest plan "
+            f"(int8 weights everywhere) needs {smallest - CODE_RESERVE_BYTES:,} bytes of constants. Give a larger "
+            f"--flash-budget, choose --optimize size, or use a board with more flash.")
     return plan
 
 

@@ -54,6 +54,34 @@ def pack_weights8(w: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(g).reshape(-1).view(np.int32)
 
 
+def pack_weights4(w: np.ndarray) -> np.ndarray:
+    """OHWI filter with every value in [-8, 7] -> int32 words for pm_conv2d_packed4_*: [oc block][ky][kx]
+    [group of 4 cin][2 words]; word j byte k holds input channel k of output channel 2j in its low
+    nibble and of 2j+1 in its high nibble (two's complement nibbles, low nibble first as TFLite's int4).
+    Padding as pack_weights."""
+    w = np.asarray(w, dtype=np.int64)
+    if w.size and (w.min() < -8 or w.max() > 7):
+        raise ValueError("weights outside int4 [-8, 7]")
+    oc, kh, kw, c = w.shape
+    ocp, cp = _ceil(oc, BLOCK), _ceil(c, GROUP)
+    full = np.zeros((ocp, kh, kw, cp), dtype=np.int64)
+    full[:oc, :, :, :c] = w
+    g = full.reshape(ocp // BLOCK, 2, 2, kh, kw, cp // GROUP, GROUP).transpose(0, 3, 4, 5, 1, 6, 2)
+    nib = g & 0xF  # block, ky, kx, group, word j, cin k, (even, odd) output channel
+    packed = (nib[..., 0] | (nib[..., 1] << 4)).astype(np.uint8)
+    return np.ascontiguousarray(packed).reshape(-1).view(np.int32)
+
+
+def fits_int4(w: np.ndarray, input_offset: int) -> bool:
+    """Whether a filter can take the int4 kernels: every weight in [-8, 7], and 16 x the largest
+    |dot product| over int8 inputs fits int32 (the kernels sum nibbles widened times 16)."""
+    w = np.asarray(w, dtype=np.int64)
+    if not w.size or w.min() < -8 or w.max() > 7:
+        return False
+    xmax = max(abs(-128 + input_offset), abs(127 + input_offset))
+    return bool(16 * int(np.abs(w).reshape(w.shape[0], -1).sum(axis=1).max()) * xmax <= quant.INT32_MAX)
+
+
 # Blocks of four output channels per assembly call of the 1x1 kernels (PM_1X1_CHUNK, pm_conv_packed.h).
 CHUNK_BLOCKS = 8
 

@@ -95,6 +95,16 @@ def read_tflite(path: str | Path) -> RawModel:
                           f"{type(exc).__name__} while reading the flatbuffer") from None
 
 
+def _unpack_int4(path: Path, i: int, name: str, raw: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """An INT4 constant (TFLite's packed layout: element 2k in the low nibble of byte k) as int8 values."""
+    n = math.prod(shape)
+    if len(raw) != (n + 1) // 2:
+        raise _fail(path, f"tensor {i} '{name}': INT4 buffer holds {len(raw)} bytes, shape {shape} needs {(n + 1) // 2}")
+    b = np.asarray(raw, np.uint8)
+    nib = np.stack([b & 0xF, b >> 4], axis=1).reshape(-1)[:n].astype(np.int16)
+    return (((nib ^ 8) - 8).astype(np.int8)).reshape(shape)
+
+
 def _parse(path: Path, buf: bytes) -> RawModel:
     model = tflite.Model.GetRootAsModel(buf, 0)
     if model.SubgraphsLength() < 1:
@@ -122,7 +132,9 @@ def _parse(path: Path, buf: bytes) -> RawModel:
             raise _fail(path, f"tensor {i} '{rt.name}' refers to buffer {b}, but the model has {n_buffers}")
         if b > 0:
             raw = model.Buffers(b).DataAsNumpy()
-            if not isinstance(raw, int) and len(raw):
+            if not isinstance(raw, int) and len(raw) and ttype == tflite.TensorType.INT4:
+                rt.dtype, rt.data = "int8", _unpack_int4(path, i, rt.name, raw, shape)
+            elif not isinstance(raw, int) and len(raw):
                 if dtype not in ("float32", "float16", "int32", "uint8", "int64", "int16", "int8", "bool"):
                     raise _fail(path, f"tensor {i} '{rt.name}' has unsupported type {ttype}")
                 item = np.dtype(dtype).itemsize
