@@ -51,6 +51,9 @@ OP_ATTRS.update({
     "resize_bilinear": ("align_corners", "half_pixel_centers"),
     # TFLM's SVDF; its last input is a variable (state) tensor the operator updates in place.
     "svdf": ("rank",),
+    # TFLM's integer LSTM (no peephole, projection or layer norm); inputs: x, 4 input and 4 recurrent
+    # weights, 4 biases (gate order input, forget, cell, output), then the hidden and cell state tensors.
+    "unidirectional_sequence_lstm": ("cell_clip",),
 })
 ACTIVATIONS = ("none", "relu", "relu6", "relu_n1_to_1")
 PADDINGS = ("same", "valid")

@@ -209,6 +209,9 @@ def macs(graph: Graph, op: Operator) -> int:
     if op.kind == "svdf":
         wf, wt = graph.tensors[op.inputs[1]], graph.tensors[op.inputs[2]]
         return wf.size + wt.size  # feature matmul, then the time dot products
+    if op.kind == "unidirectional_sequence_lstm":
+        steps = graph.tensors[op.inputs[0]].shape[1]
+        return steps * sum(graph.tensors[n].size for n in op.inputs[1:9])  # 4 input + 4 recurrent FCs a step
     return 0
 
 

@@ -245,8 +245,34 @@ def _svdf(graph: Graph, op: Operator) -> dict[str, Any]:
             "output_offset": _zp(out), "multiplier_1": m1, "shift_1": sh1, "multiplier_2": m2, "shift_2": sh2}
 
 
+def _lstm(graph: Graph, op: Operator) -> dict[str, Any]:
+    """TFLM's integer LSTM Prepare: gate FCs into Q3.12 (float32 scale products, then double), gate
+    outputs in Q0.15, the inter-gate products' multipliers in double, and the cell state's power of two."""
+    t = [graph.tensors[n] for n in op.inputs]
+    x, h, c = t[0], t[13], t[14]
+    gate_in, gate_out = 2.0 ** -12, 2.0 ** -15
+    p: dict[str, Any] = {"input_offset": -_zp(x), "hidden_zero_point": _zp(h)}
+    for i, g in enumerate(("input", "forget", "cell", "output")):
+        p[f"{g}_input_multiplier"], p[f"{g}_input_shift"] = quant.quantize_multiplier(float(_s(x) * _s(t[1 + i])) / gate_in)
+        p[f"{g}_recurrent_multiplier"], p[f"{g}_recurrent_shift"] = quant.quantize_multiplier(
+            float(_s(h) * _s(t[5 + i])) / gate_in)
+    cs = float(_s(c))
+    p["forget_multiplier"], p["forget_shift"] = quant.quantize_multiplier(gate_out * cs / cs)
+    p["input_mul_multiplier"], p["input_mul_shift"] = quant.quantize_multiplier(gate_out * gate_out / cs)
+    p["output_multiplier"], p["output_shift"] = quant.quantize_multiplier(gate_out * gate_out / float(_s(h)))
+    power = int(round(math.log2(cs)))
+    left = 15 + power - 3
+    # TFLM's int16 tanh: a power-of-two input scale takes multiplier 3 << shift; a negative shift becomes
+    # multiplier 3 with a right shift.
+    p["tanh_multiplier"], p["tanh_shift"] = (3 << left, 0) if left >= 0 else (3, -left)
+    clip = float(op.attrs["cell_clip"])
+    p["cell_clip"] = int(min(max(clip / cs, -32768.0), 32767.0)) if clip > 0 else 0
+    return p
+
+
 LOWER = {
     "svdf": _svdf,
+    "unidirectional_sequence_lstm": _lstm,
     "add": _add,
     "softmax": _softmax,
     "slice": _slice, "resize_nearest": _resize, "resize_bilinear": _resize,

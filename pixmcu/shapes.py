@@ -41,6 +41,16 @@ def _expect(op: "Operator", cond: bool, msg: str) -> None:
 
 
 def check_operator(graph: "Graph", op: "Operator") -> None:
+    # Kinds check their own arity, but a graph from a .pmz can list too few inputs for any check that
+    # reads a tensor before counting; that is the same user error, never an IndexError.
+    _expect(op, len(op.inputs) >= 1, "has no inputs")
+    try:
+        _check_operator(graph, op)
+    except IndexError:
+        raise _err(op, f"has {len(op.inputs)} input(s), too few for a {op.kind} layer") from None
+
+
+def _check_operator(graph: "Graph", op: "Operator") -> None:
     t = [graph.tensors[n] for n in op.inputs]
     out = graph.tensors[op.outputs[0]]
     k = op.kind

@@ -6,6 +6,7 @@ accepted, and one it refuses is refused here with the values that are wrong.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:
@@ -150,5 +151,31 @@ def _svdf(op: "Operator", t: list["Tensor"], out: "Tensor", expect: Callable) ->
         expect(op, not w.quant.per_channel, f"'{w.name}' must be quantized per tensor")
 
 
-CHECKS: dict[str, Callable] = {"svdf": _svdf, "transpose": _transpose, "slice": _slice, "resize_nearest": _resize,
+def _lstm(op: "Operator", t: list["Tensor"], out: "Tensor", expect: Callable) -> None:
+    """TFLM's integer LSTM Prepare: int8 input, weights, hidden state and output, int32 biases, int16 cell
+    state with a power-of-two scale, batch 1."""
+    x, w, b, (h, c) = t[0], t[1:9], t[9:13], t[13:15]
+    expect(op, len(x.shape) == 3 and x.shape[0] == 1, f"input must be [1, steps, features], got {x.shape}")
+    expect(op, [x.dtype, out.dtype, h.dtype, c.dtype] == ["int8", "int8", "int8", "int16"],
+           "supports int8 input, output and hidden state and an int16 cell state; got "
+           f"{x.dtype}, {out.dtype}, {h.dtype}, {c.dtype}")
+    units = h.size
+    expect(op, all(v.dtype == "int8" and v.is_constant and not v.quant.per_channel for v in w),
+           "the eight weight tensors must be constant int8, quantized per tensor")
+    expect(op, all(v.shape == (units, x.shape[2]) for v in w[:4]), f"input weights must be [{units}, {x.shape[2]}]")
+    expect(op, all(v.shape == (units, units) for v in w[4:]), f"recurrent weights must be [{units}, {units}]")
+    expect(op, all(v.dtype == "int32" and v.is_constant and v.shape == (units,) for v in b),
+           f"the four biases must be constant int32 [{units}]")
+    expect(op, h.variable and c.variable, "the hidden and cell states must be variable tensors")
+    expect(op, c.size == units, f"cell state {c.shape} must hold {units} values")
+    expect(op, out.shape == (1, x.shape[1], units), f"output {out.shape} must be [1, {x.shape[1]}, {units}]")
+    expect(op, all(v.quant is not None and v.quant.zero_point[0] == 0 for v in (*w, c)),
+           "the weights and the cell state must be symmetric (zero point 0)")
+    expect(op, out.quant.scale[0] == h.quant.scale[0] and out.quant.zero_point[0] == h.quant.zero_point[0],
+           "the output must be quantized as the hidden state (TFLM copies one to the other)")
+    log2 = math.log2(float(c.quant.scale[0]))
+    expect(op, log2 == round(log2), f"the cell state scale {c.quant.scale[0]} must be a power of two")
+
+
+CHECKS: dict[str, Callable] = {"svdf": _svdf, "unidirectional_sequence_lstm": _lstm, "transpose": _transpose, "slice": _slice, "resize_nearest": _resize,
                                "resize_bilinear": _resize, **{k: _unary for k in UNARY}, **{k: _binary for k in BINARY}}

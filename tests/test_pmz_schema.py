@@ -50,6 +50,10 @@ CASES = {
                                 r"zero point outside uint8 \[0, 255\]: 300"),
     "bin_edges_not_increasing": (lambda d, a: _op(d, "embedding")["attrs"].update(bin_edges=[[32, 32, 96]]),
                                  r"'bin_edges' must be lists of increasing pixel values"),
+    # Found by the fuzz campaign of seed 20261206 (pmz mutant 518): a layer with no inputs at all.
+    "conv_without_inputs": (lambda d, a: _op(d, "conv1").update(inputs=[]), r"layer 'conv1' \(conv2d\): has no inputs"),
+    "conv_with_one_input": (lambda d, a: _op(d, "conv1").update(inputs=_op(d, "conv1")["inputs"][:1]),
+                            r"layer 'conv1' \(conv2d\): "),
     "unknown_tensor": (lambda d, a: _op(d, "conv1").update(inputs=["nope"] + _op(d, "conv1")["inputs"][1:]),
                        r"tensor 'nope' does not exist"),
 }

@@ -12,7 +12,7 @@ import pytest
 
 from pixmcu.frontend import load_model
 from pixmcu.reference import initial_state, invoke, run
-from qemu_support import run_on_qemu
+from qemu_support import assert_sequence_matches_tflm
 from tflm_oracle import Oracle
 
 FIX = Path(__file__).parent / "fixtures" / "svdf"
@@ -88,16 +88,8 @@ def test_generated_c_keeps_the_state_outside_the_arena(tmp_path):
 
 @pytest.mark.slow
 def test_qemu_m4_matches_tflm_over_a_sequence(tmp_path):
-    from pixmcu.codegen.generator import generate
-
     path = FIX / "svdf_r2.tflite"
-    graph = load_model(path)
-    generate(path, tmp_path / "m", board="qemu-m4", name="m")
-    x = _sequence(graph, 6, 5)
-    code, rep, got = run_on_qemu(tmp_path / "m", x, tmp_path, np.int8)
-    assert code == 0, rep.get("error")
-    assert rep["bitexact"] == {"compared": 6, "matches": 6, "mismatches": [], "reference": "pixmcu.reference"}
-    np.testing.assert_array_equal(got, Oracle(path, graph).invoke(x).reshape(6, -1))
+    assert_sequence_matches_tflm(path, _sequence(load_model(path), 6, 5), tmp_path)
 
 
 def _random_svdf(rng, memory: int, state_zp: int = 0):

@@ -211,6 +211,37 @@ typedef struct {
  * the model's state, kept by the caller across inferences and zeroed to start a sequence. */
 int pm_svdf_s8(const pm_svdf_params_t *p, const int8_t *input, int16_t *state, int8_t *output);
 
+/**
+ * @brief Parameters of TFLM's integer UNIDIRECTIONAL_SEQUENCE_LSTM (int8 input, weights and hidden
+ *        state, int16 cell state; batch 1; no peephole, projection or layer norm).
+ *
+ * Per step and unit, gate k (input, forget, cell, output) = act(clamp16(clamp16(MBQM(W_k (x + input_offset)
+ * + bias_k)) + clamp16(MBQM(R_k (h - hidden_zero_point))))) in Q0.15 (int16 LOGISTIC, TANH for the cell
+ * gate, both read Q3.12); c = clamp16(clamp16(MBQM(f c, forget)) + clamp16(MBQM(i g, input_mul))), clipped
+ * to +-cell_clip when > 0; h = clamp8(MBQM(tanh(c) o, output) + hidden_zero_point), tanh reading c with
+ * tanh_multiplier / tanh_shift. h is the step's output and the next step's hidden state.
+ */
+typedef struct {
+    int32_t steps, input_size, units;
+    int32_t input_offset;                            /**< -input zero point */
+    int32_t hidden_zero_point;                       /**< hidden state (= output) zero point */
+    int32_t forget_multiplier, forget_shift;         /**< forget gate x cell -> cell */
+    int32_t input_mul_multiplier, input_mul_shift;   /**< input gate x cell gate -> cell */
+    int32_t output_multiplier, output_shift;         /**< tanh(cell) x output gate -> hidden */
+    int32_t tanh_multiplier, tanh_shift;             /**< int16 TANH rescale of the cell state */
+    int32_t cell_clip;                               /**< quantized clip; 0: none */
+    const int8_t *input_weights;                     /**< [4][units][input_size] */
+    const int8_t *recurrent_weights;                 /**< [4][units][units] */
+    const int32_t *bias;                             /**< [4][units] */
+    const int32_t *gate_requant;                     /**< [4][input m, s, recurrent m, s] */
+    const int32_t *table;                            /**< the int16 LOGISTIC / TANH table (256 entries) */
+} pm_lstm_params_t;
+
+/** @brief TFLM's integer LSTM over `steps` time steps; `hidden` (int8) and `cell` (int16), `units` values
+ * each, are the model's state, updated by the call and kept by the caller across inferences. */
+int pm_unidirectional_sequence_lstm_s8(const pm_lstm_params_t *p, const int8_t *input, int8_t *hidden,
+                                        int16_t *cell, int8_t *output);
+
 #ifdef __cplusplus
 }
 #endif

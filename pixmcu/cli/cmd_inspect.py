@@ -78,7 +78,7 @@ def _report(args, graph, model: str, sha256: str, float_ends: dict | None = None
     print(f"output {out['name']} {out['shape']} {out['dtype']} scale={out['scale']} zp={out['zero_point']}")
     for st in report["state"]:
         print(f"state  {st['name']} {st['shape']} {st['dtype']} scale={st['scale']} zp={st['zero_point']} "
-              f"({st['bytes']} B, kept across inferences, zero at start)")
+              f"({st['bytes']} B, kept across inferences, real zero at start)")
     print(describe(float_ends) + "\n" if float_ends else "")
     rows = [[r["index"], r["name"], " ".join("x".join(map(str, s)) for s in r["input_shapes"]),
              "x".join(map(str, r["output_shape"])), f"{r['macs']:,}", f"{r['param_bytes']:,}",

@@ -27,6 +27,7 @@ from pixmcu.boards import get_board
 from pixmcu.errors import UnsupportedOperatorError
 from pixmcu.ir import Graph
 from pixmcu.lowering import macs
+from pixmcu.reference import state_fill
 from pixmcu.templating import render_template
 
 # Kernels declared outside pm_kernels.h.
@@ -211,7 +212,7 @@ def generate(model: str | Path | Graph, out_dir: str | Path, board: str | None =
     const_syms: dict[str, str] = {}
     # Variable tensors: static buffers outside the arena, zeroed by NAME_reset_state (and NAME_init).
     states = [{"symbol": f"{name}_state_{k}", "ctype": c_type(t.dtype), "count": t.size, "bytes": t.nbytes,
-               "tensor": t.name} for k, t in enumerate(t for t in graph.tensors.values() if t.variable)]
+               "tensor": t.name, "fill": state_fill(t) & 0xFF} for k, t in enumerate(t for t in graph.tensors.values() if t.variable)]
     state_syms = {s["tensor"]: s["symbol"] for s in states}
     params: list[str] = []
     layers_ctx: list[dict[str, Any]] = []

@@ -23,6 +23,12 @@ STRUCT_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
     "pm_svdf_params_t": (*((n, "i32") for n in ("input_size", "filters", "rank", "memory", "input_offset",
                                                  "output_offset", "multiplier_1", "shift_1", "multiplier_2", "shift_2")),
                          ("weights_feature", "int8_t*"), ("weights_time", "int16_t*"), ("bias", "int32_t*")),
+    "pm_lstm_params_t": (*((n, "i32") for n in ("steps", "input_size", "units", "input_offset", "hidden_zero_point",
+                                                 "forget_multiplier", "forget_shift", "input_mul_multiplier",
+                                                 "input_mul_shift", "output_multiplier", "output_shift",
+                                                 "tanh_multiplier", "tanh_shift", "cell_clip")),
+                         ("input_weights", "int8_t*"), ("recurrent_weights", "int8_t*"), ("bias", "int32_t*"),
+                         ("gate_requant", "int32_t*"), ("table", "int32_t*")),
     "pm_lut_params_t": (("size", "i32"), ("table", "int8_t*")),
     "pm_binary_params_t": (("size", "i32"), ("shape", "int32_t*"), ("strides1", "int32_t*"),
                            ("strides2", "int32_t*"), *((n, "i32") for n in _BINARY_FIELDS)),
@@ -140,8 +146,8 @@ def _resize(graph: Graph, op: Operator, p: dict, dsp: bool):
 
 def is_16x8(graph: Graph, op: Operator) -> bool:
     """An operator of TFLite's 16x8 mode: some int16 activation among its inputs or output (SVDF's int16
-    weights_time and state are its int8 variant)."""
-    return op.kind != "svdf" and any(graph.tensors[n].dtype == "int16" for n in (*op.inputs, *op.outputs))
+    weights_time and state, the LSTM's int16 cell state, are their int8 variants)."""
+    return op.kind not in ("svdf", "unidirectional_sequence_lstm") and any(graph.tensors[n].dtype == "int16" for n in (*op.inputs, *op.outputs))
 
 
 def _conv16(graph: Graph, op: Operator, p: dict):
@@ -230,4 +236,25 @@ def _svdf(graph: Graph, op: Operator, p: dict, dsp: bool):
     return KernelCall("pm_svdf_s8", "pm_svdf_params_t", fields, arrays, (op.inputs[0],), state=(op.inputs[4],))
 
 
-BUILD = {"svdf": _svdf, "transpose": _transpose, "slice": _slice, "resize_nearest": _resize, "resize_bilinear": _resize, **{k: _lut for k in UNARY}, **{k: _binary for k in BINARY}}
+def _lstm(graph: Graph, op: Operator, p: dict, dsp: bool):
+    from pixmcu.codegen.kernels import KernelCall
+    from pixmcu.reference.ops_activation import sigmoid_table
+    from pixmcu.reference.ops_lstm import GATES
+
+    x = graph.tensors[op.inputs[0]]
+    w = [np.asarray(graph.tensors[n].data, np.int8) for n in op.inputs[1:9]]
+    scalars = ("input_offset", "hidden_zero_point", "forget_multiplier", "forget_shift", "input_mul_multiplier",
+               "input_mul_shift", "output_multiplier", "output_shift", "tanh_multiplier", "tanh_shift", "cell_clip")
+    fields = {"steps": x.shape[1], "input_size": x.shape[2], "units": w[0].shape[0], **{k: p[k] for k in scalars},
+              **{k: k for k in ("input_weights", "recurrent_weights", "bias", "gate_requant", "table")}}
+    requant = [p[f"{g}_{k}"] for g in GATES for k in ("input_multiplier", "input_shift", "recurrent_multiplier",
+                                                        "recurrent_shift")]
+    arrays = {"input_weights": np.concatenate([v.ravel() for v in w[:4]]),
+              "recurrent_weights": np.concatenate([v.ravel() for v in w[4:]]),
+              "bias": np.concatenate([np.asarray(graph.tensors[n].data, np.int32) for n in op.inputs[9:13]]),
+              "gate_requant": np.asarray(requant, np.int32), "table": sigmoid_table().astype(np.int32)}
+    return KernelCall("pm_unidirectional_sequence_lstm_s8", "pm_lstm_params_t", fields, arrays, (op.inputs[0],),
+                      state=(op.inputs[13], op.inputs[14]))
+
+
+BUILD = {"svdf": _svdf, "unidirectional_sequence_lstm": _lstm, "transpose": _transpose, "slice": _slice, "resize_nearest": _resize, "resize_bilinear": _resize, **{k: _lut for k in UNARY}, **{k: _binary for k in BINARY}}

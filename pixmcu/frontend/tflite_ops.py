@@ -199,8 +199,40 @@ def _svdf(c, op) -> None:
     c.add(op, "svdf", list(ins), {"rank": int(op.options.Rank()) if op.options is not None else 0})
 
 
+# UNIDIRECTIONAL_SEQUENCE_LSTM inputs pixmcu does not run, by position (TFLite's lstm_shared.h).
+_LSTM_UNSUPPORTED = {9: "peephole (cell_to_input) weights", 10: "peephole (cell_to_forget) weights",
+                     11: "peephole (cell_to_output) weights", 16: "a projection layer", 17: "a projection bias",
+                     20: "layer normalization", 21: "layer normalization", 22: "layer normalization",
+                     23: "layer normalization"}
+
+
+def _lstm(c, op) -> None:
+    """The LSTM of TFLM's int8 keyword models: four gates, no peephole, projection or layer norm, batch-major."""
+    ins, o = op.inputs, op.options
+    for k, what in _LSTM_UNSUPPORTED.items():
+        if ins[k] >= 0:
+            raise c.fail(op, f"UNIDIRECTIONAL_SEQUENCE_LSTM with {what} is not supported "
+                             "(pixmcu runs the plain four-gate LSTM)")
+    if ins[1] < 0 or ins[5] < 0:
+        raise c.fail(op, "UNIDIRECTIONAL_SEQUENCE_LSTM without an input gate (CIFG) is not supported")
+    if o is None:
+        raise c.fail(op, "UNIDIRECTIONAL_SEQUENCE_LSTM has no options table")
+    if o.TimeMajor():
+        raise c.fail(op, "a time-major UNIDIRECTIONAL_SEQUENCE_LSTM is not supported (batch-major only)")
+    if o.FusedActivationFunction() != 4:  # TANH, the Keras LSTM's cell activation
+        raise c.fail(op, "UNIDIRECTIONAL_SEQUENCE_LSTM supports only the TANH cell activation")
+    if o.DiagonalRecurrentTensors():
+        raise c.fail(op, "UNIDIRECTIONAL_SEQUENCE_LSTM with diagonal recurrent tensors is not supported")
+    for k, what in ((18, "hidden (output) state"), (19, "cell state")):
+        if not c.raw.tensors[ins[k]].variable:
+            raise c.fail(op, f"the LSTM {what} tensor '{c.raw.tensors[ins[k]].name}' is not a variable tensor")
+    c.add(op, "unidirectional_sequence_lstm", [ins[0], *ins[1:9], *ins[12:16], ins[18], ins[19]],
+          {"cell_clip": float(o.CellClip())})
+
+
 CONVERTERS: dict[str, Callable] = {
     "SVDF": _svdf,
+    "UNIDIRECTIONAL_SEQUENCE_LSTM": _lstm,
     "STRIDED_SLICE": _strided_slice,
     "SLICE": _slice,
     "SPLIT": _split,

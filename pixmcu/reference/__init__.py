@@ -39,8 +39,13 @@ def _unbatched(graph: Graph, name: str, y: np.ndarray) -> np.ndarray:
 
 
 def initial_state(graph: Graph) -> dict[str, np.ndarray]:
-    """The variable (state) tensors at the start of a run: zero, as TFLM allocates them."""
-    return {n: np.zeros(t.shape, t.dtype) for n, t in graph.tensors.items() if t.variable}
+    """The variable (state) tensors at the start of a run: real zero, as TFLM resets them (an int8 state
+    holds its zero point, an LSTM's asymmetric hidden state; int16 states are symmetric)."""
+    return {n: np.full(t.shape, state_fill(t), t.dtype) for n, t in graph.tensors.items() if t.variable}
+
+
+def state_fill(t) -> int:
+    return int(t.quant.zero_point[0]) if t.dtype == "int8" and t.quant is not None else 0
 
 
 def run(graph: Graph, x: np.ndarray, state: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
@@ -75,7 +80,7 @@ def invoke(graph: Graph, x: np.ndarray, batch: int = 256) -> np.ndarray:
 
 # Operator kinds whose reference lives in their own module register themselves on import.
 from pixmcu.reference import ops_embedding  # noqa: E402,F401
-from pixmcu.reference import ops_16x8, ops_activation, ops_elementwise, ops_shape, ops_svdf  # noqa: E402
+from pixmcu.reference import ops_16x8, ops_activation, ops_elementwise, ops_lstm, ops_shape, ops_svdf  # noqa: E402
 
-for _module in (ops_activation, ops_elementwise, ops_shape, ops_16x8, ops_svdf):
+for _module in (ops_activation, ops_elementwise, ops_shape, ops_16x8, ops_svdf, ops_lstm):
     OPS.update(_module.OPS)

@@ -42,13 +42,25 @@ for _name, _fields in STRUCT_FIELDS.items():  # nested structs are declared befo
         (f, STRUCTS[t.split(":", 1)[1]] if t.startswith("struct:") else _CTYPES[t]) for f, t in _fields]})
 
 
+def _ubsan_flags(fw: Path) -> list[str]:
+    return ["-std=c11", "-O1", "-g", "-fPIC", "-shared", "-Wall", "-Wextra", "-Werror",
+            "-fsanitize=undefined", "-fno-sanitize-recover=all", f"-I{fw / 'include'}"]
+
+
+def build_kernels(out: Path, stems: tuple[str, ...]) -> Path:
+    """Compile the named kernel files (firmware/kernels/STEM.c) alone into `out` under UBSan."""
+    fw = firmware_dir()
+    subprocess.run(["gcc", *_ubsan_flags(fw), *(str(fw / "kernels" / f"{s}.c") for s in stems), "-o", str(out)],
+                   check=True)
+    return out
+
+
 def build_kernel_lib(out_dir: Path, portable_dsp: bool = False) -> Path:
     """Compile every kernel into one shared library (cached by source hash under out_dir)."""
     fw = firmware_dir()
     sources = sorted((fw / "kernels").glob("*.c"))
     headers = sorted((fw / "kernels").glob("*.h")) + sorted((fw / "include").glob("*.h"))
-    flags = ["-std=c11", "-O1", "-g", "-fPIC", "-shared", "-Wall", "-Wextra", "-Werror",
-             "-fsanitize=undefined", "-fno-sanitize-recover=all", f"-I{fw / 'include'}"]
+    flags = _ubsan_flags(fw)
     if portable_dsp:
         flags.append("-DPM_DSP_PORTABLE")
     h = hashlib.sha256(" ".join(flags).encode())
