@@ -286,31 +286,31 @@ __attribute__((naked, noinline)) static void pm_packed8_pixel_asm(PM_UNUSED cons
     __asm__ volatile(PM_PIXEL_ASM_HEAD PM_PIXEL_ASM_LOOP(PM_PIXEL_GROUP8) PM_PIXEL_ASM_TAIL);
 }
 
-/* int4 weights (pm_packed4_window_asm's layout and nibble widening); sums come out times 16. */
+/* int4 weights: two nibbles per byte, widened in the loop (the body of PM_PIXEL_ASM_LOOP). */
 #define PM_PIXEL_GROUP4                                                                          \
-        "ldrd   r8, r9, [r0], #8\n\t"                                                              \
-        "ldrd   r10, r11, [r1], #8\n\t"                                                            \
-        "and    r12, r10, #0xF0F0F0F0\n\t"                                                         \
-        "lsl    r10, r10, #4\n\t"                                                                  \
-        "and    r10, r10, #0xF0F0F0F0\n\t"                                                         \
-        "sxtb16 r3, r10\n\t"                                                                       \
-        "smlad  r4, r8, r3, r4\n\t"                                                                \
-        "sxtb16 r3, r10, ror #8\n\t"                                                               \
-        "smlad  r4, r9, r3, r4\n\t"                                                                \
-        "sxtb16 r3, r12\n\t"                                                                       \
-        "smlad  r5, r8, r3, r5\n\t"                                                                \
-        "sxtb16 r3, r12, ror #8\n\t"                                                               \
-        "smlad  r5, r9, r3, r5\n\t"                                                                \
-        "and    r12, r11, #0xF0F0F0F0\n\t"                                                         \
-        "lsl    r11, r11, #4\n\t"                                                                  \
-        "and    r11, r11, #0xF0F0F0F0\n\t"                                                         \
-        "sxtb16 r3, r11\n\t"                                                                       \
-        "smlad  r6, r8, r3, r6\n\t"                                                                \
-        "sxtb16 r3, r11, ror #8\n\t"                                                               \
-        "smlad  r6, r9, r3, r6\n\t"                                                                \
-        "sxtb16 r3, r12\n\t"                                                                       \
-        "smlad  r7, r8, r3, r7\n\t"                                                                \
-        "sxtb16 r3, r12, ror #8\n\t"                                                               \
+        "ldrd   r8, r9, [r0], #8\n\t"                                                            \
+        "ldrd   r10, r11, [r1], #8\n\t"                                                          \
+        "and    r12, r10, #0xF0F0F0F0\n\t"                                                       \
+        "lsl    r10, r10, #4\n\t"                                                                \
+        "and    r10, r10, #0xF0F0F0F0\n\t"                                                       \
+        "sxtb16 r3, r10\n\t"                                                                     \
+        "smlad  r4, r8, r3, r4\n\t"                                                              \
+        "sxtb16 r3, r10, ror #8\n\t"                                                             \
+        "smlad  r4, r9, r3, r4\n\t"                                                              \
+        "sxtb16 r3, r12\n\t"                                                                     \
+        "smlad  r5, r8, r3, r5\n\t"                                                              \
+        "sxtb16 r3, r12, ror #8\n\t"                                                             \
+        "smlad  r5, r9, r3, r5\n\t"                                                              \
+        "and    r12, r11, #0xF0F0F0F0\n\t"                                                       \
+        "lsl    r11, r11, #4\n\t"                                                                \
+        "and    r11, r11, #0xF0F0F0F0\n\t"                                                       \
+        "sxtb16 r3, r11\n\t"                                                                     \
+        "smlad  r6, r8, r3, r6\n\t"                                                              \
+        "sxtb16 r3, r11, ror #8\n\t"                                                             \
+        "smlad  r6, r9, r3, r6\n\t"                                                              \
+        "sxtb16 r3, r12\n\t"                                                                     \
+        "smlad  r7, r8, r3, r7\n\t"                                                              \
+        "sxtb16 r3, r12, ror #8\n\t"                                                             \
         "smlad  r7, r9, r3, r7\n\t"
 
 __attribute__((naked, noinline)) static void pm_packed4_pixel_asm(PM_UNUSED const int32_t *x16,
