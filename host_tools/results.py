@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from pixmcu.errors import PixmcuError
+from pixmcu.signals import signals_deferred
 
 
 def results_path(json_path: Path) -> Path:
@@ -74,9 +75,10 @@ class ResultStore:
 
     def add(self, record: dict) -> None:
         record = {"kind": "image", **record}
-        self.records[int(record["image"])] = record
-        if self._fh is not None:
-            self._write(record)
+        with signals_deferred():  # the file and the report always hold the same images
+            if self._fh is not None:
+                self._write(record)
+            self.records[int(record["image"])] = record
 
     def close(self) -> None:
         if self._fh is not None:

@@ -52,3 +52,16 @@ def terminate_as_exception() -> Iterator[None]:
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold SIGINT, SIGTERM and SIGHUP until the block ends: for steps that must happen together (a
+    result's line in the results file and its place in the report), so an interruption lands before or
+    after them, never between."""
+    sigs = {signal.SIGINT, *HANDLED}
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
