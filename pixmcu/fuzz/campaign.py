@@ -26,8 +26,25 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _tflite_fixtures() -> list[Path]:
-    fx = ROOT / "tests" / "fixtures"
-    return sorted((fx / "models").glob("*.tflite")) + sorted((fx / "quant").glob("*.tflite"))
+    return sorted((ROOT / "tests" / "fixtures").rglob("*.tflite"))
+
+
+def _as_graph_files(tflite: list[Path], work: Path) -> list[Path]:
+    """Each .tflite fixture that converts, saved as a graph file (the rejected fixtures, float or
+    unsupported by design, have no graph to save)."""
+    from pixmcu.errors import PixmcuError
+    from pixmcu.frontend import load_model
+    from pixmcu.frontend.checkpoint import save_graph
+
+    work.mkdir(parents=True, exist_ok=True)
+    out = []
+    for p in tflite:
+        try:
+            g = load_model(p)
+        except PixmcuError:
+            continue
+        out.append(save_graph(g, work / f"{p.parent.name}-{p.stem}.pmz"))
+    return out
 
 
 def default_bases(kind: str, work: Path | None = None) -> list[Path]:
@@ -41,11 +58,7 @@ def default_bases(kind: str, work: Path | None = None) -> list[Path]:
     if kind == "pmz":
         found = sorted((ROOT / "pixmcu" / "models").glob("*.pmz"))
         if work is not None:
-            from pixmcu.frontend import load_model
-            from pixmcu.frontend.checkpoint import save_graph
-
-            work.mkdir(parents=True, exist_ok=True)
-            found += [save_graph(load_model(p), work / f"{p.stem}.pmz") for p in _tflite_fixtures()]
+            found += _as_graph_files(_tflite_fixtures(), work)
         return found
     return [ROOT / "tests" / "fixtures" / "models" / "pools_dense.tflite"]
 
