@@ -213,12 +213,15 @@ typedef struct {
 } pm_conv_packed_add_params_t;
 
 /**
- * @brief Parameters of a Helium convolution (pm_conv2d_mve_*; dilation 1) on int8 OHWI weights.
+ * @brief Parameters of a Helium convolution (pm_conv2d_mve_*; dilation 1) on int8 weights.
  *
- * The input offset is folded at generate time: `bias[oc]` = bias + input_offset x (sum of filter oc),
- * used for windows inside the image; `tap_sums` holds per output channel kh*kw values
- * input_offset x (sum of one tap's weights) followed by the raw bias, from which windows cut by the
- * padding build their initial accumulator.
+ * `weights` holds the filter flattened per output channel to its window of n = kh * kw * cin bytes
+ * (OHWI order), regrouped as [cout / 4][n / 16][4][16] with n rounded up to 16 and cout to 4 by zero
+ * weights: per group of four output channels, 16 window bytes of each channel in turn. `requant`
+ * holds per group of four output channels 16 words: the biases with input_offset x (sum of the filter)
+ * folded in, the multipliers, the left shifts and the negated right shifts of TFLM's
+ * MultiplyByQuantizedMultiplier (zeros for padding channels). Taps in the padding read the input zero
+ * point, so the fold holds for every window.
  */
 typedef struct {
     pm_dims_t input;            /**< input shape */
@@ -228,15 +231,12 @@ typedef struct {
     int32_t stride_w;           /**< horizontal stride */
     int32_t pad_h;              /**< padding before the first row */
     int32_t pad_w;              /**< padding before the first column */
-    int32_t input_offset;       /**< minus the input zero point (folded into bias and tap_sums) */
+    int32_t input_offset;       /**< minus the input zero point (folded into the biases) */
     int32_t output_offset;      /**< the output zero point */
     int32_t act_min;            /**< lower clamp */
     int32_t act_max;            /**< upper clamp */
-    int32_t short_requant;      /**< 1: the short requantization path is exact (proved at generate time) */
-    const int8_t *weights;      /**< OHWI filter */
-    const int32_t *bias;        /**< folded bias per output channel */
-    const int32_t *tap_sums;    /**< per output channel: kh*kw offset-weighted tap sums, then the raw bias */
-    const int32_t *requant;     /**< per output channel, as in pm_conv_packed_params_t */
+    const int8_t *weights;      /**< the regrouped filter */
+    const int32_t *requant;     /**< per group of four output channels: biases, multipliers, left, -right shifts */
 } pm_conv_mve_params_t;
 
 /** @brief A Helium convolution fused with the residual ADD that consumes it (fields as pm_conv_packed_add_params_t). */
@@ -312,14 +312,19 @@ int pm_conv2d_packed4_add_s8(const pm_conv_packed_add_params_t *p, const int8_t 
 int pm_conv2d_packed_pad_s8(const pm_conv_packed_params_t *p, const int8_t *input, int8_t *scratch, int8_t *output);
 /** @brief Scratch bytes pm_conv2d_packed_pad_s8 needs: the input with channels rounded up to a multiple of 4. */
 int32_t pm_conv2d_packed_pad_s8_scratch_size(const pm_conv_packed_params_t *p);
-/** @brief Convolution with Helium (MVE) dot products on Cortex-M55; portable C elsewhere. */
-int pm_conv2d_mve_s8(const pm_conv_mve_params_t *p, const int8_t *input, int8_t *output);
+/**
+ * @brief Convolution with Helium (MVE) dot products on Cortex-M55; portable C elsewhere. Windows cut
+ * by the padding (or not contiguous in the input) are copied into @p scratch first.
+ */
+int pm_conv2d_mve_s8(const pm_conv_mve_params_t *p, const int8_t *input, int8_t *scratch, int8_t *output);
+/** @brief Scratch bytes pm_conv2d_mve_s8 and pm_conv2d_mve_add_s8 need: one window, kh * kw * cin. */
+int32_t pm_conv2d_mve_s8_scratch_size(const pm_conv_mve_params_t *p);
 /**
  * @brief pm_conv2d_mve_s8 followed by the residual ADD, bit-identical to running both layers.
  * @p output may be the same buffer as @p residual, never overlapping @p input.
  */
 int pm_conv2d_mve_add_s8(const pm_conv_mve_add_params_t *p, const int8_t *input, const int8_t *residual,
-                         int8_t *output);
+                         int8_t *scratch, int8_t *output);
 /**
  * @brief Packed convolution for few input channels (an RGB first layer): each output row's windows are
  * copied into @p scratch as contiguous patches, then multiplied as a 1x1 convolution. The weights are
@@ -328,15 +333,6 @@ int pm_conv2d_mve_add_s8(const pm_conv_mve_add_params_t *p, const int8_t *input,
 int pm_conv2d_packed_patch_s8(const pm_conv_packed_params_t *p, const int8_t *input, int8_t *scratch, int8_t *output);
 /** @brief Scratch bytes pm_conv2d_packed_patch_s8 needs: one output row of patches (kh*kw*cin rounded up to 4). */
 int32_t pm_conv2d_packed_patch_s8_scratch_size(const pm_conv_packed_params_t *p);
-/**
- * @brief Helium convolution for few input channels: each output row's windows are copied into
- * @p scratch as contiguous patches (as pm_conv2d_packed_patch_s8), then multiplied as a 1x1
- * convolution; weights, bias and tap sums are those of the filter flattened to
- * {cout, 1, 1, kh * kw * cin rounded up to 4}, zero-padded.
- */
-int pm_conv2d_mve_patch_s8(const pm_conv_mve_params_t *p, const int8_t *input, int8_t *scratch, int8_t *output);
-/** @brief Scratch bytes pm_conv2d_mve_patch_s8 needs: one output row of patches. */
-int32_t pm_conv2d_mve_patch_s8_scratch_size(const pm_conv_mve_params_t *p);
 /**
  * @brief Parameters of the SIMD depthwise convolution (pm_depthwise_conv2d_dsp_s8; depth multiplier 1).
  *

@@ -3,23 +3,22 @@
 #include "pm_conv_mve.h"
 
 int pm_conv2d_mve_add_s8(const pm_conv_mve_add_params_t *p, const int8_t *input, const int8_t *residual,
-                         int8_t *output)
+                         int8_t *scratch, int8_t *output)
 {
     if (p == NULL || residual == NULL || p->conv_table == NULL || p->residual_table == NULL || p->requant == NULL) {
         return PM_ERR_ARG;
     }
-    const pm_conv_mve_params_t *c = &p->conv;
-    const int status = pm_mve_check(c, input, output);
+    const int status = pm_mve_check(&p->conv, input, scratch, output);
     if (status != PM_OK) {
         return status;
     }
-    if (c->short_requant && pm_packed_sat8(c->act_min, c->act_max) && p->short_requant &&
-        pm_packed_sat8(p->act_min, p->act_max)) {
-        pm_mve_body(c, input, p, residual, output, 1, 1, 1);
-    } else if (c->short_requant) {  /* the records of the two paths differ: never mix them */
-        pm_mve_body(c, input, p, residual, output, 1, 0, 0);
-    } else {
-        pm_mve_body(c, input, p, residual, output, 0, 0, 0);
-    }
+    /* The ADD's output record (pm_requant_fast.h: short {m, right - 1} or long {m, left, right, mask}). */
+    const int32_t right = p->short_requant ? p->requant[1] + 1 : p->requant[2];
+    const pm_mve_add_t add = {
+        .conv_table = p->conv_table, .residual_table = p->residual_table, .multiplier = p->requant[0],
+        .left = p->short_requant ? 0 : p->requant[1], .neg_right = -right, .offset = p->output_offset,
+        .lo = p->act_min, .hi = p->act_max,
+    };
+    pm_mve_body(&p->conv, input, &add, residual, scratch, output);
     return PM_OK;
 }

@@ -1,12 +1,17 @@
 /* Private to the kernels: the body of the Helium convolutions (pm_conv2d_mve_*; dilation 1).
  *
- * Weights stay int8 in TFLite's OHWI order, so for one output channel and one kernel row the valid
- * taps' weights are contiguous, like the input bytes they meet: each row is one run of
- * (valid taps) x (input channels) bytes, consumed 16 at a time by VMLADAVA.S8 (16 MACs per
- * instruction), four output channels sharing every input vector, the last partial vector under a
- * VCTP predicate. VMLADAVA multiplies the raw int8 input, so the input offset is folded at generate
- * time: bias' = bias + offset * (sum of the filter), and a window cut by the padding adds back
- * offset * (tap sums) of its valid taps only. Off the M55 the same loop runs in plain C.
+ * Per output pixel the window (kh x kw x cin bytes) is one contiguous run: read in place where the
+ * input already holds it that way (kh == 1 or kw == in_w, window inside the image), else copied into
+ * the scratch (im2col of one window), taps in the padding filled with the input zero point so they add
+ * nothing. The run is consumed 16 bytes at a time by VMLADAVA.S8 (16 MACs per instruction) for four
+ * output channels at once, every input vector loaded once for the four; the weights are laid out by
+ * the generator in exactly that order ([group of 4 oc][16-byte chunk][oc][16], zero-padded), so one
+ * pointer walks them for the whole pixel. VMLADAVA multiplies the raw int8 input: the input offset
+ * is folded into the bias at generate time (padded taps hold the zero point, so the fold holds for
+ * every window). The four sums are then requantized as one vector: VQRDMULH is gemmlowp's
+ * SaturatingRoundingDoublingHighMul, and a rounding shift right (VRSHL) after subtracting 1 from
+ * negative values is RoundingDivideByPOT (round half away from zero): TFLM's
+ * MultiplyByQuantizedMultiplier bit for bit. Off the M55 the same arithmetic runs in plain C.
  * Output pixels are finished in raster order, each after all its input bytes are read (the planner's
  * overlap rule); the optional residual element is read before the sum is written over it.
  */
@@ -16,7 +21,7 @@
 #include <string.h>
 
 #include "pm_kernels.h"
-#include "pm_requant_fast.h"
+#include "pm_requant.h"
 
 #if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1) && !defined(PM_DSP_PORTABLE)
 #include <arm_mve.h>
@@ -25,159 +30,243 @@
 #define PM_HAVE_MVE 0
 #endif
 
-/* m (1..4) output channels' sums over one run of n bytes; filters are `fs` bytes apart. On the M55 a
- * real call: inlined into the pixel loop, its pointers were spilled to the stack every vector. */
-#if PM_HAVE_MVE
-__attribute__((noinline)) static void pm_mve_run(
+#if defined(__GNUC__)
+#define PM_MVE_INLINE inline __attribute__((always_inline))
 #else
-static PM_ALWAYS_INLINE void pm_mve_run(
+#define PM_MVE_INLINE inline
 #endif
-    const int8_t *x, const int8_t *w, size_t fs, int32_t n, int32_t m, int32_t *acc)
-{
-#if PM_HAVE_MVE
-    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
-    const int8_t *w1 = w + fs, *w2 = w + 2 * fs, *w3 = w + 3 * fs;
-    int32_t i = 0;
-    if (m == 4) {
-        for (; i + 16 <= n; i += 16) {
-            const int8x16_t xv = vldrbq_s8(x + i);
-            a0 = vmladavaq_s8(a0, xv, vldrbq_s8(w + i));
-            a1 = vmladavaq_s8(a1, xv, vldrbq_s8(w1 + i));
-            a2 = vmladavaq_s8(a2, xv, vldrbq_s8(w2 + i));
-            a3 = vmladavaq_s8(a3, xv, vldrbq_s8(w3 + i));
-        }
-        if (i < n) {
-            /* Masked lanes are neither read nor counted. */
-            const mve_pred16_t pr = vctp8q((uint32_t)(n - i));
-            const int8x16_t xv = vldrbq_z_s8(x + i, pr);
-            a0 = vmladavaq_s8(a0, xv, vldrbq_z_s8(w + i, pr));
-            a1 = vmladavaq_s8(a1, xv, vldrbq_z_s8(w1 + i, pr));
-            a2 = vmladavaq_s8(a2, xv, vldrbq_z_s8(w2 + i, pr));
-            a3 = vmladavaq_s8(a3, xv, vldrbq_z_s8(w3 + i, pr));
-        }
-    } else {
-        for (; i < n; i += 16) {
-            const mve_pred16_t pr = vctp8q((uint32_t)(n - i));
-            const int8x16_t xv = vldrbq_z_s8(x + i, pr);
-            a0 = vmladavaq_s8(a0, xv, vldrbq_z_s8(w + i, pr));
-            if (m > 1) {
-                a1 = vmladavaq_s8(a1, xv, vldrbq_z_s8(w1 + i, pr));
-            }
-            if (m > 2) {
-                a2 = vmladavaq_s8(a2, xv, vldrbq_z_s8(w2 + i, pr));
-            }
-        }
-    }
-    acc[0] = a0;
-    acc[1] = a1;
-    acc[2] = a2;
-    acc[3] = a3;
-#else
-    for (int32_t k = 0; k < m; ++k) {
-        const int8_t *wk = w + (size_t)k * fs;
-        int32_t a = acc[k];
-        for (int32_t i = 0; i < n; ++i) {
-            a = pm_add_wrap(a, (int32_t)x[i] * wk[i]);
-        }
-        acc[k] = a;
-    }
-#endif
-}
 
-static inline int pm_mve_check(const pm_conv_mve_params_t *p, const int8_t *input, const int8_t *output)
+/* Words of the requantization record of one group of four output channels: four folded biases, four
+ * multipliers, four left shifts, four negated right shifts. */
+#define PM_MVE_REC 16
+
+/* The residual ADD after the convolution (pm_conv2d_mve_add_s8): tables and the output record split. */
+typedef struct {
+    const int32_t *conv_table;
+    const int32_t *residual_table;
+    int32_t multiplier, left, neg_right, offset, lo, hi;
+} pm_mve_add_t;
+
+static inline int pm_mve_check(const pm_conv_mve_params_t *p, const int8_t *input, const int8_t *scratch,
+                               const int8_t *output)
 {
-    if (p == NULL || input == NULL || output == NULL || p->weights == NULL || p->bias == NULL ||
-        p->tap_sums == NULL || p->requant == NULL || p->stride_h < 1 || p->stride_w < 1) {
+    if (p == NULL || input == NULL || scratch == NULL || output == NULL || p->weights == NULL ||
+        p->requant == NULL || p->stride_h < 1 || p->stride_w < 1 || p->filter.h < 1 || p->filter.w < 1) {
         return PM_ERR_ARG;
     }
-    if (p->input.n != p->output.n || p->filter.c != p->input.c || p->filter.n != p->output.c) {
+    if (p->input.n != p->output.n || p->filter.c != p->input.c || p->filter.n != p->output.c || p->input.c < 1) {
         return PM_ERR_SHAPE;
     }
     return PM_OK;
 }
 
-/* The convolution; with add != NULL each value then goes through the residual addition (its
- * rescaling tabulated, as in pm_conv2d_packed_add_s8). short_path, sat8 and add_fast are
- * compile-time constants in each instantiation. */
-static PM_ALWAYS_INLINE void pm_mve_body(const pm_conv_mve_params_t *p, const int8_t *input,
-                                         const pm_conv_mve_add_params_t *add, const int8_t *residual, int8_t *output,
-                                         const int short_path, const int sat8, const int add_fast)
+/* n bytes from s to d; n bytes of `fill` to d. Both return d + n (the loops' write-back runs whole
+ * vectors ahead). */
+static PM_MVE_INLINE int8_t *pm_mve_copy(int8_t *d, const int8_t *s, int32_t n)
+{
+#if PM_HAVE_MVE
+    int8_t *const end = d + n;
+    __asm__ volatile(
+        "wlstp.8 lr, %[n], 2f\n"
+        "1:\n"
+        "vldrb.8 q0, [%[s]], #16\n"
+        "vstrb.8 q0, [%[d]], #16\n"
+        "letp lr, 1b\n"
+        "2:\n"
+        : [d] "+r"(d), [s] "+r"(s)
+        : [n] "r"(n)
+        : "q0", "lr", "memory");
+    return end;
+#else
+    memcpy(d, s, (size_t)n);
+    return d + n;
+#endif
+}
+
+static PM_MVE_INLINE int8_t *pm_mve_fill(int8_t *d, int8_t fill, int32_t n)
+{
+#if PM_HAVE_MVE
+    const int8x16_t v = vdupq_n_s8(fill);
+    int8_t *const end = d + n;
+    __asm__ volatile(
+        "wlstp.8 lr, %[n], 2f\n"
+        "1:\n"
+        "vstrb.8 %q[v], [%[d]], #16\n"
+        "letp lr, 1b\n"
+        "2:\n"
+        : [d] "+r"(d)
+        : [n] "r"(n), [v] "w"(v)
+        : "lr", "memory");
+    return end;
+#else
+    memset(d, fill, (size_t)n);
+    return d + n;
+#endif
+}
+
+/* The window whose top-left tap is input (y0, x0) as one run in dst, padding taps = fill. */
+static inline void pm_mve_window(const int8_t *in_b, int32_t in_h, int32_t in_w, int32_t c, int32_t kh, int32_t kw,
+                                 int32_t y0, int32_t x0, int8_t fill, int8_t *dst)
+{
+    const int32_t kx0 = x0 < 0 ? (-x0 < kw ? -x0 : kw) : 0;
+    const int32_t kx1 = in_w - x0 < kw ? (in_w - x0 > kx0 ? in_w - x0 : kx0) : kw;
+    const int32_t left = kx0 * c, mid = (kx1 - kx0) * c, right = (kw - kx1) * c;
+    for (int32_t ky = 0; ky < kh; ++ky) {
+        const int32_t y = y0 + ky;
+        if (y < 0 || y >= in_h || mid == 0) {
+            dst = pm_mve_fill(dst, fill, kw * c);
+            continue;
+        }
+        if (left) {
+            dst = pm_mve_fill(dst, fill, left);
+        }
+        dst = pm_mve_copy(dst, in_b + ((size_t)y * in_w + x0 + kx0) * c, mid);
+        if (right) {
+            dst = pm_mve_fill(dst, fill, right);
+        }
+    }
+}
+
+#if PM_HAVE_MVE
+/* gemmlowp's RoundingDivideByPOT by -neg_right (0..31) on every lane, after the doubling high multiply. */
+static PM_MVE_INLINE int32x4_t pm_mve_mbqm(int32x4_t v, int32x4_t left, int32x4_t multiplier, int32x4_t neg_right)
+{
+    v = vqrdmulhq_s32(vshlq_s32(v, left), multiplier);
+    /* -1 on negative lanes where the shift is non-zero (neg_right has its sign bit set exactly then);
+     * saturating, but only INT32_MIN saturates and it rounds to the same value. */
+    v = vqaddq_s32(v, vshrq_n_s32(vandq_s32(v, neg_right), 31));
+    return vrshlq_s32(v, neg_right);
+}
+#endif
+
+#if PM_HAVE_MVE
+/* The sums of four output channels over the run x (n >= 1 bytes) as one vector; *w advances past
+ * their weights. A tail-predicated loop: the last, partial vector's masked lanes are neither read nor
+ * counted. VMLADAVA accumulates in even core registers (constraint Te). VMOV Qd[2], Qd[0], Rt, Rt2
+ * writes Rt to lane 0 and Rt2 to lane 2. */
+static PM_MVE_INLINE int32x4_t pm_mve_dot4(const int8_t *x, int32_t n, const int8_t **wp)
+{
+    const int8_t *w = *wp;
+    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    int32x4_t v;
+    __asm__ volatile(
+        "dlstp.8 lr, %[n]\n"
+        "1:\n"
+        "vldrb.8 q0, [%[x]], #16\n"
+        "vldrb.8 q1, [%[w]], #16\n"
+        "vmladava.s8 %[a0], q0, q1\n"
+        "vldrb.8 q1, [%[w]], #16\n"
+        "vmladava.s8 %[a1], q0, q1\n"
+        "vldrb.8 q1, [%[w]], #16\n"
+        "vmladava.s8 %[a2], q0, q1\n"
+        "vldrb.8 q1, [%[w]], #16\n"
+        "vmladava.s8 %[a3], q0, q1\n"
+        "letp lr, 1b\n"
+        "vmov %q[v][2], %q[v][0], %[a0], %[a2]\n"
+        "vmov %q[v][3], %q[v][1], %[a1], %[a3]\n"
+        : [a0] "+Te"(a0), [a1] "+Te"(a1), [a2] "+Te"(a2), [a3] "+Te"(a3), [x] "+r"(x), [w] "+r"(w), [v] "=w"(v)
+        : [n] "r"(n)
+        : "q0", "q1", "lr", "memory");
+    *wp = w;
+    return v;
+}
+
+/* Requantize, offset, clamp and store the sums of channels oc..oc+m-1 (m = 1..4) of one pixel, through
+ * the residual ADD when add != NULL. */
+static PM_MVE_INLINE void pm_mve_store(int32x4_t acc, const int32_t *rec, int32_t m, int32_t out_offset,
+                                       int32_t act_min, int32_t act_max, const pm_mve_add_t *add,
+                                       const int8_t *residual, int8_t *out)
+{
+    acc = vaddq_s32(acc, vldrwq_s32(rec));
+    acc = pm_mve_mbqm(acc, vldrwq_s32(rec + 8), vldrwq_s32(rec + 4), vldrwq_s32(rec + 12));
+    acc = vaddq_n_s32(acc, out_offset);
+    acc = vminq_s32(vmaxq_s32(acc, vdupq_n_s32(act_min)), vdupq_n_s32(act_max));
+    const mve_pred16_t pr = vctp32q((uint32_t)m);
+    if (add != NULL) {
+        const int32x4_t r = vaddq_n_s32(vldrbq_z_s32(residual, pr), 128);
+        int32x4_t s = vaddq_s32(
+            vldrwq_gather_shifted_offset_s32(add->conv_table, vreinterpretq_u32_s32(vaddq_n_s32(acc, 128))),
+            vldrwq_gather_shifted_offset_s32(add->residual_table, vreinterpretq_u32_s32(r)));
+        s = pm_mve_mbqm(s, vdupq_n_s32(add->left), vdupq_n_s32(add->multiplier), vdupq_n_s32(add->neg_right));
+        s = vaddq_n_s32(s, add->offset);
+        acc = vminq_s32(vmaxq_s32(s, vdupq_n_s32(add->lo)), vdupq_n_s32(add->hi));
+    }
+    vstrbq_p_s32(out, acc, pr);
+}
+#else
+static inline void pm_mve_store(const int32_t *acc, const int32_t *rec, int32_t m, int32_t out_offset,
+                                int32_t act_min, int32_t act_max, const pm_mve_add_t *add, const int8_t *residual,
+                                int8_t *out)
+{
+    for (int32_t k = 0; k < m; ++k) {
+        const int32_t a = pm_add_wrap(acc[k], rec[k]);
+        int32_t v = pm_rdbpot(pm_srdhm(pm_shl_wrap(a, (int)rec[8 + k]), rec[4 + k]), (int)-rec[12 + k]);
+        v = pm_clamp(v + out_offset, act_min, act_max);
+        if (add != NULL) {
+            const int32_t s = pm_add_wrap(add->conv_table[v + 128], add->residual_table[residual[k] + 128]);
+            v = pm_rdbpot(pm_srdhm(pm_shl_wrap(s, (int)add->left), add->multiplier), (int)-add->neg_right);
+            v = pm_clamp(v + add->offset, add->lo, add->hi);
+        }
+        out[k] = (int8_t)v;
+    }
+}
+#endif
+
+/* All output channels of one pixel from its window run x (n bytes). */
+static PM_MVE_INLINE void pm_mve_pixel(const int8_t *x, int32_t n, const int8_t *w, const int32_t *rec, int32_t out_c,
+                                       int32_t out_offset, int32_t act_min, int32_t act_max, const pm_mve_add_t *add,
+                                       const int8_t *residual, int8_t *out)
+{
+    for (int32_t oc = 0; oc < out_c; oc += 4, rec += PM_MVE_REC) {
+        const int32_t m = out_c - oc < 4 ? out_c - oc : 4;
+#if PM_HAVE_MVE
+        const int32x4_t acc = pm_mve_dot4(x, n, &w);
+#else
+        int32_t acc[4];
+        for (int32_t k = 0; k < 4; ++k) {
+            int32_t a = 0;
+            for (int32_t i = 0; i < n; ++i) {
+                a = pm_add_wrap(a, (int32_t)x[i] * w[(i >> 4) * 64 + k * 16 + (i & 15)]);
+            }
+            acc[k] = a;
+        }
+        w += (size_t)((n + 15) >> 4) * 64;
+#endif
+        pm_mve_store(acc, rec, m, out_offset, act_min, act_max, add, add != NULL ? residual + oc : NULL, out + oc);
+    }
+}
+
+/* The convolution; with add != NULL each value then goes through the residual addition. */
+static inline void pm_mve_body(const pm_conv_mve_params_t *p, const int8_t *input, const pm_mve_add_t *add,
+                               const int8_t *residual, int8_t *scratch, int8_t *output)
 {
     const int32_t in_h = p->input.h, in_w = p->input.w, in_c = p->input.c;
     const int32_t kh = p->filter.h, kw = p->filter.w;
     const int32_t out_c = p->output.c;
-    const size_t fs = (size_t)kh * kw * in_c;
-    const size_t row_bytes = (size_t)in_w * in_c;
-    const int32_t out_offset = p->output_offset, act_min = p->act_min, act_max = p->act_max;
-    const int32_t *const conv_table = add != NULL ? add->conv_table + 128 : NULL;
-    const int32_t *const residual_table = add != NULL ? add->residual_table + 128 : NULL;
-    int32_t add_rec[4] = {0, 0, 0, 0};
-    int32_t add_offset = 0, add_min = -128, add_max = 127, add_short = 0;
-    if (add != NULL) {
-        for (int k = 0; k < 4; ++k) {
-            add_rec[k] = add->requant[k];
-        }
-        add_offset = add->output_offset;
-        add_min = add->act_min;
-        add_max = add->act_max;
-        add_short = add->short_requant;
-    }
+    const int32_t n = kh * kw * in_c;
+    const int32_t stride_h = p->stride_h, stride_w = p->stride_w, pad_h = p->pad_h, pad_w = p->pad_w;
+    /* Window rows that follow each other in memory: the window is read in place when inside the image. */
+    const int contiguous = kh == 1 || kw == in_w;
+    const int8_t fill = (int8_t)(-p->input_offset);
     for (int32_t b = 0; b < p->output.n; ++b) {
-        const int8_t *in_b = input + (size_t)b * in_h * row_bytes;
+        const int8_t *in_b = input + (size_t)b * in_h * in_w * in_c;
         for (int32_t oy = 0; oy < p->output.h; ++oy) {
-            const int32_t y0 = oy * p->stride_h - p->pad_h;
-            const int32_t ky0 = y0 < 0 ? -y0 : 0;
-            const int32_t ky1 = in_h - y0 < kh ? in_h - y0 : kh;
+            const int32_t y0 = oy * stride_h - pad_h;
+            const int rows_in = y0 >= 0 && y0 + kh <= in_h;
             for (int32_t ox = 0; ox < p->output.w; ++ox) {
-                const int32_t x0 = ox * p->stride_w - p->pad_w;
-                const int32_t kx0 = x0 < 0 ? -x0 : 0;
-                const int32_t kx1 = in_w - x0 < kw ? in_w - x0 : kw;
-                const int32_t n = kx1 > kx0 ? (kx1 - kx0) * in_c : 0;
-                const int full = ky0 == 0 && ky1 == kh && kx0 == 0 && kx1 == kw;
-                const int8_t *x_first = in_b + (size_t)(y0 + ky0) * row_bytes + (size_t)(x0 + kx0) * in_c;
-                const int32_t *rec = p->requant;
-                for (int32_t oc = 0; oc < out_c; oc += 4) {
-                    const int32_t m = out_c - oc < 4 ? out_c - oc : 4;
-                    int32_t acc[4] = {0, 0, 0, 0};
-                    if (full && m == 4) {
-                        memcpy(acc, p->bias + oc, sizeof acc);  /* offset x whole filter already folded in */
-                    }
-                    for (int32_t k = 0; k < m && !(full && m == 4); ++k) {
-                        if (full) {
-                            acc[k] = p->bias[oc + k];
-                        } else {
-                            /* The raw bias plus offset x the valid taps' sums. */
-                            const int32_t *ts = p->tap_sums + (size_t)(oc + k) * (kh * kw + 1);
-                            int32_t a = ts[kh * kw];
-                            for (int32_t ky = ky0; ky < ky1; ++ky) {
-                                for (int32_t kx = kx0; kx < kx1; ++kx) {
-                                    a = pm_add_wrap(a, ts[ky * kw + kx]);
-                                }
-                            }
-                            acc[k] = a;
-                        }
-                    }
-                    const int8_t *xr = x_first;
-                    const int8_t *wr = p->weights + (size_t)oc * fs + ((size_t)ky0 * kw + kx0) * in_c;
-                    for (int32_t ky = ky0; ky < ky1 && n > 0; ++ky) {
-                        pm_mve_run(xr, wr, fs, n, m, acc);
-                        xr += row_bytes;
-                        wr += (size_t)kw * in_c;
-                    }
-                    if (m == 4) {
-                        pm_packed_epilogue(acc, rec, 4, output, residual, conv_table, residual_table, add_rec,
-                                           out_offset, act_min, act_max, add_offset, add_min, add_max, add_short,
-                                           add != NULL, short_path, sat8, add_fast);
-                    } else {
-                        pm_packed_epilogue(acc, rec, m, output, residual, conv_table, residual_table, add_rec,
-                                           out_offset, act_min, act_max, add_offset, add_min, add_max, add_short,
-                                           add != NULL, short_path, sat8, add_fast);
-                    }
-                    rec += (size_t)m * PM_REC_WORDS(short_path);
-                    output += m;
-                    if (add != NULL) {
-                        residual += m;
-                    }
+                const int32_t x0 = ox * stride_w - pad_w;
+                const int8_t *x;
+                if (contiguous && rows_in && x0 >= 0 && x0 + kw <= in_w) {
+                    x = in_b + ((size_t)y0 * in_w + x0) * in_c;
+                } else {
+                    pm_mve_window(in_b, in_h, in_w, in_c, kh, kw, y0, x0, fill, scratch);
+                    x = scratch;
+                }
+                pm_mve_pixel(x, n, p->weights, p->requant, out_c, p->output_offset, p->act_min, p->act_max, add,
+                             residual, output);
+                output += out_c;
+                if (add != NULL) {
+                    residual += out_c;
                 }
             }
         }

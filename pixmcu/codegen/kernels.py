@@ -82,8 +82,7 @@ STRUCT_FIELDS["pm_dw_params_t"] = (
     *STRUCT_FIELDS["pm_conv_packed_params_t"][7:12], ("weights", "int8_t*"), ("bias", "int32_t*"),
     ("requant", "int32_t*"))
 STRUCT_FIELDS["pm_conv_mve_params_t"] = (
-    *STRUCT_FIELDS["pm_conv_packed_params_t"][:12], ("weights", "int8_t*"), ("bias", "int32_t*"),
-    ("tap_sums", "int32_t*"), ("requant", "int32_t*"))
+    *STRUCT_FIELDS["pm_conv_packed_params_t"][:11], ("weights", "int8_t*"), ("requant", "int32_t*"))
 STRUCT_FIELDS["pm_conv_mve_add_params_t"] = (
     ("conv", "struct:pm_conv_mve_params_t"), *STRUCT_FIELDS["pm_conv_packed_add_params_t"][1:])
 
@@ -228,33 +227,27 @@ def _packed_conv(graph: Graph, op: Operator, p: dict, int8_weights: bool = False
                       scratch_bytes=scratch)
 
 
+def _mve_call(x_dims, out_dims, wdata: np.ndarray, bias, p: dict, stride=(1, 1), pad=(0, 0)) -> KernelCall:
+    """pm_conv2d_mve_s8 on an OHWI int8 filter (also a fully connected layer as a 1x1 convolution)."""
+    consts = packing.mve_constants(wdata, bias, p["multiplier"], p["shift"], p["input_offset"])
+    fields = {
+        "input": x_dims, "filter": _dims(wdata.shape), "output": out_dims,
+        "stride_h": stride[0], "stride_w": stride[1], "pad_h": pad[0], "pad_w": pad[1],
+        "input_offset": p["input_offset"], "output_offset": p["output_offset"],
+        "act_min": p["act_min"], "act_max": p["act_max"], "weights": "weights", "requant": "requant",
+    }
+    window = int(np.prod(wdata.shape[1:]))
+    return KernelCall("pm_conv2d_mve_s8", "pm_conv_mve_params_t", fields, consts, scratch_bytes=-(-window // 4) * 4)
+
+
 def _mve_conv(graph: Graph, op: Operator, p: dict) -> KernelCall:
     x = graph.tensors[op.inputs[0]]
     w = graph.tensors[op.inputs[1]]
     out = graph.tensors[op.outputs[0]]
     bias = p["bias"] if len(op.inputs) > 2 else None
-    wdata = np.asarray(w.data, np.int8)
-    cout, kh, kw, cin = w.shape
-    window = kh * kw * cin
-    patch = cin % packing.GROUP != 0 and window <= PATCH_MAX_BYTES
-    if patch:  # the filter flattened to one zero-padded row per output channel (see pm_conv2d_mve_patch_s8)
-        kp = -(-window // packing.GROUP) * packing.GROUP
-        flat = np.zeros((cout, 1, 1, kp), np.int8)
-        flat[:, 0, 0, :window] = wdata.reshape(cout, window)
-        wdata = flat
-    consts = packing.mve_constants(wdata, bias, p["multiplier"], p["shift"], p["input_offset"])
-    fields = {
-        "input": _dims(x.shape), "filter": _dims(w.shape), "output": _dims(out.shape),
-        "stride_h": p["stride"][0], "stride_w": p["stride"][1], "pad_h": p["pad"][0], "pad_w": p["pad"][1],
-        "input_offset": p["input_offset"], "output_offset": p["output_offset"],
-        "act_min": p["act_min"], "act_max": p["act_max"], "short_requant": consts["short_requant"],
-        "weights": "weights", "bias": "bias", "tap_sums": "tap_sums", "requant": "requant",
-    }
-    arrays = {"weights": wdata, "bias": consts["bias"], "tap_sums": consts["tap_sums"], "requant": consts["requant"]}
-    if patch:
-        return KernelCall("pm_conv2d_mve_patch_s8", "pm_conv_mve_params_t", fields, arrays, (op.inputs[0],),
-                          scratch_bytes=fields["output"][2] * kp)
-    return KernelCall("pm_conv2d_mve_s8", "pm_conv_mve_params_t", fields, arrays, (op.inputs[0],))
+    call = _mve_call(_dims(x.shape), _dims(out.shape), np.asarray(w.data, np.int8), bias, p, p["stride"], p["pad"])
+    call.inputs = (op.inputs[0],)
+    return call
 
 
 def _dw_simd(graph: Graph, op: Operator, p: dict) -> KernelCall:
@@ -330,7 +323,7 @@ def _conv(graph: Graph, op: Operator, p: dict, dsp: bool, packed: bool = False, 
     return KernelCall(kernel, "pm_conv_params_t", fields, arrays, (op.inputs[0],))
 
 
-def _fc(graph: Graph, op: Operator, p: dict, dsp: bool, int4_weights: bool = False) -> KernelCall:
+def _fc(graph: Graph, op: Operator, p: dict, dsp: bool, int4_weights: bool = False, mve: bool = False) -> KernelCall:
     x = graph.tensors[op.inputs[0]]
     w = graph.tensors[op.inputs[1]]
     units, depth = w.shape
@@ -345,6 +338,11 @@ def _fc(graph: Graph, op: Operator, p: dict, dsp: bool, int4_weights: bool = Fal
     arrays = {"weights": np.asarray(w.data, np.int8), "multiplier": _i32(p["multiplier"]), "shift": _i32(p["shift"])}
     if has_bias:
         arrays["bias"] = _i32(p["bias"])
+    if mve:  # batch rows as the pixels of a 1x1 convolution
+        call = _mve_call((1, fields["batches"], 1, depth), (1, fields["batches"], 1, units),
+                         np.asarray(w.data, np.int8).reshape(units, 1, 1, depth), p["bias"] if has_bias else None, p)
+        call.inputs = (op.inputs[0],)
+        return call
     if dsp and -255 <= p["input_offset"] <= 255:
         # As a 1x1 convolution over a column of `batches` pixels: four units share each widened input
         # word. Depths that are a multiple of 4 take the packed int8 kernel (assembly inner loop),
@@ -479,7 +477,7 @@ def kernel_call(graph: Graph, op: Operator, dsp: bool = False, packed: bool = Fa
     int16 weights (pm_conv2d_packed_*), which the DSP cores run fastest; with int8_weights the packed
     int8 layout instead (pm_conv2d_packed8_*, half the flash; input channels not a multiple of 4 then
     take the int8 SMLAD kernel); int4_weights: the int4 layout, two weights per byte (pm_conv2d_packed4_*;
-    conv2d with packed, fully_connected with dsp; only where `int4_eligible`); mve: convolutions with Helium dot products (pm_conv2d_mve_*), for the M55."""
+    conv2d with packed, fully_connected with dsp; only where `int4_eligible`); mve: convolutions and fully connected layers with Helium dot products (pm_conv2d_mve_*), for the M55."""
     build = _BUILD.get(op.kind)
     if build is None:
         raise _unsupported(op, "the code generator has no kernel for this operator")
@@ -493,7 +491,7 @@ def kernel_call(graph: Graph, op: Operator, dsp: bool = False, packed: bool = Fa
         elif op.kind in ("conv2d", "depthwise_conv2d"):
             call = _conv(graph, op, lower(graph, op), dsp, packed, mve, int8_weights, int4_weights)
         elif op.kind == "fully_connected":
-            call = _fc(graph, op, lower(graph, op), dsp or mve, int4_weights)
+            call = _fc(graph, op, lower(graph, op), dsp or mve, int4_weights, mve)
         else:
             call = build(graph, op, lower(graph, op), dsp)
     except ValueError as exc:
@@ -549,7 +547,8 @@ def fuse_residual_adds(graph: Graph, calls: list[KernelCall]) -> list[KernelCall
                 arrays = {**conv.arrays, "conv_table": tables["conv_table"],
                           "residual_table": tables["residual_table"], "add_requant": tables["requant"]}
                 calls[i] = KernelCall(*FUSABLE[conv.kernel], fields, arrays,
-                                      (conv_in, y), output=op.outputs[0], in_place=(y,), hides=x)
+                                      (conv_in, y), output=op.outputs[0], in_place=(y,), hides=x,
+                                      scratch_bytes=conv.scratch_bytes if conv.struct == "pm_conv_mve_params_t" else 0)
                 calls[j] = KernelCall(None, None, inputs=(), output=op.outputs[0], done_by=i)
                 break
             calls[i] = KernelCall(

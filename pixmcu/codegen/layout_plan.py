@@ -53,7 +53,7 @@ INSTR_PER_MAC = {
     "pm_conv2d_packed_1x1_s8": 0.9, "pm_conv2d_packed8_1x1_s8": 1.35,
     "pm_conv2d_packed4_s8": 1.75, "pm_conv2d_packed4_add_s8": 1.75, "pm_conv2d_packed4_1x1_s8": 1.6,
     "pm_conv2d_dsp_s8": 1.5, "pm_conv2d_1x1_s8": 2.1,
-    "pm_conv2d_s8": 8.0, "pm_conv2d_mve_s8": 0.35, "pm_conv2d_mve_patch_s8": 0.5,
+    "pm_conv2d_s8": 8.0, "pm_conv2d_mve_s8": 0.2,
 }
 DEFAULT_INSTR_PER_MAC = 2.0
 

@@ -152,16 +152,28 @@ def add_tables(p: dict, conv_is_input1: bool) -> dict:
             "short_requant": int(short)}
 
 
+MVE_CHUNK = 16  # bytes per Helium vector
+
+
 def mve_constants(w: np.ndarray, bias: np.ndarray | None, multiplier, shift, input_offset: int) -> dict:
-    """The Helium kernels' constants: bias with input_offset x filter sum folded in, per-tap sums
-    (times the offset, then the raw bias) for windows cut by the padding, requantization records."""
+    """The Helium convolutions' constants (pm_conv_mve_params_t): the OHWI filter flattened to one
+    window of n bytes per output channel, regrouped [cout/4][n/16][4][16] (n rounded up to 16, cout to
+    4, zero weights); per group of four output channels 16 words: biases with input_offset x filter
+    sum folded in (wrapping like the int32 accumulators they stand for), multipliers, left shifts,
+    negated right shifts."""
     w = np.asarray(w, dtype=np.int64)
-    oc, kh, kw, _ = w.shape
+    oc = w.shape[0]
+    n = int(np.prod(w.shape[1:]))
+    ocp, n_pad = _ceil(oc, BLOCK), _ceil(n, MVE_CHUNK)
+    flat = np.zeros((ocp, n_pad), dtype=np.int8)
+    flat[:oc, :n] = w.reshape(oc, n)
+    weights = flat.reshape(ocp // BLOCK, BLOCK, n_pad // MVE_CHUNK, MVE_CHUNK).transpose(0, 2, 1, 3)
+    rec = np.zeros((4, ocp), dtype=np.int64)
     b = np.zeros(oc, dtype=np.int64) if bias is None else np.asarray(bias, dtype=np.int64)
-    taps = w.sum(axis=3).reshape(oc, kh * kw) * int(input_offset)
-    # Folded values wrap like the int32 accumulators they stand for (the sum is the same mod 2^32).
-    folded = quant.wrap32(b + taps.sum(axis=1))
-    tap_sums = quant.wrap32(np.concatenate([taps, b[:, None]], axis=1)).reshape(-1)
-    c = conv_constants(w, bias, multiplier, shift, input_offset)
-    return {"bias": folded.astype(np.int32), "tap_sums": tap_sums.astype(np.int32),
-            "requant": c["requant"][:oc * record_words(bool(c["short_requant"]))], "short_requant": c["short_requant"]}
+    rec[0, :oc] = quant.wrap32(b + w.reshape(oc, n).sum(axis=1) * int(input_offset))
+    rec[1, :oc] = np.broadcast_to(np.asarray(multiplier, dtype=np.int64), (oc,))
+    sh = np.broadcast_to(np.asarray(shift, dtype=np.int64), (oc,))
+    rec[2, :oc] = np.maximum(sh, 0)
+    rec[3, :oc] = np.minimum(sh, 0)
+    requant = rec.reshape(4, ocp // BLOCK, BLOCK).transpose(1, 0, 2)
+    return {"weights": np.ascontiguousarray(weights).reshape(-1), "requant": requant.astype(np.int32).reshape(-1)}
