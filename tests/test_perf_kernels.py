@@ -419,7 +419,7 @@ def test_depthwise_models_under_qemu(tmp_path, seed, board, optimize):
     np.savez(tmp_path / "data.npz", x=x)
     gen = generate(graph, tmp_path / "gen", board=board, name="net", optimize=optimize)
     kernels = [layer["kernel"] for layer in gen.manifest["layers"]]
-    assert kernels.count("pm_depthwise_conv2d_dsp_s8") == 3
+    assert kernels.count("pm_depthwise_conv2d_mve_s8" if board == "qemu-m55" else "pm_depthwise_conv2d_dsp_s8") == 3
     if board == "qemu-m4":
         assert kernels[2] == {"speed": "pm_conv2d_packed_1x1_s8", "size": "pm_conv2d_packed8_1x1_s8"}[optimize]
     assert main(["run", str(tmp_path / "gen"), "--data", str(tmp_path / "data.npz"), "--transport", "semihost",

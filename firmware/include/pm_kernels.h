@@ -251,6 +251,35 @@ typedef struct {
     const int32_t *requant;         /**< the ADD's output requantization record */
 } pm_conv_mve_add_params_t;
 
+/**
+ * @brief Parameters of the Helium depthwise convolution (pm_depthwise_conv2d_mve_s8; depth multiplier 1).
+ *
+ * `weights` is the filter {1, kh, kw, C} regrouped as [cp / 8][kh][kw][8] int8, cp = C rounded up to 8
+ * with zero channels. `requant` holds per group of eight channels two records of 16 words as
+ * pm_conv_mve_params_t's (biases with input_offset x (sum of the channel's taps) folded in,
+ * multipliers, left shifts, negated right shifts), the first for the group's even channels, the second
+ * for its odd ones; `bias` holds in the same lane order (cp words) raw bias minus folded bias, the start
+ * of a window cut by the padding, whose valid taps then add (input + input_offset) x weight.
+ */
+typedef struct {
+    pm_dims_t input;            /**< input shape */
+    pm_dims_t filter;           /**< {1, kh, kw, C} of the original filter */
+    pm_dims_t output;           /**< output shape (C channels) */
+    int32_t stride_h;           /**< vertical stride */
+    int32_t stride_w;           /**< horizontal stride */
+    int32_t dilation_h;         /**< vertical dilation */
+    int32_t dilation_w;         /**< horizontal dilation */
+    int32_t pad_h;              /**< padding before the first row */
+    int32_t pad_w;              /**< padding before the first column */
+    int32_t input_offset;       /**< minus the input zero point */
+    int32_t output_offset;      /**< the output zero point */
+    int32_t act_min;            /**< lower clamp */
+    int32_t act_max;            /**< upper clamp */
+    const int8_t *weights;      /**< [cp / 8][kh][kw][8] int8 */
+    const int32_t *bias;        /**< [cp] raw minus folded bias, for windows cut by the padding */
+    const int32_t *requant;     /**< per group of eight channels: even, odd channels' records */
+} pm_dw_mve_params_t;
+
 /** @brief General convolution, portable C. */
 int pm_conv2d_s8(const pm_conv_params_t *p, const int8_t *input, int8_t *output);
 /** @brief General convolution with the DSP dual-MAC inner loop (portable stand-ins off-target). */
@@ -367,6 +396,12 @@ typedef struct {
  * multiplied with SMLABB/SMLATT; portable C elsewhere. Bit-exact with TFLM's reference.
  */
 int pm_depthwise_conv2d_dsp_s8(const pm_dw_params_t *p, const int8_t *input, int8_t *output);
+/**
+ * @brief Depthwise convolution (multiplier 1, any kernel size, stride, dilation and padding) with
+ * Helium: eight channels per vector (VLDRB.S16, VMULLB/VMULLT.S16), requantized as a vector; portable C
+ * elsewhere. Bit-exact with TFLM's reference.
+ */
+int pm_depthwise_conv2d_mve_s8(const pm_dw_mve_params_t *p, const int8_t *input, int8_t *output);
 /** @brief General depthwise convolution. */
 int pm_depthwise_conv2d_s8(const pm_conv_params_t *p, const int8_t *input, int8_t *output);
 /** @brief Depthwise 3x3 convolution, dilation 1, depth multiplier 1. */

@@ -173,17 +173,22 @@ static PM_MVE_INLINE int32x4_t pm_mve_dot4(const int8_t *x, int32_t n, const int
 
 /* Requantize, offset, clamp and store the sums of channels oc..oc+m-1 (m = 1..4) of one pixel, through
  * the residual ADD when add != NULL. */
-static PM_MVE_INLINE void pm_mve_store(int32x4_t acc, const int32_t *rec, int32_t m, int32_t out_offset,
-                                       int32_t act_min, int32_t act_max, const pm_mve_add_t *add,
-                                       const int8_t *residual, int8_t *out)
+static PM_MVE_INLINE int32x4_t pm_mve_out(int32x4_t acc, const int32_t *rec, int32_t out_offset, int32_t act_min,
+                                          int32_t act_max)
 {
     acc = vaddq_s32(acc, vldrwq_s32(rec));
     acc = pm_mve_mbqm(acc, vldrwq_s32(rec + 8), vldrwq_s32(rec + 4), vldrwq_s32(rec + 12));
     acc = vaddq_n_s32(acc, out_offset);
-    acc = vminq_s32(vmaxq_s32(acc, vdupq_n_s32(act_min)), vdupq_n_s32(act_max));
-    const mve_pred16_t pr = vctp32q((uint32_t)m);
+    return vminq_s32(vmaxq_s32(acc, vdupq_n_s32(act_min)), vdupq_n_s32(act_max));
+}
+
+static PM_MVE_INLINE void pm_mve_store(int32x4_t acc, const int32_t *rec, int32_t m, int32_t out_offset,
+                                       int32_t act_min, int32_t act_max, const pm_mve_add_t *add,
+                                       const int8_t *residual, int8_t *out)
+{
+    acc = pm_mve_out(acc, rec, out_offset, act_min, act_max);
     if (add != NULL) {
-        const int32x4_t r = vaddq_n_s32(vldrbq_z_s32(residual, pr), 128);
+        const int32x4_t r = vaddq_n_s32(m == 4 ? vldrbq_s32(residual) : vldrbq_z_s32(residual, vctp32q((uint32_t)m)), 128);
         int32x4_t s = vaddq_s32(
             vldrwq_gather_shifted_offset_s32(add->conv_table, vreinterpretq_u32_s32(vaddq_n_s32(acc, 128))),
             vldrwq_gather_shifted_offset_s32(add->residual_table, vreinterpretq_u32_s32(r)));
@@ -191,17 +196,28 @@ static PM_MVE_INLINE void pm_mve_store(int32x4_t acc, const int32_t *rec, int32_
         s = vaddq_n_s32(s, add->offset);
         acc = vminq_s32(vmaxq_s32(s, vdupq_n_s32(add->lo)), vdupq_n_s32(add->hi));
     }
-    vstrbq_p_s32(out, acc, pr);
+    if (m == 4) {
+        vstrbq_s32(out, acc);
+    } else {
+        vstrbq_p_s32(out, acc, vctp32q((uint32_t)m));
+    }
 }
 #else
+/* Lane k of pm_mve_out. */
+static inline int32_t pm_mve_out1(int32_t acc, const int32_t *rec, int32_t k, int32_t out_offset, int32_t act_min,
+                                  int32_t act_max)
+{
+    const int32_t a = pm_add_wrap(acc, rec[k]);
+    const int32_t v = pm_rdbpot(pm_srdhm(pm_shl_wrap(a, (int)rec[8 + k]), rec[4 + k]), (int)-rec[12 + k]);
+    return pm_clamp(v + out_offset, act_min, act_max);
+}
+
 static inline void pm_mve_store(const int32_t *acc, const int32_t *rec, int32_t m, int32_t out_offset,
                                 int32_t act_min, int32_t act_max, const pm_mve_add_t *add, const int8_t *residual,
                                 int8_t *out)
 {
     for (int32_t k = 0; k < m; ++k) {
-        const int32_t a = pm_add_wrap(acc[k], rec[k]);
-        int32_t v = pm_rdbpot(pm_srdhm(pm_shl_wrap(a, (int)rec[8 + k]), rec[4 + k]), (int)-rec[12 + k]);
-        v = pm_clamp(v + out_offset, act_min, act_max);
+        int32_t v = pm_mve_out1(acc[k], rec, k, out_offset, act_min, act_max);
         if (add != NULL) {
             const int32_t s = pm_add_wrap(add->conv_table[v + 128], add->residual_table[residual[k] + 128]);
             v = pm_rdbpot(pm_srdhm(pm_shl_wrap(s, (int)add->left), add->multiplier), (int)-add->neg_right);

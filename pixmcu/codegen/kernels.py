@@ -83,6 +83,8 @@ STRUCT_FIELDS["pm_dw_params_t"] = (
     ("requant", "int32_t*"))
 STRUCT_FIELDS["pm_conv_mve_params_t"] = (
     *STRUCT_FIELDS["pm_conv_packed_params_t"][:11], ("weights", "int8_t*"), ("requant", "int32_t*"))
+STRUCT_FIELDS["pm_dw_mve_params_t"] = (
+    *STRUCT_FIELDS["pm_dw_params_t"][:13], ("weights", "int8_t*"), ("bias", "int32_t*"), ("requant", "int32_t*"))
 STRUCT_FIELDS["pm_conv_mve_add_params_t"] = (
     ("conv", "struct:pm_conv_mve_params_t"), *STRUCT_FIELDS["pm_conv_packed_add_params_t"][1:])
 
@@ -250,6 +252,44 @@ def _mve_conv(graph: Graph, op: Operator, p: dict) -> KernelCall:
     return call
 
 
+def _mve_dw(graph: Graph, op: Operator, p: dict) -> KernelCall:
+    """pm_depthwise_conv2d_mve_s8: the filter as [group of 8 channels][ky][kx][8]; per group two
+    requantization records as the Helium convolutions' (one 1 x kh x kw filter per channel), the even
+    channels' then the odd ones'; raw minus folded bias for cut windows in the same lane order."""
+    x = graph.tensors[op.inputs[0]]
+    w = graph.tensors[op.inputs[1]]
+    out = graph.tensors[op.outputs[0]]
+    _, kh, kw, c = w.shape
+    cp = -(-c // 8) * 8
+    padded = np.zeros((kh, kw, cp), np.int8)
+    padded[:, :, :c] = np.asarray(w.data, np.int8)[0]
+    wdata = np.ascontiguousarray(padded.reshape(kh, kw, cp // 8, 8).transpose(2, 0, 1, 3)).reshape(-1)
+    bias = p["bias"] if len(op.inputs) > 2 else None
+    per_channel = np.asarray(w.data, np.int8)[0].transpose(2, 0, 1)[..., None]  # {C, kh, kw, 1}
+    # Channel order even then odd within each group of eight: lane j of record 0 is channel 2j, of record 1 2j+1.
+    order = np.arange(cp).reshape(-1, 4, 2).transpose(0, 2, 1).reshape(-1)
+    mult = np.broadcast_to(np.asarray(p["multiplier"], np.int64), (c,))
+    shift = np.broadcast_to(np.asarray(p["shift"], np.int64), (c,))
+    full = np.zeros((cp, kh, kw, 1), np.int8)
+    full[:c] = per_channel
+    raw = np.zeros(cp, np.int64)
+    if bias is not None:
+        raw[:c] = np.asarray(bias, np.int64)
+    pad = np.zeros(cp - c, np.int64)
+    consts = packing.mve_constants(full[order], raw[order], np.concatenate([mult, pad])[order],
+                                   np.concatenate([shift, pad])[order], p["input_offset"])
+    folded = consts["requant"].reshape(-1, 4, 4)[:, 0, :].reshape(-1).astype(np.int64)
+    fields = {
+        "input": _dims(x.shape), "filter": _dims(w.shape), "output": _dims(out.shape),
+        "stride_h": p["stride"][0], "stride_w": p["stride"][1],
+        "dilation_h": p["dilation"][0], "dilation_w": p["dilation"][1], "pad_h": p["pad"][0], "pad_w": p["pad"][1],
+        "input_offset": p["input_offset"], "output_offset": p["output_offset"],
+        "act_min": p["act_min"], "act_max": p["act_max"], "weights": "weights", "bias": "bias", "requant": "requant",
+    }
+    arrays = {"weights": wdata, "bias": quant.wrap32(raw[order] - folded).astype(np.int32), "requant": consts["requant"]}
+    return KernelCall("pm_depthwise_conv2d_mve_s8", "pm_dw_mve_params_t", fields, arrays, (op.inputs[0],))
+
+
 def _dw_simd(graph: Graph, op: Operator, p: dict) -> KernelCall:
     """pm_depthwise_conv2d_dsp_s8: the filter as groups of four channels, [group][ky][kx][4] (zero
     channels pad the last group); bias and requantization records as the packed convolutions'."""
@@ -292,7 +332,9 @@ def _conv(graph: Graph, op: Operator, p: dict, dsp: bool, packed: bool = False, 
         if int4_weights and not int4_eligible(graph, op):
             raise ValueError("int4 weights asked for a layer whose weights do not fit int4")
         return _packed_conv(graph, op, p, int8_weights, int4_weights)
-    if op.kind == "depthwise_conv2d" and (dsp or mve) and int(op.attrs["depth_multiplier"]) == 1:
+    if op.kind == "depthwise_conv2d" and mve and int(op.attrs["depth_multiplier"]) == 1:
+        return _mve_dw(graph, op, p)
+    if op.kind == "depthwise_conv2d" and dsp and int(op.attrs["depth_multiplier"]) == 1:
         return _dw_simd(graph, op, p)
     if op.kind == "conv2d":
         mult = 1
