@@ -188,11 +188,16 @@ static PM_MVE_INLINE void pm_mve_store(int32x4_t acc, const int32_t *rec, int32_
 {
     acc = pm_mve_out(acc, rec, out_offset, act_min, act_max);
     if (add != NULL) {
-        const int32x4_t r = vaddq_n_s32(m == 4 ? vldrbq_s32(residual) : vldrbq_z_s32(residual, vctp32q((uint32_t)m)), 128);
-        int32x4_t s = vaddq_s32(
-            vldrwq_gather_shifted_offset_s32(add->conv_table, vreinterpretq_u32_s32(vaddq_n_s32(acc, 128))),
-            vldrwq_gather_shifted_offset_s32(add->residual_table, vreinterpretq_u32_s32(r)));
-        s = pm_mve_mbqm(s, vdupq_n_s32(add->left), vdupq_n_s32(add->multiplier), vdupq_n_s32(add->neg_right));
+        /* Gathers from the middle of the tables: the address Rn + (offset << 2) wraps at 32 bits, so a
+         * negative int8 value reads below the middle (entry v + 128). */
+        const int32x4_t r = m == 4 ? vldrbq_s32(residual) : vldrbq_z_s32(residual, vctp32q((uint32_t)m));
+        int32x4_t s = vaddq_s32(vldrwq_gather_shifted_offset_s32(add->conv_table + 128, vreinterpretq_u32_s32(acc)),
+                                vldrwq_gather_shifted_offset_s32(add->residual_table + 128, vreinterpretq_u32_s32(r)));
+        /* The per-tensor MultiplyByQuantizedMultiplier with scalar operands (pm_mve_mbqm's steps). */
+        s = vqrdmulhq_n_s32(vshlq_r_s32(s, add->left), add->multiplier);
+        if (add->neg_right != 0) {
+            s = vrshlq_n_s32(vqaddq_s32(s, vshrq_n_s32(s, 31)), add->neg_right);
+        }
         s = vaddq_n_s32(s, add->offset);
         acc = vminq_s32(vmaxq_s32(s, vdupq_n_s32(add->lo)), vdupq_n_s32(add->hi));
     }
