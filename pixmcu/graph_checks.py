@@ -26,10 +26,10 @@ MAX_WINDOW_ELEMENTS = 1 << 25
 # Strides, dilated filter extents and pool filters: keeps every index computation of the C kernels
 # (out * stride + tap) far inside int32.
 MAX_EXTENT = 1 << 16
-# Shifts pm_requant.h represents (pm_shl_wrap and pm_rdbpot take 0..31), for the kinds whose kernels
-# requantize through it; kinds added later state their own ranges.
+# Shifts pm_requant.h represents (pm_shl_wrap and pm_rdbpot take 0..31). Every lowered parameter
+# `<p>shift` (or `shift<s>`) that has its `<p>multiplier` (`multiplier<s>`) beside it is a
+# quantize_multiplier pair the kernels apply through pm_mbqm, whatever the operator kind.
 SHIFT_RANGE = (-31, 31)
-SHIFT_CHECKED = ("conv2d", "depthwise_conv2d", "fully_connected", "add", "mean", "softmax", "quantize")
 # Inputs that carry weights (any finite scale, per-channel allowed) and biases (quantization ignored,
 # as TFLM ignores it, except FULLY_CONNECTED's per-tensor check) per operator kind.
 WEIGHT_INPUTS = {"conv2d": (1,), "depthwise_conv2d": (1,), "fully_connected": (1,)}
@@ -121,7 +121,7 @@ def _check_operator(graph: Graph, op: Operator) -> None:
     except (ValueError, OverflowError, ZeroDivisionError, FloatingPointError, ArithmeticError) as exc:
         raise _err(op, f"its quantization parameters cannot be turned into integer constants ({exc})") from None
     for key, value in params.items():
-        if "shift" not in key or op.kind not in SHIFT_CHECKED:
+        if "shift" not in key or key.replace("shift", "multiplier", 1) not in params:
             continue
         v = np.atleast_1d(np.asarray(value, dtype=np.int64))
         bad = [(i, int(s)) for i, s in enumerate(v) if not SHIFT_RANGE[0] <= s <= SHIFT_RANGE[1]]

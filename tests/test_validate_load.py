@@ -35,13 +35,16 @@ REPRODUCERS = {
                       r"dilation \(1048576, 2\) stretches the 3x3 filter to 2097153x5, over pixmcu's limit of 65536"),
     "depthwise_dilation_2_31": ("conv_ops", f"{OPS}[3].DepthwiseConv2DOptions.DilationWFactor", (1 << 31) - 1,
                                 r"layer 'depthwise_conv2d_3' .*dilation \(2, 2147483647\) does not fit"),
+    # Found by the fuzzer on the issue-11 operators: requantization shifts are checked for every kind.
+    "prelu_input_scale_3e8": ("../ops/bin_prelu", "subgraphs[0].tensors[0].quantization.scale[0]", 313690592.0,
+                              r"layer .*\(prelu\): requantization .*shift outside the -31..31 bits"),
     "conv_stride_0": ("conv_ops", f"{OPS}[0].Conv2DOptions.StrideW", 0, r"strides and dilations must be >= 1"),
 }
 
 
 def mutant(tmp_path, case):
     name, suffix, value, _ = REPRODUCERS[case]
-    p = tmp_path / f"{name}_{case}.tflite"
+    p = tmp_path / f"{case}.tflite"
     p.write_bytes(set_field((MODELS / f"{name}.tflite").read_bytes(), suffix, value))
     return p
 
