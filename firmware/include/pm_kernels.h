@@ -346,7 +346,7 @@ int32_t pm_conv2d_packed_pad_s8_scratch_size(const pm_conv_packed_params_t *p);
  * by the padding (or not contiguous in the input) are copied into @p scratch first.
  */
 int pm_conv2d_mve_s8(const pm_conv_mve_params_t *p, const int8_t *input, int8_t *scratch, int8_t *output);
-/** @brief Scratch bytes pm_conv2d_mve_s8 and pm_conv2d_mve_add_s8 need: one window, kh * kw * cin. */
+/** @brief Scratch bytes pm_conv2d_mve_s8 needs: one window, kh * kw * cin. */
 int32_t pm_conv2d_mve_s8_scratch_size(const pm_conv_mve_params_t *p);
 /**
  * @brief pm_conv2d_mve_s8 followed by the residual ADD, bit-identical to running both layers.
@@ -354,6 +354,8 @@ int32_t pm_conv2d_mve_s8_scratch_size(const pm_conv_mve_params_t *p);
  */
 int pm_conv2d_mve_add_s8(const pm_conv_mve_add_params_t *p, const int8_t *input, const int8_t *residual,
                          int8_t *scratch, int8_t *output);
+/** @brief Scratch bytes pm_conv2d_mve_add_s8 needs: one window and one pixel's outputs, kh * kw * cin + cout. */
+int32_t pm_conv2d_mve_add_s8_scratch_size(const pm_conv_mve_add_params_t *p);
 /**
  * @brief Packed convolution for few input channels (an RGB first layer): each output row's windows are
  * copied into @p scratch as contiguous patches, then multiplied as a 1x1 convolution. The weights are

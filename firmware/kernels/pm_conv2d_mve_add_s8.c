@@ -1,6 +1,12 @@
 /* Helium convolution fused with the residual ADD that is its only consumer (see
- * pm_conv2d_packed_add_s8.c for the tabulated addition). The sum may be written over the residual. */
+ * pm_conv2d_packed_add_s8.c for the tabulated addition). The sum may be written over the residual.
+ * Scratch: one window then one pixel's convolution outputs (pm_conv2d_mve_add_s8_scratch_size). */
 #include "pm_conv_mve.h"
+
+int32_t pm_conv2d_mve_add_s8_scratch_size(const pm_conv_mve_add_params_t *p)
+{
+    return p->conv.filter.h * p->conv.filter.w * p->conv.input.c + p->conv.output.c;
+}
 
 int pm_conv2d_mve_add_s8(const pm_conv_mve_add_params_t *p, const int8_t *input, const int8_t *residual,
                          int8_t *scratch, int8_t *output)

@@ -104,6 +104,35 @@ static PM_MVE_INLINE int8_t *pm_mve_fill(int8_t *d, int8_t fill, int32_t n)
 #endif
 }
 
+/* `rows` runs of n >= 1 bytes, `pitch` bytes apart in s, one after the other into d (a window inside
+ * the image). */
+static PM_MVE_INLINE void pm_mve_rows(int8_t *d, const int8_t *s, int32_t n, int32_t rows, int32_t pitch)
+{
+#if PM_HAVE_MVE
+    /* The loops' write-back runs whole vectors: step back (d) or on (s) by the difference. */
+    const int32_t padded = (n + 15) & ~15;
+    const int32_t s_skip = pitch - padded, d_skip = n - padded;
+    __asm__ volatile(
+        "1:\n"
+        "dlstp.8 lr, %[n]\n"
+        "2:\n"
+        "vldrb.8 q0, [%[s]], #16\n"
+        "vstrb.8 q0, [%[d]], #16\n"
+        "letp lr, 2b\n"
+        "add %[s], %[s], %[s_skip]\n"
+        "add %[d], %[d], %[d_skip]\n"
+        "subs %[rows], %[rows], #1\n"
+        "bne 1b\n"
+        : [d] "+r"(d), [s] "+r"(s), [rows] "+r"(rows)
+        : [n] "r"(n), [s_skip] "r"(s_skip), [d_skip] "r"(d_skip)
+        : "q0", "lr", "cc", "memory");
+#else
+    for (int32_t r = 0; r < rows; ++r, d += n, s += pitch) {
+        memcpy(d, s, (size_t)n);
+    }
+#endif
+}
+
 /* The window whose top-left tap is input (y0, x0) as one run in dst, padding taps = fill. */
 static inline void pm_mve_window(const int8_t *in_b, int32_t in_h, int32_t in_w, int32_t c, int32_t kh, int32_t kw,
                                  int32_t y0, int32_t x0, int8_t fill, int8_t *dst)
@@ -171,8 +200,7 @@ static PM_MVE_INLINE int32x4_t pm_mve_dot4(const int8_t *x, int32_t n, const int
     return v;
 }
 
-/* Requantize, offset, clamp and store the sums of channels oc..oc+m-1 (m = 1..4) of one pixel, through
- * the residual ADD when add != NULL. */
+/* Requantize, offset and clamp four sums. */
 static PM_MVE_INLINE int32x4_t pm_mve_out(int32x4_t acc, const int32_t *rec, int32_t out_offset, int32_t act_min,
                                           int32_t act_max)
 {
@@ -182,29 +210,55 @@ static PM_MVE_INLINE int32x4_t pm_mve_out(int32x4_t acc, const int32_t *rec, int
     return vminq_s32(vmaxq_s32(acc, vdupq_n_s32(act_min)), vdupq_n_s32(act_max));
 }
 
+/* pm_mve_out, stored: channels oc..oc+m-1 (m = 1..4) of one pixel. */
 static PM_MVE_INLINE void pm_mve_store(int32x4_t acc, const int32_t *rec, int32_t m, int32_t out_offset,
-                                       int32_t act_min, int32_t act_max, const pm_mve_add_t *add,
-                                       const int8_t *residual, int8_t *out)
+                                       int32_t act_min, int32_t act_max, int8_t *out)
 {
     acc = pm_mve_out(acc, rec, out_offset, act_min, act_max);
-    if (add != NULL) {
-        /* Gathers from the middle of the tables: the address Rn + (offset << 2) wraps at 32 bits, so a
-         * negative int8 value reads below the middle (entry v + 128). */
-        const int32x4_t r = m == 4 ? vldrbq_s32(residual) : vldrbq_z_s32(residual, vctp32q((uint32_t)m));
-        int32x4_t s = vaddq_s32(vldrwq_gather_shifted_offset_s32(add->conv_table + 128, vreinterpretq_u32_s32(acc)),
-                                vldrwq_gather_shifted_offset_s32(add->residual_table + 128, vreinterpretq_u32_s32(r)));
-        /* The per-tensor MultiplyByQuantizedMultiplier with scalar operands (pm_mve_mbqm's steps). */
-        s = vqrdmulhq_n_s32(vshlq_r_s32(s, add->left), add->multiplier);
-        if (add->neg_right != 0) {
-            s = vrshlq_n_s32(vqaddq_s32(s, vshrq_n_s32(s, 31)), add->neg_right);
-        }
-        s = vaddq_n_s32(s, add->offset);
-        acc = vminq_s32(vmaxq_s32(s, vdupq_n_s32(add->lo)), vdupq_n_s32(add->hi));
-    }
     if (m == 4) {
         vstrbq_s32(out, acc);
     } else {
         vstrbq_p_s32(out, acc, vctp32q((uint32_t)m));
+    }
+}
+
+/* The residual ADD of four values (the first m when tail). */
+static PM_MVE_INLINE void pm_mve_add4(const pm_mve_add_t *add, const int8_t *conv, const int8_t *residual, int8_t *out,
+                                      int32x4_t lo, int32x4_t hi, int32_t m, const int tail)
+{
+    const mve_pred16_t pr = tail ? vctp32q((uint32_t)m) : 0;
+    const int32x4_t c = tail ? vldrbq_z_s32(conv, pr) : vldrbq_s32(conv);
+    const int32x4_t r = tail ? vldrbq_z_s32(residual, pr) : vldrbq_s32(residual);
+    /* Gathers from the middle of the tables: the address Rn + (offset << 2) wraps at 32 bits, so a
+     * negative int8 value v reads entry v + 128. */
+    int32x4_t s = vaddq_s32(vldrwq_gather_shifted_offset_s32(add->conv_table + 128, vreinterpretq_u32_s32(c)),
+                            vldrwq_gather_shifted_offset_s32(add->residual_table + 128, vreinterpretq_u32_s32(r)));
+    /* The per-tensor MultiplyByQuantizedMultiplier with scalar operands (pm_mve_mbqm's steps). */
+    s = vqrdmulhq_n_s32(vshlq_r_s32(s, add->left), add->multiplier);
+    if (add->neg_right != 0) {
+        s = vrshlq_n_s32(vqaddq_s32(s, vshrq_n_s32(s, 31)), add->neg_right);
+    }
+    s = vminq_s32(vmaxq_s32(vaddq_n_s32(s, add->offset), lo), hi);
+    if (tail) {
+        vstrbq_p_s32(out, s, pr);
+    } else {
+        vstrbq_s32(out, s);
+    }
+}
+
+/* The residual ADD over one pixel's n convolution outputs (conv) and residual values. A call of its
+ * own: inlined into the pixel loop its constants were spilled to the stack. */
+__attribute__((noinline)) static void pm_mve_add_pixel(const pm_mve_add_t *add, const int8_t *conv,
+                                                       const int8_t *residual, int32_t n, int8_t *out)
+{
+    const pm_mve_add_t a = *add;
+    const int32x4_t lo = vdupq_n_s32(a.lo), hi = vdupq_n_s32(a.hi);
+    int32_t k = 0;
+    for (; k + 4 <= n; k += 4) {
+        pm_mve_add4(&a, conv + k, residual + k, out + k, lo, hi, 4, 0);
+    }
+    if (k < n) {
+        pm_mve_add4(&a, conv + k, residual + k, out + k, lo, hi, n - k, 1);
     }
 }
 #else
@@ -218,25 +272,27 @@ static inline int32_t pm_mve_out1(int32_t acc, const int32_t *rec, int32_t k, in
 }
 
 static inline void pm_mve_store(const int32_t *acc, const int32_t *rec, int32_t m, int32_t out_offset,
-                                int32_t act_min, int32_t act_max, const pm_mve_add_t *add, const int8_t *residual,
-                                int8_t *out)
+                                int32_t act_min, int32_t act_max, int8_t *out)
 {
     for (int32_t k = 0; k < m; ++k) {
-        int32_t v = pm_mve_out1(acc[k], rec, k, out_offset, act_min, act_max);
-        if (add != NULL) {
-            const int32_t s = pm_add_wrap(add->conv_table[v + 128], add->residual_table[residual[k] + 128]);
-            v = pm_rdbpot(pm_srdhm(pm_shl_wrap(s, (int)add->left), add->multiplier), (int)-add->neg_right);
-            v = pm_clamp(v + add->offset, add->lo, add->hi);
-        }
-        out[k] = (int8_t)v;
+        out[k] = (int8_t)pm_mve_out1(acc[k], rec, k, out_offset, act_min, act_max);
+    }
+}
+
+static inline void pm_mve_add_pixel(const pm_mve_add_t *add, const int8_t *conv, const int8_t *residual, int32_t n,
+                                    int8_t *out)
+{
+    for (int32_t k = 0; k < n; ++k) {
+        const int32_t s = pm_add_wrap(add->conv_table[conv[k] + 128], add->residual_table[residual[k] + 128]);
+        const int32_t v = pm_rdbpot(pm_srdhm(pm_shl_wrap(s, (int)add->left), add->multiplier), (int)-add->neg_right);
+        out[k] = (int8_t)pm_clamp(v + add->offset, add->lo, add->hi);
     }
 }
 #endif
 
 /* All output channels of one pixel from its window run x (n bytes). */
 static PM_MVE_INLINE void pm_mve_pixel(const int8_t *x, int32_t n, const int8_t *w, const int32_t *rec, int32_t out_c,
-                                       int32_t out_offset, int32_t act_min, int32_t act_max, const pm_mve_add_t *add,
-                                       const int8_t *residual, int8_t *out)
+                                       int32_t out_offset, int32_t act_min, int32_t act_max, int8_t *out)
 {
     for (int32_t oc = 0; oc < out_c; oc += 4, rec += PM_MVE_REC) {
         const int32_t m = out_c - oc < 4 ? out_c - oc : 4;
@@ -253,11 +309,12 @@ static PM_MVE_INLINE void pm_mve_pixel(const int8_t *x, int32_t n, const int8_t 
         }
         w += (size_t)((n + 15) >> 4) * 64;
 #endif
-        pm_mve_store(acc, rec, m, out_offset, act_min, act_max, add, add != NULL ? residual + oc : NULL, out + oc);
+        pm_mve_store(acc, rec, m, out_offset, act_min, act_max, out + oc);
     }
 }
 
-/* The convolution; with add != NULL each value then goes through the residual addition. */
+/* The convolution; with add != NULL each pixel's values are staged in the scratch after the window
+ * (out_c bytes), then go through the residual addition (the sum may be written over the residual). */
 static inline void pm_mve_body(const pm_conv_mve_params_t *p, const int8_t *input, const pm_mve_add_t *add,
                                const int8_t *residual, int8_t *scratch, int8_t *output)
 {
@@ -279,16 +336,23 @@ static inline void pm_mve_body(const pm_conv_mve_params_t *p, const int8_t *inpu
                 const int8_t *x;
                 if (contiguous && rows_in && x0 >= 0 && x0 + kw <= in_w) {
                     x = in_b + ((size_t)y0 * in_w + x0) * in_c;
+                } else if (rows_in && x0 >= 0 && x0 + kw <= in_w) {
+                    pm_mve_rows(scratch, in_b + ((size_t)y0 * in_w + x0) * in_c, kw * in_c, kh, in_w * in_c);
+                    x = scratch;
                 } else {
                     pm_mve_window(in_b, in_h, in_w, in_c, kh, kw, y0, x0, fill, scratch);
                     x = scratch;
                 }
-                pm_mve_pixel(x, n, p->weights, p->requant, out_c, p->output_offset, p->act_min, p->act_max, add,
-                             residual, output);
-                output += out_c;
                 if (add != NULL) {
+                    int8_t *const stage = scratch + n;
+                    pm_mve_pixel(x, n, p->weights, p->requant, out_c, p->output_offset, p->act_min, p->act_max, stage);
+                    pm_mve_add_pixel(add, stage, residual, out_c, output);
                     residual += out_c;
+                } else {
+                    pm_mve_pixel(x, n, p->weights, p->requant, out_c, p->output_offset, p->act_min, p->act_max,
+                                 output);
                 }
+                output += out_c;
             }
         }
     }

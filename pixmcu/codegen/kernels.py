@@ -545,6 +545,13 @@ def kernel_call(graph: Graph, op: Operator, dsp: bool = False, packed: bool = Fa
     return call
 
 
+def _mve_add_scratch(conv: KernelCall) -> int:
+    """pm_conv2d_mve_add_s8's scratch: the convolution's window, then one pixel's outputs (0: other kernels)."""
+    if conv.struct != "pm_conv_mve_params_t":
+        return 0
+    return conv.scratch_bytes + -(-conv.fields["output"][3] // 4) * 4
+
+
 def fuse_residual_adds(graph: Graph, calls: list[KernelCall]) -> list[KernelCall]:
     """Fold each ADD into the convolution that produces one of its inputs, where that is safe.
 
@@ -590,7 +597,7 @@ def fuse_residual_adds(graph: Graph, calls: list[KernelCall]) -> list[KernelCall
                           "residual_table": tables["residual_table"], "add_requant": tables["requant"]}
                 calls[i] = KernelCall(*FUSABLE[conv.kernel], fields, arrays,
                                       (conv_in, y), output=op.outputs[0], in_place=(y,), hides=x,
-                                      scratch_bytes=conv.scratch_bytes if conv.struct == "pm_conv_mve_params_t" else 0)
+                                      scratch_bytes=_mve_add_scratch(conv))
                 calls[j] = KernelCall(None, None, inputs=(), output=op.outputs[0], done_by=i)
                 break
             calls[i] = KernelCall(
