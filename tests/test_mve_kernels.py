@@ -141,8 +141,9 @@ def test_conv_mve_window_paths(klib, cin, k, w, stride, padding):
 
 
 def _mve_net(rng):
-    """conv 1x5 -> depthwise 3x3 (13 channels) -> conv 3x3 stride 2 (cout 6) + a residual from a 1x1 ->
-    depthwise 3x3 stride 2 -> fully connected (units 10): each Helium kernel and its tails in one net."""
+    """conv 1x5 -> depthwise 3x3 (16 channels: whole windows take the unrolled run) -> conv 3x3 stride 2
+    (cout 6) + a residual from a 1x1 -> depthwise 3x3 stride 2 (6 channels: a predicated tail) -> fully
+    connected (units 10): each Helium kernel, its tails and its window cases in one net."""
     tensors: dict[str, Tensor] = {"x": Tensor("x", (1, 9, 11, 3), "int8", _q(rng, 0.005, 0.1))}
     ops: list[Operator] = []
 
@@ -167,7 +168,7 @@ def _mve_net(rng):
         ops.append(Operator(name, kind, (src, *wt), (name,), attrs))
         return name
 
-    a = layer("c0", "x", "conv2d", 13, (1, 5), (1, 1))
+    a = layer("c0", "x", "conv2d", 16, (1, 5), (1, 1))
     a = layer("d1", a, "depthwise_conv2d", 0, (3, 3), (1, 1))
     b = layer("c2", a, "conv2d", 6, (3, 3), (2, 2), act="none")
     s = layer("c3", a, "conv2d", 6, (1, 1), (2, 2), act="none")

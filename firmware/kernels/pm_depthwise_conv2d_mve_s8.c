@@ -34,6 +34,54 @@ static PM_MVE_INLINE void pm_dw_mve_taps(int32x4_t *even, int32x4_t *odd, const 
     *odd = o;
 }
 
+
+/* One tap of the unrolled 3x3 window: eight input bytes at t, eight weights at w + W, both widened;
+ * the products of the even / odd lanes added to the accumulators. */
+#define PM_DW_TAP(W)                          \
+    "vldrb.s16 q0, [%[t]]\n"                  \
+    "vldrb.s16 q1, [%[w], #" W "]\n"          \
+    "vmullb.s16 q2, q0, q1\n"                 \
+    "vadd.i32 %q[e], %q[e], q2\n"             \
+    "vmullt.s16 q2, q0, q1\n"                 \
+    "vadd.i32 %q[o], %q[o], q2\n"
+#define PM_DW_NEXT_TAP(W) "add %[t], %[t], %[sx]\n" PM_DW_TAP(W)
+#define PM_DW_NEXT_ROW "add %[r], %[r], %[sy]\n" "mov %[t], %[r]\n"
+
+/* `count` consecutive output pixels of one row whose 3x3 windows lie inside the image (the common
+ * case), all groups of eight channels, taps unrolled. A call of its own, so its pointers stay in
+ * registers. */
+__attribute__((noinline)) static void pm_dw_mve_run3x3(const pm_dw_mve_params_t *p, const int8_t *x, int8_t *out,
+                                                       int32_t count)
+{
+    const int32_t c_all = p->input.c;
+    const int32_t sx = p->dilation_w * c_all, sy = p->dilation_h * p->input.w * c_all;
+    const int32_t step = p->stride_w * c_all;
+    for (int32_t i = 0; i < count; ++i, x += step, out += c_all) {
+        const int8_t *w = p->weights;
+        const int32_t *rec = p->requant;
+        for (int32_t c = 0; c + 8 <= c_all; c += 8, w += 72, rec += 2 * PM_MVE_REC) {
+            /* Scheduled by hand: the compiler hoisted all nine loads and spilled them. Widening loads take
+             * a low base register (constraint l). */
+            int32x4_t e, o;
+            const int8_t *r = x + c, *t = r;
+            __asm__(
+                "vldrb.s16 q0, [%[t]]\n"
+                "vldrb.s16 q1, [%[w]]\n"
+                "vmullb.s16 %q[e], q0, q1\n"
+                "vmullt.s16 %q[o], q0, q1\n"
+                PM_DW_NEXT_TAP("8") PM_DW_NEXT_TAP("16")
+                PM_DW_NEXT_ROW PM_DW_TAP("24") PM_DW_NEXT_TAP("32") PM_DW_NEXT_TAP("40")
+                PM_DW_NEXT_ROW PM_DW_TAP("48") PM_DW_NEXT_TAP("56") PM_DW_NEXT_TAP("64")
+            : [e] "=&w"(e), [o] "=&w"(o), [r] "+r"(r), [t] "+l"(t)
+            : [w] "l"(w), [sx] "r"(sx), [sy] "r"(sy)
+            : "q0", "q1", "q2", "memory");
+            e = pm_mve_out(e, rec, p->output_offset, p->act_min, p->act_max);
+            o = pm_mve_out(o, rec + PM_MVE_REC, p->output_offset, p->act_min, p->act_max);
+            vstrbq_scatter_offset_s32(out + c, vidupq_n_u32(0, 2), e);
+            vstrbq_scatter_offset_s32(out + c, vidupq_n_u32(1, 2), o);
+        }
+    }
+}
 #endif
 
 static PM_MVE_INLINE void pm_dw_mve_pixel(const pm_dw_mve_params_t *p, const int8_t *x, int32_t ky0, int32_t ky1,
@@ -125,7 +173,16 @@ int pm_depthwise_conv2d_mve_s8(const pm_dw_mve_params_t *p, const int8_t *input,
                     continue;
                 }
                 const int8_t *x = in_b + ((size_t)(y0 + ky0 * p->dilation_h) * in_w + x0 + kx0 * p->dilation_w) * c;
-                if (ky0 == 0 && ky1 == kh && kx0 == 0 && kx1 == kw) {
+                if (ky0 == 0 && ky1 == kh && kx0 == 0 && kx1 == kw && kh == 3 && kw == 3 && c % 8 == 0 && PM_HAVE_MVE) {
+#if PM_HAVE_MVE
+                    /* This pixel and the following ones whose windows end inside the row. */
+                    const int32_t last = (in_w - 1 - 2 * p->dilation_w + p->pad_w) / p->stride_w;
+                    const int32_t count = (last < p->output.w - 1 ? last : p->output.w - 1) - ox + 1;
+                    pm_dw_mve_run3x3(p, x, output, count);
+                    ox += count - 1;
+                    output += (size_t)(count - 1) * c;
+#endif
+                } else if (ky0 == 0 && ky1 == kh && kx0 == 0 && kx1 == kw) {
                     pm_dw_mve_pixel(p, x, 0, kh, 0, kw, output, 0);
                 } else {
                     pm_dw_mve_pixel(p, x, ky0, ky1, kx0, kx1, output, 1);
