@@ -66,6 +66,9 @@ def test_mve_constants_layout():
     rec = c["requant"].reshape(2, 4, 4)
     assert rec[0, 0, 1] == 10 + 3 * flat[1].sum() and list(rec[1, :, 0]) == [40 + 3 * flat[4].sum(), 11, 1, 0]
     assert list(rec[0, 2]) == [0, 2, 0, 0] and list(rec[0, 3]) == [-3, 0, 0, -31] and not rec[1, :, 1:].any()
+    assert packing.mve_right_only(c["requant"]) == 0  # channel 1 shifts left, channel 2 not at all
+    c = packing.mve_constants(w, None, [7, 0, 9, 10, 11], [-3, 2, -1, -31, -5], input_offset=3)
+    assert packing.mve_right_only(c["requant"]) == 1  # the left shift is on a zero multiplier
 
 
 def test_depthwise_mve_random(klib):
@@ -155,13 +158,14 @@ def _mve_net(rng):
                                       rng.integers(-5000, 5000, cout).astype(np.int32))
         return (f"{name}_w", f"{name}_b")
 
-    def layer(name, src, kind, cout, k, stride, act="relu"):
+    def layer(name, src, kind, cout, k, stride, act="relu", out_scale=None):
         _, h, w, cin = tensors[src].shape
         dw = kind == "depthwise_conv2d"
         cout = cin if dw else cout
         wt = weights(name, (1, *k, cin) if dw else (cout, *k, cin), cout, 3 if dw else 0)
         oh, ow = out_size("same", h, k[0], stride[0]), out_size("same", w, k[1], stride[1])
-        tensors[name] = Tensor(name, (1, oh, ow, cout), "int8", _q(rng, 0.01, 0.3))
+        q = _q(rng, 0.01, 0.3) if out_scale is None else Quantization((out_scale,), (3,))
+        tensors[name] = Tensor(name, (1, oh, ow, cout), "int8", q)
         attrs = {"stride": stride, "dilation": (1, 1), "padding": "same", "activation": act}
         if dw:
             attrs["depth_multiplier"] = 1
@@ -171,7 +175,8 @@ def _mve_net(rng):
     a = layer("c0", "x", "conv2d", 16, (1, 5), (1, 1))
     a = layer("d1", a, "depthwise_conv2d", 0, (3, 3), (1, 1))
     b = layer("c2", a, "conv2d", 6, (3, 3), (2, 2), act="none")
-    s = layer("c3", a, "conv2d", 6, (1, 1), (2, 2), act="none")
+    # An output scale below input x weight scale: multipliers above 1, left shifts (the general requantization).
+    s = layer("c3", a, "conv2d", 6, (1, 1), (2, 2), act="none", out_scale=float(tensors[a].quant.scale[0]) * 1e-3)
     tensors["add4"] = Tensor("add4", tensors[b].shape, "int8", _q(rng, 0.01, 0.3))
     ops.append(Operator("add4", "add", (b, s), ("add4",), {"activation": "relu"}))
     a = layer("d5", "add4", "depthwise_conv2d", 0, (3, 3), (2, 2))
@@ -210,6 +215,8 @@ def test_mve_net_under_qemu(tmp_path):
     np.savez(tmp_path / "data.npz", x=x)
     gen = generate(graph, tmp_path / "gen", board="qemu-m55", name="net")
     kernels = [layer["kernel"] for layer in gen.manifest["layers"]]
+    shorts = {kernel_call(graph, op, mve=True).fields["right_only"] for op in graph.operators if op.kind == "conv2d"}
+    assert shorts == {0, 1}  # both requantization paths of the Helium convolution
     assert {"pm_conv2d_mve_s8", "pm_conv2d_mve_add_s8", "pm_depthwise_conv2d_mve_s8"} <= set(kernels)
     assert kernels[-1] == "pm_conv2d_mve_s8"  # the fully connected layer
     assert main(["run", str(tmp_path / "gen"), "--data", str(tmp_path / "data.npz"), "--transport", "semihost",

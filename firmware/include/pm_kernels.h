@@ -235,6 +235,7 @@ typedef struct {
     int32_t output_offset;      /**< the output zero point */
     int32_t act_min;            /**< lower clamp */
     int32_t act_max;            /**< upper clamp */
+    int32_t right_only;         /**< 1: no channel has a left shift, each a right shift >= 1 (or multiplier 0) */
     const int8_t *weights;      /**< the regrouped filter */
     const int32_t *requant;     /**< per group of four output channels: biases, multipliers, left, -right shifts */
 } pm_conv_mve_params_t;

@@ -25,6 +25,10 @@ int pm_conv2d_mve_add_s8(const pm_conv_mve_add_params_t *p, const int8_t *input,
         .left = p->short_requant ? 0 : p->requant[1], .neg_right = -right, .offset = p->output_offset,
         .lo = p->act_min, .hi = p->act_max,
     };
-    pm_mve_body(&p->conv, input, &add, residual, scratch, output);
+    if (p->conv.right_only) {
+        pm_mve_body(&p->conv, input, &add, residual, scratch, output, 1);
+    } else {
+        pm_mve_body(&p->conv, input, &add, residual, scratch, output, 0);
+    }
     return PM_OK;
 }

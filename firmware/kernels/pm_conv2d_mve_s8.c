@@ -12,6 +12,10 @@ int pm_conv2d_mve_s8(const pm_conv_mve_params_t *p, const int8_t *input, int8_t 
     if (status != PM_OK) {
         return status;
     }
-    pm_mve_body(p, input, NULL, NULL, scratch, output);
+    if (p->right_only) {
+        pm_mve_body(p, input, NULL, NULL, scratch, output, 1);
+    } else {
+        pm_mve_body(p, input, NULL, NULL, scratch, output, 0);
+    }
     return PM_OK;
 }

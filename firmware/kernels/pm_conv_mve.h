@@ -200,21 +200,28 @@ static PM_MVE_INLINE int32x4_t pm_mve_dot4(const int8_t *x, int32_t n, const int
     return v;
 }
 
-/* Requantize, offset and clamp four sums. */
+/* Requantize, offset and clamp four sums. right_only: every channel of the layer has no left shift
+ * and a right shift of at least 1 (the usual case): no VSHL, and every negative lane takes the -1. */
 static PM_MVE_INLINE int32x4_t pm_mve_out(int32x4_t acc, const int32_t *rec, int32_t out_offset, int32_t act_min,
-                                          int32_t act_max)
+                                          int32_t act_max, const int right_only)
 {
     acc = vaddq_s32(acc, vldrwq_s32(rec));
-    acc = pm_mve_mbqm(acc, vldrwq_s32(rec + 8), vldrwq_s32(rec + 4), vldrwq_s32(rec + 12));
+    if (right_only) {
+        const int32x4_t neg_right = vldrwq_s32(rec + 12);
+        acc = vqrdmulhq_s32(acc, vldrwq_s32(rec + 4));
+        acc = vrshlq_s32(vqaddq_s32(acc, vshrq_n_s32(acc, 31)), neg_right);
+    } else {
+        acc = pm_mve_mbqm(acc, vldrwq_s32(rec + 8), vldrwq_s32(rec + 4), vldrwq_s32(rec + 12));
+    }
     acc = vaddq_n_s32(acc, out_offset);
     return vminq_s32(vmaxq_s32(acc, vdupq_n_s32(act_min)), vdupq_n_s32(act_max));
 }
 
 /* pm_mve_out, stored: channels oc..oc+m-1 (m = 1..4) of one pixel. */
 static PM_MVE_INLINE void pm_mve_store(int32x4_t acc, const int32_t *rec, int32_t m, int32_t out_offset,
-                                       int32_t act_min, int32_t act_max, int8_t *out)
+                                       int32_t act_min, int32_t act_max, int8_t *out, const int right_only)
 {
-    acc = pm_mve_out(acc, rec, out_offset, act_min, act_max);
+    acc = pm_mve_out(acc, rec, out_offset, act_min, act_max, right_only);
     if (m == 4) {
         vstrbq_s32(out, acc);
     } else {
@@ -272,8 +279,9 @@ static inline int32_t pm_mve_out1(int32_t acc, const int32_t *rec, int32_t k, in
 }
 
 static inline void pm_mve_store(const int32_t *acc, const int32_t *rec, int32_t m, int32_t out_offset,
-                                int32_t act_min, int32_t act_max, int8_t *out)
+                                int32_t act_min, int32_t act_max, int8_t *out, const int right_only)
 {
+    (void)right_only;  /* the same arithmetic either way */
     for (int32_t k = 0; k < m; ++k) {
         out[k] = (int8_t)pm_mve_out1(acc[k], rec, k, out_offset, act_min, act_max);
     }
@@ -292,7 +300,8 @@ static inline void pm_mve_add_pixel(const pm_mve_add_t *add, const int8_t *conv,
 
 /* All output channels of one pixel from its window run x (n bytes). */
 static PM_MVE_INLINE void pm_mve_pixel(const int8_t *x, int32_t n, const int8_t *w, const int32_t *rec, int32_t out_c,
-                                       int32_t out_offset, int32_t act_min, int32_t act_max, int8_t *out)
+                                       int32_t out_offset, int32_t act_min, int32_t act_max, int8_t *out,
+                                       const int right_only)
 {
     for (int32_t oc = 0; oc < out_c; oc += 4, rec += PM_MVE_REC) {
         const int32_t m = out_c - oc < 4 ? out_c - oc : 4;
@@ -309,14 +318,14 @@ static PM_MVE_INLINE void pm_mve_pixel(const int8_t *x, int32_t n, const int8_t 
         }
         w += (size_t)((n + 15) >> 4) * 64;
 #endif
-        pm_mve_store(acc, rec, m, out_offset, act_min, act_max, out + oc);
+        pm_mve_store(acc, rec, m, out_offset, act_min, act_max, out + oc, right_only);
     }
 }
 
 /* The convolution; with add != NULL each pixel's values are staged in the scratch after the window
  * (out_c bytes), then go through the residual addition (the sum may be written over the residual). */
-static inline void pm_mve_body(const pm_conv_mve_params_t *p, const int8_t *input, const pm_mve_add_t *add,
-                               const int8_t *residual, int8_t *scratch, int8_t *output)
+static PM_MVE_INLINE void pm_mve_body(const pm_conv_mve_params_t *p, const int8_t *input, const pm_mve_add_t *add,
+                                      const int8_t *residual, int8_t *scratch, int8_t *output, const int right_only)
 {
     const int32_t in_h = p->input.h, in_w = p->input.w, in_c = p->input.c;
     const int32_t kh = p->filter.h, kw = p->filter.w;
@@ -345,12 +354,13 @@ static inline void pm_mve_body(const pm_conv_mve_params_t *p, const int8_t *inpu
                 }
                 if (add != NULL) {
                     int8_t *const stage = scratch + n;
-                    pm_mve_pixel(x, n, p->weights, p->requant, out_c, p->output_offset, p->act_min, p->act_max, stage);
+                    pm_mve_pixel(x, n, p->weights, p->requant, out_c, p->output_offset, p->act_min, p->act_max, stage,
+                                 right_only);
                     pm_mve_add_pixel(add, stage, residual, out_c, output);
                     residual += out_c;
                 } else {
                     pm_mve_pixel(x, n, p->weights, p->requant, out_c, p->output_offset, p->act_min, p->act_max,
-                                 output);
+                                 output, right_only);
                 }
                 output += out_c;
             }

@@ -75,8 +75,8 @@ __attribute__((noinline)) static void pm_dw_mve_run3x3(const pm_dw_mve_params_t 
             : [e] "=&w"(e), [o] "=&w"(o), [r] "+r"(r), [t] "+l"(t)
             : [w] "l"(w), [sx] "r"(sx), [sy] "r"(sy)
             : "q0", "q1", "q2", "memory");
-            e = pm_mve_out(e, rec, p->output_offset, p->act_min, p->act_max);
-            o = pm_mve_out(o, rec + PM_MVE_REC, p->output_offset, p->act_min, p->act_max);
+            e = pm_mve_out(e, rec, p->output_offset, p->act_min, p->act_max, 0);
+            o = pm_mve_out(o, rec + PM_MVE_REC, p->output_offset, p->act_min, p->act_max, 0);
             vstrbq_scatter_offset_s32(out + c, vidupq_n_u32(0, 2), e);
             vstrbq_scatter_offset_s32(out + c, vidupq_n_u32(1, 2), o);
         }
@@ -104,8 +104,8 @@ static PM_MVE_INLINE void pm_dw_mve_pixel(const pm_dw_mve_params_t *p, const int
             pm_dw_mve_taps(&e, &o, x + c, w, ky0, ky1, kx0, kx1, kw, step_x, step_y, p->input_offset,
                            vctp16q((uint32_t)m), cut, 1);
         }
-        e = pm_mve_out(e, rec, p->output_offset, p->act_min, p->act_max);
-        o = pm_mve_out(o, rec + PM_MVE_REC, p->output_offset, p->act_min, p->act_max);
+        e = pm_mve_out(e, rec, p->output_offset, p->act_min, p->act_max, 0);
+        o = pm_mve_out(o, rec + PM_MVE_REC, p->output_offset, p->act_min, p->act_max, 0);
         if (m == 8) {
             vstrbq_scatter_offset_s32(out + c, vidupq_n_u32(0, 2), e);
             vstrbq_scatter_offset_s32(out + c, vidupq_n_u32(1, 2), o);

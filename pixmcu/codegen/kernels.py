@@ -82,7 +82,8 @@ STRUCT_FIELDS["pm_dw_params_t"] = (
     *STRUCT_FIELDS["pm_conv_packed_params_t"][7:12], ("weights", "int8_t*"), ("bias", "int32_t*"),
     ("requant", "int32_t*"))
 STRUCT_FIELDS["pm_conv_mve_params_t"] = (
-    *STRUCT_FIELDS["pm_conv_packed_params_t"][:11], ("weights", "int8_t*"), ("requant", "int32_t*"))
+    *STRUCT_FIELDS["pm_conv_packed_params_t"][:11], ("right_only", "i32"), ("weights", "int8_t*"),
+    ("requant", "int32_t*"))
 STRUCT_FIELDS["pm_dw_mve_params_t"] = (
     *STRUCT_FIELDS["pm_dw_params_t"][:13], ("weights", "int8_t*"), ("bias", "int32_t*"), ("requant", "int32_t*"))
 STRUCT_FIELDS["pm_conv_mve_add_params_t"] = (
@@ -236,7 +237,8 @@ def _mve_call(x_dims, out_dims, wdata: np.ndarray, bias, p: dict, stride=(1, 1),
         "input": x_dims, "filter": _dims(wdata.shape), "output": out_dims,
         "stride_h": stride[0], "stride_w": stride[1], "pad_h": pad[0], "pad_w": pad[1],
         "input_offset": p["input_offset"], "output_offset": p["output_offset"],
-        "act_min": p["act_min"], "act_max": p["act_max"], "weights": "weights", "requant": "requant",
+        "act_min": p["act_min"], "act_max": p["act_max"], "right_only": packing.mve_right_only(consts["requant"]),
+        "weights": "weights", "requant": "requant",
     }
     window = int(np.prod(wdata.shape[1:]))
     return KernelCall("pm_conv2d_mve_s8", "pm_conv_mve_params_t", fields, consts, scratch_bytes=-(-window // 4) * 4)

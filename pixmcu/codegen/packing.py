@@ -177,3 +177,11 @@ def mve_constants(w: np.ndarray, bias: np.ndarray | None, multiplier, shift, inp
     rec[3, :oc] = np.minimum(sh, 0)
     requant = rec.reshape(4, ocp // BLOCK, BLOCK).transpose(1, 0, 2)
     return {"weights": np.ascontiguousarray(weights).reshape(-1), "requant": requant.astype(np.int32).reshape(-1)}
+
+
+def mve_right_only(requant: np.ndarray) -> int:
+    """1 when every channel of mve_constants' records has no left shift and a right shift of at least 1,
+    or a multiplier of 0 (its output is then 0 either way): the kernels' short requantization."""
+    rec = np.asarray(requant, np.int64).reshape(-1, 4, 4)  # group, field, lane
+    mult, left, neg_right = rec[:, 1], rec[:, 2], rec[:, 3]
+    return int(bool(((mult == 0) | ((left == 0) & (neg_right <= -1))).all()))
