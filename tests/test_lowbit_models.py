@@ -77,7 +77,8 @@ def test_int4_generated_code_on_the_host(graph, tmp_path):
 
 def test_w4_model_under_qemu(tmp_path):
     """fmnist-pe-w4a4 with --optimize size on qemu-m4: every weighted layer on the int4 kernels (their
-    SMLAD assembly), bit-exact with the reference; constant data under 0.6 x the W8A8 model's."""
+    SMLAD assembly) over packed 4-bit activations, bit-exact with the reference; arena under 0.6 x the
+    W8A8 model's."""
     from pixmcu.cli import main
     from pixmcu.models import resolve
 
@@ -87,8 +88,14 @@ def test_w4_model_under_qemu(tmp_path):
     assert main(["generate", "fmnist-pe-w4a4", "-o", str(tmp_path / "gen"), "--board", "qemu-m4",
                  "--optimize", "size"]) == 0
     m = json.loads((tmp_path / "gen" / "manifest.json").read_text())
-    assert {la["kernel"] for la in m["layers"] if la["op"] in ("conv2d", "fully_connected")} == \
-        {"pm_conv2d_packed4_s8", "pm_conv2d_packed4_1x1_s8"}
+    # Every activation between the layers is 4-bit (ReLU6 at zero point -128): stored packed, the
+    # int4 kernels reading and writing nibbles (pm_act4.h); the arena under 0.6 x the W8A8 model's.
+    assert {la["kernel"] for la in m["layers"] if la["op"] in ("conv2d", "fully_connected")} == {"pm_conv2d_packed4_a4"}
+    assert [la["name"] for la in m["layers"] if la.get("activation_bits") == 4] == \
+        ["conv1", "pool1", "conv2", "pool2", "conv3", "flatten"]
+    from pixmcu.codegen import generate
+    w8 = generate("fmnist-pe-w8a8", tmp_path / "w8", board="qemu-m4", optimize="size", first_layer="auto")
+    assert m["arena_bytes"] <= 0.6 * w8.manifest["arena_bytes"]
     assert main(["run", str(tmp_path / "gen"), "--data", str(tmp_path / "data.npz"), "--transport", "semihost",
                  "--no-check", "--quiet", "--save-outputs", str(tmp_path / "out.npz")]) == 0
     got = np.load(tmp_path / "out.npz")["outputs"]
