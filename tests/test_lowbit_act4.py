@@ -1,19 +1,22 @@
-"""Packed 4-bit activations (issue 16): pm_conv2d_packed4_a4 and pm_{max,avg}_pool2d_a4 against the numpy
-reference, bit for bit, with the input and output packed or not, each run with its output overlapping
-its input at the planner's delta (so the overlap rules are checked too), guard bytes around every
-buffer, under UBSan (the shared kernel library of tests/test_perf_kernels.py)."""
+"""Packed 4-bit activations (issue 16): pm_conv2d_packed4_a4 (channel tails too), pm_conv2d_packed4_add_a4,
+pm_pixel_embedding_a4 and pm_{max,avg}_pool2d_a4 against the numpy reference, bit for bit, with each
+tensor packed or not, each run with its output overlapping its input at the planner's delta (so the
+overlap rules are checked too), guard bytes around every buffer, under UBSan (the shared kernel
+library of tests/test_perf_kernels.py)."""
 
 from __future__ import annotations
 
 import ctypes
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from pixmcu.codegen import act4
-from pixmcu.codegen.kernels import kernel_call
+from pixmcu.codegen.kernels import KernelCall, fuse_residual_adds, kernel_call
+from pixmcu.ir import Graph, Tensor
 from pixmcu.lowering import lower
 from pixmcu.reference.ops import OPS
 
@@ -21,8 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from kernel_support import GUARD, GUARD_BYTE  # noqa: E402
 from kernel_support import graphs as G  # noqa: E402
 from test_lowbit_kernels import INT4, _to_int4  # noqa: E402
-from test_perf_kernels import _call_kernel, _q, conv_graph, klib  # noqa: E402,F401
-from pixmcu.ir import Tensor  # noqa: E402
+from test_perf_kernels import _call_kernel, conv_add_graph, conv_graph, klib  # noqa: E402,F401
 
 
 def pack(v: np.ndarray, low: int) -> np.ndarray:
@@ -42,38 +44,107 @@ def _run_overlapped(lib, call, x_stored: np.ndarray, out_bytes: int, delta: int)
     return buf[GUARD:GUARD + out_bytes].copy()
 
 
-def _sides(rng, x_lo, y_lo):
-    pin, pout = [(1, 0), (0, 1), (1, 1)][int(rng.integers(0, 3))]
+def _sides(rng, x_lo, y_lo, tail=False):
+    pin, pout = [(1, 0), (0, 1), (1, 1), (0, 0)][int(rng.integers(0, 4 if tail else 3))]
     return pin, pout, {"input_packed": pin, "input_low": x_lo, "output_packed": pout, "output_low": y_lo}
 
 
 def test_conv_a4_random(klib):  # noqa: F811
+    """Input channels a multiple of 4 or not (rounded up with zero weights, padded in scratch)."""
     rng = np.random.default_rng(1600)
     seen = set()
     for case in range(40):
-        cin = int(rng.choice([4, 8, 16]))
+        cin = int(rng.choice([4, 8, 16, 2, 6, 10, 30, 3]))
         graph = _to_int4(conv_graph(rng, cin=cin, cout=int(rng.choice([2, 4, 6, 16]))), rng, extremes=case % 7 == 0)
         op = graph.operators[0]
-        base = kernel_call(graph, op, **INT4)
-        assert base.kernel in act4.CONV
+        base = act4._int4_conv(graph, op, kernel_call(graph, op, packed=True, dsp=True))
+        assert base is not None and base.kernel in act4.CONV
         lo_b, hi_b = base.fields["act_min"], base.fields["act_max"]
         x_lo, y_lo = int(rng.integers(-128, 113)), int(rng.integers(lo_b, max(lo_b, hi_b - 15) + 1))
         x = rng.integers(x_lo, x_lo + 16, graph.tensors[op.inputs[0]].shape).astype(np.int8)
         want = OPS["conv2d"](graph, op, [x[None]], lower(graph, op))[0]
-        want = np.clip(want, max(y_lo, base.fields["act_min"]), min(y_lo + 15, base.fields["act_max"]))
-        pin, pout, sides = _sides(rng, x_lo, y_lo)
-        f = dict(base.fields, act_min=max(y_lo, base.fields["act_min"]), act_max=min(y_lo + 15, base.fields["act_max"]))
-        calls, plan = act4.rewrite(graph, [type(base)(**{**base.__dict__, "fields": f})],
+        want = np.clip(want, max(y_lo, lo_b), min(y_lo + 15, hi_b))
+        pin, pout, _ = _sides(rng, x_lo, y_lo, tail=cin % 4 != 0)
+        pin = pin if cin % 2 == 0 else 0
+        f = dict(base.fields, act_min=max(y_lo, lo_b), act_max=min(y_lo + 15, hi_b))
+        calls, plan = act4.rewrite(graph, [replace(base, fields=f)],
                                    {n: lo for n, lo, p in ((op.inputs[0], x_lo, pin), (op.outputs[0], y_lo, pout)) if p})
         call = calls[0]
-        assert call.kernel == "pm_conv2d_packed4_a4" and call.fields["input_low"] == (x_lo if pin else 0)
+        assert call.kernel == "pm_conv2d_packed4_a4" and call.fields["input_channels"] == cin
         stored = pack(x, x_lo) if pin else x.view(np.uint8)
         out_bytes = want.size // 2 if pout else want.size
-        got = _run_overlapped(klib, call, stored, out_bytes, plan.deltas[0])
+        got = _run_overlapped(klib, call, stored, out_bytes, plan.deltas[0][1])
         np.testing.assert_array_equal(got, pack(want, y_lo) if pout else want.view(np.uint8).ravel(),
                                       err_msg=f"case {case}: {x.shape} {dict(op.attrs)} packed {pin}/{pout}")
-        seen.add((pin, pout, call.fields["conv"]["filter"][1]))
-    assert {(1, 0), (0, 1), (1, 1)} <= {s[:2] for s in seen}
+        seen.add((pin, pout, cin % 4 != 0))
+    assert {(1, 0, False), (0, 1, False), (1, 1, False), (1, 1, True), (0, 0, True)} <= seen
+
+
+@pytest.mark.parametrize("conv_first", [True, False])
+def test_conv_add_a4_random(klib, conv_first):  # noqa: F811
+    """The fused residual ADD with any of its input, residual and sum packed, the sum written over the
+    residual (the planner's placement when the residual dies there)."""
+    rng = np.random.default_rng(1610 + conv_first)
+    seen = set()
+    for case in range(24):
+        graph = conv_add_graph(rng, conv_first, cin=int(rng.choice([4, 8, 16])))
+        op = graph.operators[0]
+        w = graph.tensors[op.inputs[1]]
+        graph = Graph({**graph.tensors, w.name: Tensor(w.name, w.shape, "int8", w.quant,
+                                                       rng.integers(-8, 8, w.shape).astype(np.int8))},
+                      graph.operators, graph.inputs, graph.outputs)
+        calls = fuse_residual_adds(graph, [kernel_call(graph, o, **INT4) for o in graph.operators])
+        fused = calls[0]
+        assert fused.kernel == act4.FUSED
+        lo_b, hi_b = fused.fields["act_min"], fused.fields["act_max"]
+        x_lo, r_lo = int(rng.integers(-128, 113)), int(rng.integers(-128, 113))
+        y_lo = int(rng.integers(lo_b, max(lo_b, hi_b - 15) + 1))
+        conv_op, add_op = graph.operators
+        x = rng.integers(x_lo, x_lo + 16, graph.tensors["x"].shape).astype(np.int8)
+        r = rng.integers(r_lo, r_lo + 16, graph.tensors["r"].shape).astype(np.int8)
+        c = OPS["conv2d"](graph, conv_op, [x[None]], lower(graph, conv_op))
+        pair = [c, r[None]] if conv_first else [r[None], c]
+        want = np.clip(OPS["add"](graph, add_op, pair, lower(graph, add_op))[0], max(y_lo, lo_b), min(y_lo + 15, hi_b))
+        pin, pres, pout = (int(v) for v in rng.integers(0, 2, 3))
+        if r.shape[-1] % 2:  # odd output channels: only the input may be packed
+            pres = pout = 0
+        if not (pin or pres or pout):
+            pin = 1
+        f = dict(fused.fields, act_min=max(y_lo, lo_b), act_max=min(y_lo + 15, hi_b))
+        packed = {n: lo for n, lo, p in (("x", x_lo, pin), ("r", r_lo, pres), ("s", y_lo, pout)) if p}
+        new, plan = act4.rewrite(graph, [replace(fused, fields=f), calls[1]], packed)
+        call = new[0]
+        src, delta = plan.deltas[0]
+        assert call.kernel == act4.FUSED_A4 and src == "r" and (delta == 0) == (pout or not pres or r.shape[0] * r.shape[1] == 1)
+        r_stored = pack(r, r_lo) if pres else r.view(np.uint8).ravel()
+        out_bytes = want.size // 2 if pout else want.size
+        size = max(out_bytes, delta + r_stored.size)
+        buf = np.full(size + 2 * GUARD, GUARD_BYTE, np.uint8)
+        buf[GUARD + delta:GUARD + delta + r_stored.size] = r_stored
+        ptr = ctypes.c_void_p(buf.ctypes.data + GUARD)
+        _call_kernel(klib, call, pack(x, x_lo) if pin else x, ptr, residual_ptr=ctypes.c_void_p(buf.ctypes.data + GUARD + delta))
+        assert (buf[:GUARD] == GUARD_BYTE).all() and (buf[GUARD + size:] == GUARD_BYTE).all()
+        np.testing.assert_array_equal(buf[GUARD:GUARD + out_bytes], pack(want, y_lo) if pout else
+                                      want.view(np.uint8).ravel(), err_msg=f"case {case} packed {pin}/{pres}/{pout}")
+        seen.add((pin, pres, pout))
+    assert len(seen) >= 5
+
+
+def test_pixel_embedding_a4(klib):  # noqa: F811
+    """Packed tables copied per pixel channel: the packed codes of pm_pixel_embedding_u8's output."""
+    rng = np.random.default_rng(1620)
+    for shared, c, d in [(1, 1, 4), (0, 3, 10), (0, 2, 2), (1, 3, 6)]:
+        lo = int(rng.integers(-128, 113))
+        table = rng.integers(lo, lo + 16, (1 if shared else c, 256, d)).astype(np.int8)
+        x = rng.integers(0, 256, (2, 5, 7, c)).astype(np.uint8)
+        want = np.stack([table[0 if shared else k][x[..., k]] for k in range(c)], axis=-2).reshape(-1)
+        call = KernelCall(act4.EMBED_A4, "pm_embedding_params_t",
+                          {"pixels": 70, "channels": c, "embed_dim": d, "shared": shared, "table": "table"},
+                          {"table": act4._pack_table(table, lo)}, ("x",), output="y")
+        buf = np.full(want.size // 2 + 2 * GUARD, GUARD_BYTE, np.uint8)
+        _call_kernel(klib, call, x, ctypes.c_void_p(buf.ctypes.data + GUARD))
+        assert (buf[:GUARD] == GUARD_BYTE).all() and (buf[GUARD + want.size // 2:] == GUARD_BYTE).all()
+        np.testing.assert_array_equal(buf[GUARD:GUARD + want.size // 2], pack(want, lo))
 
 
 @pytest.mark.parametrize("kind", ["max_pool2d", "avg_pool2d"])
@@ -95,7 +166,7 @@ def test_pool_a4_random(klib, kind):  # noqa: F811
         call = calls[0]
         assert call.kernel == f"pm_{kind}_a4"
         got = _run_overlapped(klib, call, pack(x, lo) if pin else x.view(np.uint8), want.size // (2 if pout else 1),
-                              plan.deltas[0])
+                              plan.deltas[0][1])
         np.testing.assert_array_equal(got, pack(want, lo) if pout else want.view(np.uint8).ravel(), err_msg=f"case {case}")
 
 

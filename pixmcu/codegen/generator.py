@@ -200,10 +200,13 @@ def generate(model: str | Path | Graph, out_dir: str | Path, board: str | None =
                                     flash_wait_states, _first_layer_room(graph, layouts, flash_budget), optimize)
         if first is not None and first.calls is not None:
             calls[first.embed_index], calls[first.conv_index] = first.calls
+    size = layouts is not None and optimize == "size"
+    if size:
+        calls = act4_mod.int4_calls(graph, calls)
     if fuse:
         calls = fuse_residual_adds(graph, calls)
     act4 = None
-    if layouts is not None and optimize == "size":  # packed 4-bit activations where they lower the arena
+    if size:  # packed 4-bit activations where they lower the arena
         calls, act4 = act4_mod.apply(graph, calls, overlap)
     packed_act = act4.nbytes if act4 is not None else {}
     mem = plan(graph, calls, overlap=overlap, act4=act4)
@@ -241,7 +244,7 @@ def generate(model: str | Path | Graph, out_dir: str | Path, board: str | None =
             ins += [state_syms[n] for n in call.state]
             if call.scratch_bytes:
                 ins.append(f"(arena + {mem.scratch[i][0]})")
-            if call.kernel == "pm_pixel_embedding_u8" or call.adapter:  # uint8 pixels; the API passes int8_t
+            if call.kernel in ("pm_pixel_embedding_u8", act4_mod.EMBED_A4) or call.adapter:  # uint8 pixels; the API passes int8_t
                 ins[0] = f"(const uint8_t *){ins[0]}"
             if call.adapter:
                 if not call.scratch_bytes:

@@ -209,6 +209,13 @@ def _plan(graph: Graph, calls: list[KernelCall], overlap: bool, breaks: frozense
             src = op.inputs[0]
             join(group_of[src], out, group_of[src].members[src])
             placed = True
+        elif out not in graph_out and overlap and i in deltas and i not in breaks:
+            src, delta = deltas[i]
+            g = group_of[src]
+            if dies_at(g, i):
+                join(g, out, g.members[src] - delta)
+                placed = True
+                linked.append(i)
         elif out not in graph_out and call.in_place:
             for src in call.in_place:
                 g = group_of[src]
@@ -216,12 +223,6 @@ def _plan(graph: Graph, calls: list[KernelCall], overlap: bool, breaks: frozense
                     join(g, out, g.members[src])
                     placed = True
                     break
-        elif out not in graph_out and overlap and i in deltas and i not in breaks:
-            g = group_of[call.inputs[0]]
-            if dies_at(g, i):
-                join(g, out, g.members[call.inputs[0]] - deltas[i])
-                placed = True
-                linked.append(i)
         elif out not in graph_out and overlap and op.kind in WINDOWED and call.hides is None and i not in breaks \
                 and "input" in call.fields and graph.tensors[out].nbytes == graph.tensors[out].size:  # overlap_delta counts 1-byte elements
             src = call.inputs[0]
