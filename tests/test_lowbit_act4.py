@@ -7,6 +7,7 @@ library of tests/test_perf_kernels.py)."""
 from __future__ import annotations
 
 import ctypes
+import itertools
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -131,16 +132,18 @@ def test_conv_add_a4_random(klib, conv_first):  # noqa: F811
 
 
 def test_pixel_embedding_a4(klib):  # noqa: F811
-    """Packed tables copied per pixel channel: the packed codes of pm_pixel_embedding_u8's output."""
+    """Packed tables (4-bit codes, or 2-bit codes widened) per pixel channel: the packed codes of
+    pm_pixel_embedding_u8's output."""
     rng = np.random.default_rng(1620)
-    for shared, c, d in [(1, 1, 4), (0, 3, 10), (0, 2, 2), (1, 3, 6)]:
+    for (shared, c, d), bits in itertools.product([(1, 1, 4), (0, 3, 10), (0, 2, 2), (1, 3, 6)], (4, 2)):
         lo = int(rng.integers(-128, 113))
-        table = rng.integers(lo, lo + 16, (1 if shared else c, 256, d)).astype(np.int8)
+        table = rng.integers(lo, lo + (1 << bits), (1 if shared else c, 256, d)).astype(np.int8)
         x = rng.integers(0, 256, (2, 5, 7, c)).astype(np.uint8)
         want = np.stack([table[0 if shared else k][x[..., k]] for k in range(c)], axis=-2).reshape(-1)
-        call = KernelCall(act4.EMBED_A4, "pm_embedding_params_t",
+        call = KernelCall(act4.EMBED_A4 if bits == 4 else act4.EMBED_T2, "pm_embedding_params_t",
                           {"pixels": 70, "channels": c, "embed_dim": d, "shared": shared, "table": "table"},
-                          {"table": act4._pack_table(table, lo)}, ("x",), output="y")
+                          {"table": act4._pack_table(table, lo, bits)}, ("x",), output="y")
+        assert call.arrays["table"].nbytes == table.shape[0] * 256 * -(-d * bits // 8)
         buf = np.full(want.size // 2 + 2 * GUARD, GUARD_BYTE, np.uint8)
         _call_kernel(klib, call, x, ctypes.c_void_p(buf.ctypes.data + GUARD))
         assert (buf[:GUARD] == GUARD_BYTE).all() and (buf[GUARD + want.size // 2:] == GUARD_BYTE).all()

@@ -117,4 +117,4 @@ def test_cifar_w4a4_packed_under_qemu(tmp_path):
     assert {"pm_pixel_embedding_a4", "pm_conv2d_packed4_a4", "pm_conv2d_packed4_add_a4"} <= kernels
     assert m["layers"][1]["kernel"] == "pm_conv2d_packed4_a4"  # 30 input channels
     assert m["arena_bytes"] <= 0.6 * w8["arena_bytes"]
-    assert m["weight_bytes"] <= 0.61 * w8["weight_bytes"]
+    assert m["weight_bytes"] <= 0.6 * w8["weight_bytes"]

@@ -72,6 +72,11 @@ int32_t pm_conv2d_packed4_add_a4_scratch_size(const pm_conv_add_a4_params_t *p);
  * ([tables][256][d / 2] bytes, d even, nibble = value - the table's smallest value), copied per pixel.
  */
 int pm_pixel_embedding_a4(const pm_embedding_params_t *p, const uint8_t *input, int8_t *output);
+/**
+ * @brief pm_pixel_embedding_a4 on a table of 2-bit codes (every entry within low..low + 3): each vector
+ * stored as ceil(d / 4) bytes, entry j in bits 2(j % 4) of byte j / 4, widened to the output's nibbles.
+ */
+int pm_pixel_embedding_t2_a4(const pm_embedding_params_t *p, const uint8_t *input, int8_t *output);
 /** @brief pm_max_pool2d_s8 reading and/or writing packed 4-bit values (channels even). */
 int pm_max_pool2d_a4(const pm_pool_a4_params_t *p, const int8_t *input, int8_t *output);
 /** @brief pm_avg_pool2d_s8 reading and/or writing packed 4-bit values (channels even). */

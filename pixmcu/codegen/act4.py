@@ -29,6 +29,8 @@ FUSED = "pm_conv2d_packed4_add_s8"
 EMBED = "pm_pixel_embedding_u8"
 POOL = {"pm_max_pool2d_s8": "pm_max_pool2d_a4", "pm_avg_pool2d_s8": "pm_avg_pool2d_a4"}
 CONV_A4, FUSED_A4, EMBED_A4 = "pm_conv2d_packed4_a4", "pm_conv2d_packed4_add_a4", "pm_pixel_embedding_a4"
+EMBED_T2 = "pm_pixel_embedding_t2_a4"  # a table of 2-bit codes (at most 4 levels), a quarter of int8
+EMBEDS = (EMBED_A4, EMBED_T2)
 _SIDES = (("input_packed", "i32"), ("input_low", "i32"), ("output_packed", "i32"), ("output_low", "i32"))
 STRUCT_FIELDS = {
     "pm_conv_a4_params_t": (("conv", "struct:pm_conv_packed_params_t"), *_SIDES, ("input_channels", "i32")),
@@ -38,7 +40,7 @@ STRUCT_FIELDS = {
 }
 K.STRUCT_FIELDS.update(STRUCT_FIELDS)
 HEADER = "pm_act4.h"
-KERNELS = (CONV_A4, FUSED_A4, EMBED_A4, *POOL.values())
+KERNELS = (CONV_A4, FUSED_A4, *EMBEDS, *POOL.values())
 
 
 @dataclass
@@ -170,9 +172,18 @@ def delta_rows(fields: dict, in_bpp: int, out_bpp: int) -> int:
     return -(-d // ALIGN) * ALIGN
 
 
-def _pack_table(table: np.ndarray, low: int) -> np.ndarray:
-    nib = (np.asarray(table, np.int16) - low).astype(np.uint8)
-    return (nib[..., 0::2] | (nib[..., 1::2] << 4)).view(np.int8)
+def _pack_table(table: np.ndarray, low: int, bits: int = BITS) -> np.ndarray:
+    """Each vector of the [tables][256][d] table as codes value - low, `bits` each, packed low bits first
+    (a vector of 2-bit codes padded to whole bytes)."""
+    codes = (np.asarray(table, np.int16) - low).astype(np.uint8)
+    per = 8 // bits
+    d = codes.shape[-1]
+    padded = np.zeros((*codes.shape[:-1], -(-d // per) * per), np.uint8)
+    padded[..., :d] = codes
+    out = np.zeros((*codes.shape[:-1], padded.shape[-1] // per), np.uint8)
+    for k in range(per):
+        out |= padded[..., k::per] << (bits * k)
+    return out.view(np.int8)
 
 
 def rewrite(graph: Graph, calls: list[KernelCall], packed: dict[str, int]) -> tuple[list[KernelCall], Act4]:
@@ -195,8 +206,10 @@ def rewrite(graph: Graph, calls: list[KernelCall], packed: dict[str, int]) -> tu
         if not (pout or ins or tail):  # channel tails always take the twin: it pads them in scratch
             continue
         if call.kernel == EMBED:
-            new[i] = replace(call, kernel=EMBED_A4,
-                             arrays={**call.arrays, "table": _pack_table(call.arrays["table"], packed[out])})
+            table = np.asarray(call.arrays["table"])
+            two = int(table.max()) - packed[out] < 4
+            new[i] = replace(call, kernel=EMBED_T2 if two else EMBED_A4,
+                             arrays={**call.arrays, "table": _pack_table(table, packed[out], 2 if two else BITS)})
             continue
         src = call.inputs[0]
         pin = src in packed

@@ -244,7 +244,7 @@ def generate(model: str | Path | Graph, out_dir: str | Path, board: str | None =
             ins += [state_syms[n] for n in call.state]
             if call.scratch_bytes:
                 ins.append(f"(arena + {mem.scratch[i][0]})")
-            if call.kernel in ("pm_pixel_embedding_u8", act4_mod.EMBED_A4) or call.adapter:  # uint8 pixels; the API passes int8_t
+            if call.kernel in ("pm_pixel_embedding_u8", *act4_mod.EMBEDS) or call.adapter:  # uint8 pixels; the API passes int8_t
                 ins[0] = f"(const uint8_t *){ins[0]}"
             if call.adapter:
                 if not call.scratch_bytes:
