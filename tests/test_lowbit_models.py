@@ -114,7 +114,7 @@ def test_cifar_w4a4_packed_under_qemu(tmp_path):
     activations; arena and constant data well under the W8A8 model's, bit-exact with the reference."""
     m, w8 = _size_on_qemu(tmp_path, "cifar10-pe-w4a4", 1, 163)
     kernels = {la["kernel"] for la in m["layers"]}
-    assert {"pm_pixel_embedding_a4", "pm_conv2d_packed4_a4", "pm_conv2d_packed4_add_a4"} <= kernels
+    assert {"pm_pixel_embedding_t2_a4", "pm_conv2d_packed4_a4", "pm_conv2d_packed4_add_a4"} <= kernels
     assert m["layers"][1]["kernel"] == "pm_conv2d_packed4_a4"  # 30 input channels
     assert m["arena_bytes"] <= 0.6 * w8["arena_bytes"]
     assert m["weight_bytes"] <= 0.6 * w8["weight_bytes"]
