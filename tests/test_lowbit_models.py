@@ -118,3 +118,15 @@ def test_cifar_w4a4_packed_under_qemu(tmp_path):
     assert m["layers"][1]["kernel"] == "pm_conv2d_packed4_a4"  # 30 input channels
     assert m["arena_bytes"] <= 0.6 * w8["arena_bytes"]
     assert m["weight_bytes"] <= 0.6 * w8["weight_bytes"]
+
+
+def test_inspect_reports_activation_bits():
+    """`inspect`'s `a bits`: the levels each output's clamp allows (2-bit embedding codes, ReLU6 at scale
+    0.4 in 4 bits, unclamped convolutions in 8)."""
+    from pixmcu.model_info import layer_table
+    from pixmcu.models import resolve
+
+    bits = {r["name"]: r["output_bits"] for r in layer_table(load_model(resolve("cifar10-pe-w4a4")))}
+    assert (bits["embedding"], bits["conv1"], bits["block1_conv2"], bits["block1_add"], bits["pool"]) == (2, 4, 8, 4, 4)
+    bits = {r["name"]: r["output_bits"] for r in layer_table(load_model(resolve("fmnist-pe-w8a8")))}
+    assert (bits["embedding"], bits["conv1"]) == (4, 8)

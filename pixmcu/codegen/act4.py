@@ -85,7 +85,7 @@ def _int4_conv(graph: Graph, op, call: KernelCall) -> KernelCall | None:
 
 def value_ranges(graph: Graph, calls: list[KernelCall]) -> dict[str, tuple[int, int]]:
     """The [lo, hi] every int8 activation can take, from the clamps of the layers that write them
-    (convolutions and fused ADDs: their output clamp; pooling: its input's range within its clamp, as a
+    (convolutions, ADDs and fused ADDs: their output clamp; pooling: its input's range within its clamp, as a
     maximum or a rounded average stays in range; embeddings: the table's; views: their source's)."""
     rng: dict[str, tuple[int, int]] = {}
     for op, call in zip(graph.operators, calls):
@@ -104,7 +104,7 @@ def value_ranges(graph: Graph, calls: list[KernelCall]) -> dict[str, tuple[int, 
         elif call.kernel in POOL:
             lo, hi = rng.get(op.inputs[0], (-128, 127))
             rng[out] = (max(lo, f["act_min"]), min(hi, f["act_max"]))
-        elif "act_min" in f and (call.kernel in CONV or call.kernel == FUSED or op.kind in ("conv2d", "fully_connected")):
+        elif "act_min" in f and (call.kernel in CONV or call.kernel == FUSED or op.kind in ("conv2d", "fully_connected", "add")):
             rng[out] = (f["act_min"], f["act_max"])
     return rng
 
