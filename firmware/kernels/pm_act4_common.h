@@ -7,16 +7,6 @@
 #include "pm_pool_common.h"
 #include "pm_requant.h"
 
-/* Element i of a packed or int8 tensor. */
-static inline int32_t pm_a4_get(const int8_t *t, size_t i, int packed, int32_t low)
-{
-    if (!packed) {
-        return t[i];
-    }
-    const uint32_t b = (uint8_t)t[i >> 1];
-    return (int32_t)((i & 1u) ? b >> 4 : b & 15u) + low;
-}
-
 /* n (even) packed values from src into int8 dst. */
 static inline void pm_a4_unpack(const int8_t *src, size_t n, int32_t low, int8_t *dst)
 {
@@ -36,8 +26,9 @@ static inline void pm_a4_pack(const int8_t *src, size_t n, int32_t low, int8_t *
     }
 }
 
-/* Pooling over packed and/or int8 tensors (max: avg == 0). The byte of channels 2k, 2k + 1 of an output
- * pixel is written once both are computed: after every read of that pixel's channels up to 2k + 1. */
+/* Pooling over packed and/or int8 tensors (max: avg == 0), a pair of channels at a time (channels even):
+ * a packed window byte holds both. The output byte of channels 2k, 2k + 1 is written after every read
+ * of that pixel's channels up to 2k + 1 (the planner's per-pixel overlap rule). */
 static inline int pm_pool_a4_body(const pm_pool_a4_params_t *a, const int8_t *input, int8_t *output, const int avg)
 {
     const pm_pool_params_t *p = a == NULL ? NULL : &a->pool;
@@ -47,13 +38,15 @@ static inline int pm_pool_a4_body(const pm_pool_a4_params_t *a, const int8_t *in
     }
     const int in_packed = a->input_packed != 0, out_packed = a->output_packed != 0;
     const int32_t in_h = p->input.h, in_w = p->input.w, c = p->input.c;
-    if ((in_packed || out_packed) && c % 2 != 0) {
+    if (c % 2 != 0) {
         return PM_ERR_SHAPE;
     }
-    size_t o = 0;
-    uint32_t pending = 0;
+    /* Window sums and maxima run on the stored codes (value - low, or the int8 value with low 0). */
+    const int32_t low = in_packed ? a->input_low : 0;
+    const size_t pixel = in_packed ? (size_t)c / 2 : (size_t)c;
+    const uint8_t *const in = (const uint8_t *)input;
     for (int32_t b = 0; b < p->output.n; ++b) {
-        const size_t in_b = (size_t)b * in_h * in_w * c;
+        const size_t in_b = (size_t)b * in_h * in_w * pixel;
         for (int32_t oy = 0; oy < p->output.h; ++oy) {
             for (int32_t ox = 0; ox < p->output.w; ++ox) {
                 const pm_window_t w = pm_pool_window(p, oy, ox);
@@ -61,22 +54,41 @@ static inline int pm_pool_a4_body(const pm_pool_a4_params_t *a, const int8_t *in
                 if (count <= 0) {
                     return PM_ERR_SHAPE;
                 }
-                for (int32_t ch = 0; ch < c; ++ch) {
-                    int32_t acc = avg ? 0 : -128;
+                for (int32_t ch = 0; ch < c; ch += 2) {
+                    int32_t a0 = avg ? 0 : INT32_MIN, a1 = a0;
                     for (int32_t y = w.y0; y < w.y1; ++y) {
-                        for (int32_t x = w.x0; x < w.x1; ++x) {
-                            const int32_t v = pm_a4_get(input, in_b + ((size_t)y * in_w + x) * c + ch, in_packed,
-                                                        a->input_low);
-                            acc = avg ? acc + v : (v > acc ? v : acc);
+                        const uint8_t *px = in + in_b + ((size_t)y * in_w + w.x0) * pixel;
+                        for (int32_t x = w.x0; x < w.x1; ++x, px += pixel) {
+                            int32_t v0, v1;
+                            if (in_packed) {
+                                const uint32_t byte = px[ch >> 1];
+                                v0 = (int32_t)(byte & 15u);
+                                v1 = (int32_t)(byte >> 4);
+                            } else {
+                                v0 = (int8_t)px[ch];
+                                v1 = (int8_t)px[ch + 1];
+                            }
+                            if (avg) {
+                                a0 += v0;
+                                a1 += v1;
+                            } else {
+                                a0 = v0 > a0 ? v0 : a0;
+                                a1 = v1 > a1 ? v1 : a1;
+                            }
                         }
                     }
-                    const int32_t r = pm_clamp(avg ? pm_div_round(acc, count) : acc, p->act_min, p->act_max);
-                    if (!out_packed) {
-                        output[o++] = (int8_t)r;
-                    } else if ((ch & 1) == 0) {
-                        pending = (uint32_t)(r - a->output_low) & 15u;
+                    /* The average of values = low + the average of codes (round half away from zero is
+                     * not shift-invariant, so the sum is rebased first). */
+                    const int32_t r0 = pm_clamp(avg ? pm_div_round(a0 + low * count, count) : a0 + low, p->act_min,
+                                                p->act_max);
+                    const int32_t r1 = pm_clamp(avg ? pm_div_round(a1 + low * count, count) : a1 + low, p->act_min,
+                                                p->act_max);
+                    if (out_packed) {
+                        *output++ = (int8_t)(uint8_t)(((uint32_t)(r0 - a->output_low) & 15u) |
+                                                      (((uint32_t)(r1 - a->output_low) & 15u) << 4));
                     } else {
-                        output[o++] = (int8_t)(uint8_t)(pending | (((uint32_t)(r - a->output_low) & 15u) << 4));
+                        *output++ = (int8_t)r0;
+                        *output++ = (int8_t)r1;
                     }
                 }
             }
