@@ -179,3 +179,72 @@ def test_delta_rows_is_tight():
     # 8 bytes per output pixel (packed), 4 per input pixel: row 26 ends at 27 * 224, row 27 first reads input row 26.
     assert act4.delta_rows(f, 4, 8) == 27 * 28 * 8 - 26 * 28 * 4
     assert act4.delta_rows(dict(f, input=(1, 28, 28, 16)), 8, 8) == 224  # equal rows: one row ahead
+
+
+def _chain(rng):
+    """input -> conv (ReLU6 at scale 0.4, zp -128: 4-bit) -> pool -> conv -> conv + ADD of the pool's
+    output (a residual block, ReLU6) -> global average pool -> reshape -> fully connected: int4 weights,
+    the shapes of a small W4A4 net."""
+    from pixmcu.ir import Operator, Quantization
+
+    a4 = Quantization((0.4,), (-128,))
+    h, w = int(rng.integers(14, 25)), int(rng.integers(14, 25))
+    c0, c1 = int(rng.choice([3, 4, 6, 8])), int(rng.choice([8, 16]))
+    t = {"x": Tensor("x", (1, h, w, c0), "int8", a4)}
+    ops = []
+
+    def conv(name, src, cout, k, stride, act, q):
+        cin = t[src].shape[-1]
+        t[f"{name}_w"] = Tensor(f"{name}_w", (cout, k, k, cin), "int8", Quantization((1.0 / (k * k * cin * 4),), (0,)),
+                                rng.integers(-8, 8, (cout, k, k, cin)).astype(np.int8))
+        t[f"{name}_b"] = Tensor(f"{name}_b", (cout,), "int32", Quantization((1.0,), (0,)),
+                                rng.integers(-2000, 2000, cout).astype(np.int32))
+        _, hh, ww, _ = t[src].shape
+        t[name] = Tensor(name, (1, -(-hh // stride), -(-ww // stride), cout), "int8", q)
+        ops.append(Operator(name, "conv2d", (src, f"{name}_w", f"{name}_b"), (name,),
+                            {"stride": (stride, stride), "dilation": (1, 1), "padding": "same", "activation": act}))
+
+    conv("c1", "x", c1, 3, 1, "relu6", a4)
+    _, hh, ww, _ = t["c1"].shape
+    pool = str(rng.choice(["max_pool2d", "avg_pool2d"]))
+    k = int(rng.integers(1, 3))  # a 1x1 pool keeps the block at full size (its packing then lowers the peak)
+    t["p1"] = Tensor("p1", (1, hh // k, ww // k, c1), "int8", a4)
+    ops.append(Operator("p1", pool, ("c1",), ("p1",), {"filter": (k, k), "stride": (k, k), "padding": "valid",
+                                                        "activation": "none"}))
+    conv("c2", "p1", c1, 3, 1, "relu6", a4)
+    conv("c3", "c2", c1, 3, 1, "none", Quantization((0.1,), (0,)))
+    t["s"] = Tensor("s", t["c2"].shape, "int8", a4)
+    ops.append(Operator("s", "add", ("c3", "p1"), ("s",), {"activation": "relu6"}))
+    _, hh, ww, _ = t["s"].shape
+    t["g"] = Tensor("g", (1, 1, 1, c1), "int8", a4)
+    ops.append(Operator("g", "avg_pool2d", ("s",), ("g",), {"filter": (hh, ww), "stride": (1, 1), "padding": "valid",
+                                                            "activation": "none"}))
+    t["f"] = Tensor("f", (1, c1), "int8", a4)
+    ops.append(Operator("f", "reshape", ("g",), ("f",), {}))
+    t["y_w"] = Tensor("y_w", (10, c1), "int8", Quantization((0.02,), (0,)), rng.integers(-8, 8, (10, c1)).astype(np.int8))
+    t["y"] = Tensor("y", (1, 10), "int8", Quantization((0.2,), (0,)))
+    ops.append(Operator("y", "fully_connected", ("f", "y_w"), ("y",), {"activation": "none"}))
+    return Graph(t, tuple(ops), ("x",), ("y",))
+
+
+def test_packed_networks_end_to_end(tmp_path):
+    """Random small W4A4 networks through `--optimize size` (the packing choice, the planner's packed
+    offsets, channel tails, the fused ADD) in generated C on the host under ASan/UBSan: equal to the
+    numpy reference on every image."""
+    from pixmcu import reference
+    from pixmcu.codegen import generate
+    from pixmcu.engines.host_c import run_generated
+
+    rng = np.random.default_rng(1630)
+    kernels = set()
+    for case in range(6):
+        graph = _chain(rng)
+        gen = generate(graph, tmp_path / f"g{case}", board="qemu-m4", name="net", optimize="size")
+        layers = gen.manifest["layers"]
+        assert any(la.get("activation_bits") == 4 for la in layers), [la["kernel"] for la in layers]
+        kernels |= {la["kernel"] for la in layers}
+        x = rng.integers(-128, 128, (3, *graph.tensors["x"].shape[1:])).astype(np.int8)
+        want = reference.invoke(graph, x)
+        got = run_generated(tmp_path / f"g{case}", x, workdir=tmp_path / f"h{case}")
+        np.testing.assert_array_equal(got.reshape(want.shape), want, err_msg=f"case {case}")
+    assert {"pm_conv2d_packed4_a4", "pm_conv2d_packed4_add_a4"} <= kernels
