@@ -211,9 +211,9 @@ def _chain(rng):
     t["p1"] = Tensor("p1", (1, hh // k, ww // k, c1), "int8", a4)
     ops.append(Operator("p1", pool, ("c1",), ("p1",), {"filter": (k, k), "stride": (k, k), "padding": "valid",
                                                         "activation": "none"}))
-    conv("c2", "p1", c1, 3, 1, "relu6", a4)
+    conv("c2", "p1", int(rng.choice([6, 8, 10, 16])), 3, 1, "relu6", a4)  # 6, 10: the fused conv's channel tail
     conv("c3", "c2", c1, 3, 1, "none", Quantization((0.1,), (0,)))
-    t["s"] = Tensor("s", t["c2"].shape, "int8", a4)
+    t["s"] = Tensor("s", t["p1"].shape, "int8", a4)
     ops.append(Operator("s", "add", ("c3", "p1"), ("s",), {"activation": "relu6"}))
     _, hh, ww, _ = t["s"].shape
     t["g"] = Tensor("g", (1, 1, 1, c1), "int8", a4)

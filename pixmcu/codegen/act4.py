@@ -202,7 +202,9 @@ def rewrite(graph: Graph, calls: list[KernelCall], packed: dict[str, int]) -> tu
         out = call.output
         pout = out in packed
         ins = [n for n in _roles(call)[0] if n in packed]
-        tail = call.kernel in CONV and call.fields["input"][3] != graph.tensors[call.inputs[0]].shape[-1]
+        conv_f = call.fields.get("conv", call.fields) if call.kernel == FUSED else call.fields
+        tail = (call.kernel in CONV or call.kernel == FUSED) and \
+            conv_f["input"][3] != graph.tensors[call.inputs[0]].shape[-1]
         if not (pout or ins or tail):  # channel tails always take the twin: it pads them in scratch
             continue
         if call.kernel == EMBED:
