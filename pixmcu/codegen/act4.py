@@ -186,9 +186,11 @@ def _pack_table(table: np.ndarray, low: int, bits: int = BITS) -> np.ndarray:
     return out.view(np.int8)
 
 
-def rewrite(graph: Graph, calls: list[KernelCall], packed: dict[str, int]) -> tuple[list[KernelCall], Act4]:
+def rewrite(graph: Graph, calls: list[KernelCall], packed: dict[str, int],
+            every: bool = False) -> tuple[list[KernelCall], Act4]:
     """The calls with every kernel that reads or writes a packed tensor (name -> smallest value; a view
-    and its source both listed) swapped for its packed twin."""
+    and its source both listed) swapped for its packed twin; with `every`, every convolution (then the
+    int8-activation kernels need not be linked at all)."""
     from pixmcu.codegen.planner import overlap_delta
 
     act = Act4()
@@ -205,7 +207,8 @@ def rewrite(graph: Graph, calls: list[KernelCall], packed: dict[str, int]) -> tu
         conv_f = call.fields.get("conv", call.fields) if call.kernel == FUSED else call.fields
         tail = (call.kernel in CONV or call.kernel == FUSED) and \
             conv_f["input"][3] != graph.tensors[call.inputs[0]].shape[-1]
-        if not (pout or ins or tail):  # channel tails always take the twin: it pads them in scratch
+        twin_all = every and call.kernel not in POOL and call.kernel != EMBED
+        if not (pout or ins or tail or twin_all):  # channel tails always take the twin: it pads them in scratch
             continue
         if call.kernel == EMBED:
             table = np.asarray(call.arrays["table"])
@@ -236,7 +239,7 @@ def rewrite(graph: Graph, calls: list[KernelCall], packed: dict[str, int]) -> tu
             pres = res in packed
             fields = {"add": f, **sides, "input_channels": channels, "residual_packed": int(pres),
                       "residual_low": packed.get(res, 0)}
-            scratch = rows + (-(-out_row // 4) * 4 if pres else 0) + (out_row if pout else 0)
+            scratch = max(4, rows + (-(-out_row // 4) * 4 if pres else 0) + (out_row if pout else 0))
             new[i] = replace(call, kernel=FUSED_A4, struct="pm_conv_add_a4_params_t", fields=fields,
                              scratch_bytes=scratch, in_place=())
             # A row is written after its residual row is read: the sum may start where the residual
@@ -247,16 +250,20 @@ def rewrite(graph: Graph, calls: list[KernelCall], packed: dict[str, int]) -> tu
             continue
         new[i] = replace(call, kernel=CONV_A4, struct="pm_conv_a4_params_t",
                          fields={"conv": f, **sides, "input_channels": channels},
-                         scratch_bytes=rows + (out_row if pout else 0))
-        act.deltas[i] = (src, delta_rows(f, channels // 2 if pin else channels, cout // 2 if pout else cout))
+                         scratch_bytes=max(4, rows + (out_row if pout else 0)))  # the argument is never NULL
+        if rows or pout:  # a row's arena writes land after all of its arena reads
+            act.deltas[i] = (src, delta_rows(f, channels // 2 if pin else channels, cout // 2 if pout else cout))
+        else:  # int8 in place on both sides: the plain kernel's per-pixel rule
+            act.deltas[i] = (src, overlap_delta(f["input"], f["output"], (f["stride_h"], f["stride_w"]),
+                                                (f["pad_h"], f["pad_w"])))
     return new, act
 
 
-def _arena(graph, calls, cands, chosen, overlap, rng):
+def _arena(graph, calls, cands, chosen, overlap, rng, every=False):
     from pixmcu.codegen.planner import plan
 
     packed = {t: rng[root][0] for root in chosen for t in cands[root]}
-    new, act = rewrite(graph, calls, packed)
+    new, act = rewrite(graph, calls, packed, every)
     return plan(graph, new, overlap=overlap, act4=act).arena_bytes, new, act
 
 
@@ -282,4 +289,12 @@ def apply(graph: Graph, calls: list[KernelCall], overlap: bool = True) -> tuple[
         trial = _arena(graph, calls, cands, chosen - {r}, overlap, rng)
         if trial[0] <= best[0]:
             best, chosen = trial, chosen - {r}
-    return best[1:] if best[0] < none[0] else none[1:]
+    if best[0] >= none[0]:
+        best, chosen = none, set()
+    # Once any convolution runs its twin, all of them do where that keeps the arena (the twins' row walk
+    # costs a little time; linking one family of convolution kernels instead of two saves code).
+    if any(c.kernel in (CONV_A4, FUSED_A4) for c in best[1]):
+        every = _arena(graph, calls, cands, chosen, overlap, rng, every=True)
+        if every[0] <= best[0]:
+            best = every
+    return best[1:]
