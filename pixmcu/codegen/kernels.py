@@ -79,7 +79,7 @@ STRUCT_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
 STRUCT_FIELDS["pm_dw_params_t"] = (
     ("input", "dims"), ("filter", "dims"), ("output", "dims"), ("stride_h", "i32"), ("stride_w", "i32"),
     ("dilation_h", "i32"), ("dilation_w", "i32"), ("pad_h", "i32"), ("pad_w", "i32"),
-    *STRUCT_FIELDS["pm_conv_packed_params_t"][7:12], ("weights", "int8_t*"), ("bias", "int32_t*"),
+    *STRUCT_FIELDS["pm_conv_packed_params_t"][7:12], ("weights", "int16_t*"), ("bias", "int32_t*"),
     ("requant", "int32_t*"))
 STRUCT_FIELDS["pm_conv_mve_params_t"] = (
     *STRUCT_FIELDS["pm_conv_packed_params_t"][:12], ("weights", "int8_t*"), ("bias", "int32_t*"),
@@ -258,8 +258,9 @@ def _mve_conv(graph: Graph, op: Operator, p: dict) -> KernelCall:
 
 
 def _dw_simd(graph: Graph, op: Operator, p: dict) -> KernelCall:
-    """pm_depthwise_conv2d_dsp_s8: the filter as groups of four channels, [group][ky][kx][4] (zero
-    channels pad the last group); bias and requantization records as the packed convolutions'."""
+    """pm_depthwise_conv2d_dsp_s8: the filter widened to int16 as groups of four channels,
+    [group][ky][kx][4] in the lane order 0, 2, 1, 3 of SXTB16 (zero channels pad the last group); bias
+    and requantization records as the packed convolutions'."""
     x = graph.tensors[op.inputs[0]]
     w = graph.tensors[op.inputs[1]]
     out = graph.tensors[op.outputs[0]]
@@ -267,7 +268,8 @@ def _dw_simd(graph: Graph, op: Operator, p: dict) -> KernelCall:
     cp = -(-c // packing.GROUP) * packing.GROUP
     padded = np.zeros((kh, kw, cp), np.int8)
     padded[:, :, :c] = np.asarray(w.data, np.int8)[0]
-    wdata = np.ascontiguousarray(padded.reshape(kh, kw, cp // 4, 4).transpose(2, 0, 1, 3))
+    wdata = np.ascontiguousarray(padded.reshape(kh, kw, cp // 4, 4).transpose(2, 0, 1, 3)[..., [0, 2, 1, 3]],
+                                 dtype=np.int16)
     bias = p["bias"] if len(op.inputs) > 2 else None
     per_channel = np.asarray(w.data, np.int8)[0].transpose(2, 0, 1)[..., None]  # {C, kh, kw, 1}
     consts = packing.conv_constants(per_channel, bias, p["multiplier"], p["shift"], p["input_offset"])
