@@ -115,34 +115,40 @@ __attribute__((naked, noinline)) static void pm_dw_groups_asm(PM_UNUSED const in
         "pop    {r4-r11, pc}\n\t");
 }
 
-/* Every group's whole 3x3 window (dilation 1 along x), unrolled: taps at x, x + C, x + 2C, rows
- * xrow apart; 8 instructions per tap, 13 per group. */
+/* Every group's 3x3 window (dilation 1 along x), unrolled: taps at x, x + C, x + 2C, rows xrow apart;
+ * 8 instructions per tap, 13 per group. ROW: the taps of one row. */
+#define PM_DW_ROW3 PM_DW_TAP("[r0]") PM_DW_TAP("[r0, r12]") PM_DW_TAP("[r0, r12, lsl #1]")
+/* A row of a 3-wide window cut to 2 columns by the padding (either side): the missing tap's weights skipped. */
+#define PM_DW_ROW2 PM_DW_TAP("[r0]") PM_DW_TAP("[r0, r12]") "add    r1, r1, #8\n\t"
+#define PM_DW_GROUPS3_ASM(ROW)                                                                                           \
+    "push   {r4-r11, lr}\n\t"                                                                                            \
+    "ldr    r3, [r2, #12]\n\t"                                                                                           \
+    "ldr    r12, [r2, #16]\n\t"                                                                                          \
+    "ldr    lr, [r2, #28]\n\t"                                                                                           \
+    "1:\n\t"                                                                                                             \
+    "ldr    r8, [r2, #4]\n\t"                                                                                            \
+    "ldmia  r8!, {r4-r7}\n\t"                                                                                            \
+    "str    r8, [r2, #4]\n\t" ROW "add    r0, r0, lr\n\t" ROW "add    r0, r0, lr\n\t" ROW                               \
+    "ldr    r8, [r2, #0]\n\t"                                                                                            \
+    "stmia  r8!, {r4-r7}\n\t"                                                                                            \
+    "str    r8, [r2, #0]\n\t"                                                                                            \
+    "ldr    r9, [r2, #36]\n\t"                                                                                           \
+    "add    r0, r0, r9\n\t"                                                                                              \
+    "ldr    r9, [r2, #8]\n\t"                                                                                            \
+    "cmp    r8, r9\n\t"                                                                                                  \
+    "bne    1b\n\t"                                                                                                      \
+    "pop    {r4-r11, pc}\n\t"
+
 __attribute__((naked, noinline)) static void pm_dw_groups3x3_asm(PM_UNUSED const int8_t *x,
                                                                 PM_UNUSED const int16_t *w, PM_UNUSED pm_dw_ctx_t *s)
 {
-    __asm__ volatile(
-        "push   {r4-r11, lr}\n\t"
-        "ldr    r3, [r2, #12]\n\t"
-        "ldr    r12, [r2, #16]\n\t"
-        "ldr    lr, [r2, #28]\n\t"
-        "1:\n\t"
-        "ldr    r8, [r2, #4]\n\t"
-        "ldmia  r8!, {r4-r7}\n\t"
-        "str    r8, [r2, #4]\n\t"
-        PM_DW_TAP("[r0]") PM_DW_TAP("[r0, r12]") PM_DW_TAP("[r0, r12, lsl #1]")
-        "add    r0, r0, lr\n\t"
-        PM_DW_TAP("[r0]") PM_DW_TAP("[r0, r12]") PM_DW_TAP("[r0, r12, lsl #1]")
-        "add    r0, r0, lr\n\t"
-        PM_DW_TAP("[r0]") PM_DW_TAP("[r0, r12]") PM_DW_TAP("[r0, r12, lsl #1]")
-        "ldr    r8, [r2, #0]\n\t"
-        "stmia  r8!, {r4-r7}\n\t"
-        "str    r8, [r2, #0]\n\t"
-        "ldr    r9, [r2, #36]\n\t"
-        "add    r0, r0, r9\n\t"
-        "ldr    r9, [r2, #8]\n\t"
-        "cmp    r8, r9\n\t"
-        "bne    1b\n\t"
-        "pop    {r4-r11, pc}\n\t");
+    __asm__ volatile(PM_DW_GROUPS3_ASM(PM_DW_ROW3));
+}
+
+__attribute__((naked, noinline)) static void pm_dw_groups3x2_asm(PM_UNUSED const int8_t *x,
+                                                                PM_UNUSED const int16_t *w, PM_UNUSED pm_dw_ctx_t *s)
+{
+    __asm__ volatile(PM_DW_GROUPS3_ASM(PM_DW_ROW2));
 }
 _Static_assert(offsetof(pm_dw_ctx_t, off2) == 12 && offsetof(pm_dw_ctx_t, xrow) == 28 &&
                    offsetof(pm_dw_ctx_t, rcnt) == 44,
@@ -244,8 +250,9 @@ static PM_ALWAYS_INLINE void pm_dw_body(const pm_dw_params_t *p, const int8_t *i
                 const int32_t cols = kx1 - kx0;
                 const int8_t *x_first = in_b + ((size_t)(y0 + ky0 * dh) * in_w + (size_t)(x0 + kx0 * dw)) * c;
                 const int16_t *w_first = p->weights + ((size_t)ky0 * kw + kx0) * 4;
-                /* The whole 3x3 window takes the unrolled routine (its xrow: the full row step). */
-                const int whole3 = PM_DW_ASM && kh == 3 && kw == 3 && rows == 3 && cols == 3 && dw == 1;
+                /* Three rows of a 3-wide window, whole or cut to 2 columns, take the unrolled routines
+                 * (their xrow: the full row step). */
+                const int whole3 = PM_DW_ASM && kh == 3 && kw == 3 && rows == 3 && cols >= 2 && dw == 1;
                 s.rows = rows;
                 s.cols = cols;
                 s.xrow = whole3 ? row_bytes : row_bytes - cols * xstep;
@@ -259,7 +266,9 @@ static PM_ALWAYS_INLINE void pm_dw_body(const pm_dw_params_t *p, const int8_t *i
                         s.bias = p->bias + ch;
                         s.end = acc + m;
 #if PM_DW_ASM
-                        if (whole3) {
+                        if (whole3 && cols == 2) {
+                            pm_dw_groups3x2_asm(x_first + ch, w_first + (size_t)(ch / 4) * group_elems, &s);
+                        } else if (whole3) {
                             pm_dw_groups3x3_asm(x_first + ch, w_first + (size_t)(ch / 4) * group_elems, &s);
                         } else {
                             pm_dw_groups_asm(x_first + ch, w_first + (size_t)(ch / 4) * group_elems, &s);
