@@ -181,6 +181,53 @@ def test_conv_long_requant_path(klib, variant):
         assert call.fields["short_requant"] == 0
 
 
+def _dead_channel(rng, graph, k=0):
+    """Channel k of the graph's conv made dead (MobileNet checkpoints have them): weights 0 but one 1,
+    bias 2^30 + 77, a weight scale that puts its shift near -31: its output cannot vary."""
+    op = graph.operators[0]
+    w, b = graph.tensors[op.inputs[1]], graph.tensors[op.inputs[2]]
+    depthwise = op.kind == "depthwise_conv2d"
+    data = w.data.copy()
+    if depthwise:
+        data[..., k] = 0
+        data[0, 0, 0, k] = 1
+    else:
+        data[k] = 0
+        data[k, 0, 0, 0] = 1
+    n = w.shape[-1] if depthwise else w.shape[0]
+    scales = list(w.quant.scale) * (n if len(w.quant.scale) == 1 else 1)
+    scales[k] = 1e-13
+    wq = Quantization(tuple(scales), (0,) * n, 3 if depthwise else 0)
+    bias = b.data.copy()
+    bias[k] = 2**30 + 77
+    tensors = dict(graph.tensors)
+    tensors[w.name] = Tensor(w.name, w.shape, "int8", wq, data)
+    tensors[b.name] = Tensor(b.name, b.shape, "int32", b.quant, bias)
+    return Graph(tensors, graph.operators, graph.inputs, graph.outputs, name=graph.name)
+
+
+def test_constant_channels_keep_the_short_path(klib):
+    """A channel whose output cannot vary (a dead channel: bias near 2^30) gets a short-path stand-in
+    instead of sending the whole layer down the long path; bit-exact on the packed (int16 and int8
+    weights, pointwise and 3x3) and depthwise kernels."""
+    rng = np.random.default_rng(74)
+    kinds = []
+    for variant, k in (("packed", (1, 1)), ("packed", (3, 3)), ("packed8", (1, 1))) * 3:
+        graph = conv_graph(rng, cin=8, cout=6, k=k, stride=(1, 1), name="y")
+        if len(graph.operators[0].inputs) == 3:
+            call = _check_conv(klib, _dead_channel(rng, graph, int(rng.integers(0, 6))), rng, variant)
+            assert call.fields["short_requant"] == 1
+            kinds.append(call.kernel)
+    for _ in range(4):
+        graph = G.conv(rng, depthwise=True, k=(3, 3), mult=1)
+        if len(graph.operators[0].inputs) == 3:
+            c = graph.tensors[graph.operators[0].inputs[1]].shape[-1]
+            call = _check_dw(klib, _dead_channel(rng, graph, int(rng.integers(0, c))), rng)
+            assert call.fields["short_requant"] == 1
+            kinds.append(call.kernel)
+    assert len(set(kinds)) >= 3, kinds
+
+
 def test_packed_conv_takes_the_short_path_on_resnet_like_layers():
     rng = np.random.default_rng(73)
     graph = conv_graph(rng, cin=16, cout=16, k=(3, 3), stride=(1, 1))

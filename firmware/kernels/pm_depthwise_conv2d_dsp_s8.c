@@ -42,7 +42,8 @@ static inline void pm_dw_range(int32_t x0, int32_t k, int32_t d, int32_t size, i
 /* What the window routines read (the assembly by offset: keep the order). out/bias advance by one
  * group per group; the window of every group is rows x cols taps, x stepping xstep bytes per tap and
  * xrow more per row, the weights (int16 elements) wrow bytes more per row; after a group x moves xg
- * bytes and the weights wg bytes to the next group's first valid tap. */
+ * bytes and the weights wg bytes to the next group's first valid tap. After a pixel's groups (out ==
+ * end) the next of npix pixels starts: x moves pstep, weights and bias go back, end moves on. */
 typedef struct {
     int32_t *out;        /* 0: next group's accumulators */
     const int32_t *bias; /* 4: next group's bias */
@@ -56,11 +57,36 @@ typedef struct {
     int32_t xg;          /* 36 */
     int32_t wg;          /* 40 */
     int32_t rcnt;        /* 44: the assembly's row counter */
+    int32_t npix;        /* 48: output pixels, each all groups (consecutive in x, the same window shape) */
+    int32_t pstep;       /* 52: x from after a pixel's last group to the next pixel's first tap */
+    int32_t wback;       /* 56: weight bytes back to the first group */
+    int32_t bback;       /* 60: bias bytes back to the first group (the accumulators go on) */
 } pm_dw_ctx_t;
 
 #if PM_HAVE_DSP && defined(__thumb2__) && UINTPTR_MAX == 0xFFFFFFFFu
 #define PM_DW_ASM 1
 #define PM_UNUSED __attribute__((unused))
+
+/* After a pixel's last group: the next pixel, or return. */
+#define PM_DW_NEXT_PIXEL                                                                                             \
+        "ldr    r9, [r2, #48]\n\t"                                                                                   \
+        "subs   r9, r9, #1\n\t"                                                                                      \
+        "str    r9, [r2, #48]\n\t"                                                                                   \
+        "beq    9f\n\t"                                                                                              \
+        "ldr    r9, [r2, #52]\n\t"                                                                                   \
+        "add    r0, r0, r9\n\t"                                                                                      \
+        "ldr    r9, [r2, #56]\n\t"                                                                                   \
+        "sub    r1, r1, r9\n\t"                                                                                      \
+        "ldr    r10, [r2, #60]\n\t"                                                                                  \
+        "ldr    r9, [r2, #4]\n\t"                                                                                    \
+        "sub    r9, r9, r10\n\t"                                                                                     \
+        "str    r9, [r2, #4]\n\t"                                                                                    \
+        "ldr    r9, [r2, #8]\n\t"                                                                                    \
+        "add    r9, r9, r10\n\t"                                                                                     \
+        "str    r9, [r2, #8]\n\t"                                                                                    \
+        "b      1b\n\t"                                                                                              \
+        "9:\n\t"                                                                                                     \
+        "pop    {r4-r11, pc}\n\t"
 
 /* One tap of four channels: x at ADDR, weights {w0|w2, w1|w3} at r1 (post-incremented). */
 #define PM_DW_TAP(ADDR)                                                                                                  \
@@ -111,8 +137,7 @@ __attribute__((naked, noinline)) static void pm_dw_groups_asm(PM_UNUSED const in
         "add    r1, r1, r9\n\t"
         "ldr    r9, [r2, #8]\n\t"
         "cmp    r8, r9\n\t"
-        "bne    1b\n\t"
-        "pop    {r4-r11, pc}\n\t");
+        "bne    1b\n\t" PM_DW_NEXT_PIXEL);
 }
 
 /* Every group's 3x3 window (dilation 1 along x), unrolled: taps at x, x + C, x + 2C, rows xrow apart;
@@ -136,8 +161,7 @@ __attribute__((naked, noinline)) static void pm_dw_groups_asm(PM_UNUSED const in
     "add    r0, r0, r9\n\t"                                                                                              \
     "ldr    r9, [r2, #8]\n\t"                                                                                            \
     "cmp    r8, r9\n\t"                                                                                                  \
-    "bne    1b\n\t"                                                                                                      \
-    "pop    {r4-r11, pc}\n\t"
+    "bne    1b\n\t" PM_DW_NEXT_PIXEL
 
 __attribute__((naked, noinline)) static void pm_dw_groups3x3_asm(PM_UNUSED const int8_t *x,
                                                                 PM_UNUSED const int16_t *w, PM_UNUSED pm_dw_ctx_t *s)
@@ -151,7 +175,7 @@ __attribute__((naked, noinline)) static void pm_dw_groups3x2_asm(PM_UNUSED const
     __asm__ volatile(PM_DW_GROUPS3_ASM(PM_DW_ROW2));
 }
 _Static_assert(offsetof(pm_dw_ctx_t, off2) == 12 && offsetof(pm_dw_ctx_t, xrow) == 28 &&
-                   offsetof(pm_dw_ctx_t, rcnt) == 44,
+                   offsetof(pm_dw_ctx_t, rcnt) == 44 && offsetof(pm_dw_ctx_t, bback) == 60,
                "pm_dw_ctx_t offsets are the assembly's");
 #else
 #define PM_DW_ASM 0
@@ -160,7 +184,7 @@ _Static_assert(offsetof(pm_dw_ctx_t, off2) == 12 && offsetof(pm_dw_ctx_t, xrow) 
 /* The portable equivalent of pm_dw_groups_asm (the host, cores without the DSP extension). */
 static PM_ALWAYS_INLINE void pm_dw_groups_c(const int8_t *x, const int16_t *w, pm_dw_ctx_t *s)
 {
-    while (s->out != s->end) {
+    for (;;) {
         int32_t a0 = s->bias[0], a1 = s->bias[1], a2 = s->bias[2], a3 = s->bias[3];
         s->bias += 4;
         for (int32_t r = 0; r < s->rows; ++r) {
@@ -188,6 +212,16 @@ static PM_ALWAYS_INLINE void pm_dw_groups_c(const int8_t *x, const int16_t *w, p
         s->out += 4;
         x += s->xg;
         w += s->wg / (int32_t)sizeof(int16_t);
+        if (s->out != s->end) {
+            continue;
+        }
+        if (--s->npix == 0) {
+            return;
+        }
+        x += s->pstep;
+        w -= s->wback / (int32_t)sizeof(int16_t);
+        s->bias -= s->bback / (int32_t)sizeof(int32_t);
+        s->end += s->bback / (int32_t)sizeof(int32_t);
     }
 }
 
@@ -243,7 +277,7 @@ static PM_ALWAYS_INLINE void pm_dw_body(const pm_dw_params_t *p, const int8_t *i
             int32_t ky0, ky1;
             pm_dw_range(y0, kh, dh, in_h, &ky0, &ky1);
             const int32_t rows = ky1 - ky0;
-            for (int32_t ox = 0; ox < out_w; ++ox) {
+            for (int32_t ox = 0; ox < out_w;) {
                 const int32_t x0 = ox * p->stride_w - p->pad_w;
                 int32_t kx0, kx1;
                 pm_dw_range(x0, kw, dw, in_w, &kx0, &kx1);
@@ -259,12 +293,47 @@ static PM_ALWAYS_INLINE void pm_dw_body(const pm_dw_params_t *p, const int8_t *i
                 s.wrow = (kw - cols) * 4 * (int32_t)sizeof(int16_t);
                 s.xg = whole3 ? 4 - 2 * row_bytes : 4 - rows * row_bytes;
                 s.wg = (kh - rows) * kw * 4 * (int32_t)sizeof(int16_t);
+                /* Few channels: a run of whole-width windows (the same shape) in one call, so the
+                 * per-call work is shared by up to PM_DW_CHUNK / C pixels. */
+                int32_t npix = 1;
+                if (c == c4 && c4 <= PM_DW_CHUNK / 2 && rows > 0 && cols == kw) {
+                    const int32_t ox_hi = (in_w - 1 - (kw - 1) * dw + p->pad_w) / p->stride_w;
+                    npix = PM_DW_CHUNK / c4;
+                    npix = ox_hi - ox + 1 < npix ? ox_hi - ox + 1 : npix;
+                    npix = out_w - ox < npix ? out_w - ox : npix;
+                }
+                s.pstep = p->stride_w * c - c4;
+                s.wback = c4 * kh * kw * (int32_t)sizeof(int16_t);
+                s.bback = c4 * (int32_t)sizeof(int32_t);
+                if (npix > 1) {
+                    s.out = acc;
+                    s.bias = p->bias;
+                    s.end = acc + c4;
+                    s.npix = npix;
+#if PM_DW_ASM
+                    if (whole3) {
+                        pm_dw_groups3x3_asm(x_first, w_first, &s);
+                    } else {
+                        pm_dw_groups_asm(x_first, w_first, &s);
+                    }
+#else
+                    pm_dw_groups_c(x_first, w_first, &s);
+#endif
+                    for (int32_t k = 0; k < npix; ++k) {
+                        pm_dw_store(acc + k * c4, p->requant, c4, output, out_offset, act_min, act_max, short_path,
+                                    sat8);
+                        output += c;
+                    }
+                    ox += npix;
+                    continue;
+                }
                 for (int32_t ch = 0; ch < c4; ch += PM_DW_CHUNK) {
                     const int32_t m = c4 - ch < PM_DW_CHUNK ? c4 - ch : PM_DW_CHUNK;
                     if (rows > 0 && cols > 0) {
                         s.out = acc;
                         s.bias = p->bias + ch;
                         s.end = acc + m;
+                        s.npix = 1;
 #if PM_DW_ASM
                         if (whole3 && cols == 2) {
                             pm_dw_groups3x2_asm(x_first + ch, w_first + (size_t)(ch / 4) * group_elems, &s);
@@ -295,6 +364,7 @@ static PM_ALWAYS_INLINE void pm_dw_body(const pm_dw_params_t *p, const int8_t *i
                                 act_max, short_path, sat8);
                 }
                 output += c;
+                ++ox;
             }
         }
     }

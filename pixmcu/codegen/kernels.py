@@ -187,7 +187,8 @@ def _packed_conv(graph: Graph, op: Operator, p: dict, int8_weights: bool = False
     w = graph.tensors[op.inputs[1]]
     out = graph.tensors[op.outputs[0]]
     bias = p["bias"] if len(op.inputs) > 2 else None
-    consts = packing.conv_constants(w.data, bias, p["multiplier"], p["shift"], p["input_offset"])
+    consts = packing.conv_constants(w.data, bias, p["multiplier"], p["shift"], p["input_offset"],
+                                    constant_channels=True)
     fields = {
         "input": _dims(x.shape), "filter": _dims(w.shape), "output": _dims(out.shape),
         "stride_h": p["stride"][0], "stride_w": p["stride"][1], "pad_h": p["pad"][0], "pad_w": p["pad"][1],
@@ -272,7 +273,8 @@ def _dw_simd(graph: Graph, op: Operator, p: dict) -> KernelCall:
                                  dtype=np.int16)
     bias = p["bias"] if len(op.inputs) > 2 else None
     per_channel = np.asarray(w.data, np.int8)[0].transpose(2, 0, 1)[..., None]  # {C, kh, kw, 1}
-    consts = packing.conv_constants(per_channel, bias, p["multiplier"], p["shift"], p["input_offset"])
+    consts = packing.conv_constants(per_channel, bias, p["multiplier"], p["shift"], p["input_offset"],
+                                    constant_channels=True)
     fields = {
         "input": _dims(x.shape), "filter": _dims(w.shape), "output": _dims(out.shape),
         "stride_h": p["stride"][0], "stride_w": p["stride"][1],
@@ -359,7 +361,7 @@ def _fc(graph: Graph, op: Operator, p: dict, dsp: bool, int4_weights: bool = Fal
         if depth % packing.GROUP == 0:
             wdata = np.asarray(w.data, np.int8).reshape(units, 1, 1, depth)
             consts = packing.conv_constants(wdata, p["bias"] if has_bias else None, p["multiplier"], p["shift"],
-                                            p["input_offset"])
+                                            p["input_offset"], constant_channels=True)
             packed = {k: conv[k] for k in ("input", "filter", "output", "stride_h", "stride_w", "pad_h", "pad_w",
                                            "input_offset", "output_offset", "act_min", "act_max")}
             packed.update(short_requant=consts["short_requant"], weights="weights", bias="bias", requant="requant")
