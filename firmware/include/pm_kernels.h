@@ -344,7 +344,8 @@ int32_t pm_conv2d_mve_patch_s8_scratch_size(const pm_conv_mve_params_t *p);
  * rounded up to 4 with zero channels, each tap's four channels in the lane order 0, 2, 1, 3 (the
  * layout pixmcu/codegen/kernels.py writes): a tap's weights are two words {w0|w2, w1|w3}, the lanes
  * SXTB16 makes of four input bytes, and a group's taps are consecutive. Bias and requantization
- * records (pm_requant_fast.h) are padded likewise to cp.
+ * records (pm_requant_fast.h) are padded likewise to cp. With short_requant = 1 weights and bias are
+ * stored doubled (the accumulators are then the doubled sums the short path requantizes).
  */
 typedef struct {
     pm_dims_t input;            /**< input shape */

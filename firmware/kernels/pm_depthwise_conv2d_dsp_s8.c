@@ -10,7 +10,9 @@
  * output pixel (up to PM_DW_CHUNK channels) without returning to C; a 3x3 window inside the image is
  * unrolled whole (no loop counters), windows cut by the padding walk their valid taps with loops.
  * The accumulators (bias first) come back in a small stack buffer and are requantized in C with the
- * generator-proved paths (pm_requant_fast.h). Channels past the last multiple of 4 run byte-wise, so
+ * generator-proved paths (pm_requant_fast.h); on the short path the generator stores weights and bias
+ * doubled, so the accumulators arrive as the doubled sums that path multiplies (one shift less per
+ * value). Channels past the last multiple of 4 run byte-wise, so
  * no load reads past a pixel's channels. Each output pixel is written after all its input is read, in
  * raster order (the planner's overlap rule).
  */
@@ -247,8 +249,9 @@ static PM_ALWAYS_INLINE void pm_dw_store(const int32_t *acc, const int32_t *rec,
 {
 #pragma GCC unroll 4
     for (int32_t k = 0; k < m; ++k) {
-        out[k] = (int8_t)pm_packed_out(acc[k], rec + PM_REC_WORDS(short_path) * k, offset, lo, hi, short_path,
-                                       sat8);
+        /* On the short path the accumulators are doubled already (weights and bias stored doubled). */
+        out[k] = (int8_t)(short_path ? pm_packed_out_short2(acc[k], rec + 2 * k, offset, lo, hi, sat8)
+                                     : pm_packed_out(acc[k], rec + 4 * k, offset, lo, hi, 0, 0));
     }
 }
 

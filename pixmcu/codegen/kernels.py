@@ -283,7 +283,10 @@ def _dw_simd(graph: Graph, op: Operator, p: dict) -> KernelCall:
         "act_min": p["act_min"], "act_max": p["act_max"], "short_requant": consts["short_requant"],
         "weights": "weights", "bias": "bias", "requant": "requant",
     }
-    arrays = {"weights": wdata, "bias": consts["bias"], "requant": consts["requant"]}
+    bias = consts["bias"]
+    if consts["short_requant"]:  # the short path's doubling done here (|accumulator| < 2^30 proved)
+        wdata, bias = wdata * 2, (bias.astype(np.int64) * 2).astype(np.int32)
+    arrays = {"weights": wdata, "bias": bias, "requant": consts["requant"]}
     return KernelCall("pm_depthwise_conv2d_dsp_s8", "pm_dw_params_t", fields, arrays, (op.inputs[0],))
 
 
