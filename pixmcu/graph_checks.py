@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from pixmcu.ir import Graph, GraphError, Operator, Tensor, describe_values
-from pixmcu.quant import ACT_RANGES
+from pixmcu.quant import ACT_RANGES, INT32_MAX, INT32_MIN
 
 # Per-tensor element cap (16 Mi): 64x the largest activation of any MCU model we know, and small
 # enough that the reference's int64 temporaries of one image stay far below 1 GB.
@@ -26,10 +26,10 @@ MAX_WINDOW_ELEMENTS = 1 << 25
 # Strides, dilated filter extents and pool filters: keeps every index computation of the C kernels
 # (out * stride + tap) far inside int32.
 MAX_EXTENT = 1 << 16
-# Shifts pm_requant.h represents (pm_shl_wrap and pm_rdbpot take 0..31), for the kinds whose kernels
-# requantize through it; kinds added later state their own ranges.
+# Shifts pm_requant.h represents (pm_shl_wrap and pm_rdbpot take 0..31). Every lowered parameter
+# `<p>shift` (or `shift<s>`) that has its `<p>multiplier` (`multiplier<s>`) beside it is a
+# quantize_multiplier pair the kernels apply through pm_mbqm, whatever the operator kind.
 SHIFT_RANGE = (-31, 31)
-SHIFT_CHECKED = ("conv2d", "depthwise_conv2d", "fully_connected", "add", "mean", "softmax", "quantize")
 # Inputs that carry weights (any finite scale, per-channel allowed) and biases (quantization ignored,
 # as TFLM ignores it, except FULLY_CONNECTED's per-tensor check) per operator kind.
 WEIGHT_INPUTS = {"conv2d": (1,), "depthwise_conv2d": (1,), "fully_connected": (1,)}
@@ -108,6 +108,8 @@ def _check_operator(graph: Graph, op: Operator) -> None:
         _bounded(op, "filter", a["filter"])
     elif op.kind == "fully_connected":
         _check_fc_scales(graph, op)
+    if op.kind in BIAS_INPUTS:
+        _check_bias64(graph, op)
     elif op.kind == "softmax":
         _check_softmax(graph, op)
     elif op.kind == "pad" and "pad_value" in a:
@@ -121,7 +123,10 @@ def _check_operator(graph: Graph, op: Operator) -> None:
     except (ValueError, OverflowError, ZeroDivisionError, FloatingPointError, ArithmeticError) as exc:
         raise _err(op, f"its quantization parameters cannot be turned into integer constants ({exc})") from None
     for key, value in params.items():
-        if "shift" not in key or op.kind not in SHIFT_CHECKED:
+        if isinstance(value, (int, np.integer)) and not INT32_MIN <= int(value) <= INT32_MAX:
+            raise _err(op, f"requantization parameter {key} = {int(value)} does not fit int32; the scales of its "
+                           "input, weights and output are too far apart")
+        if "shift" not in key or key.replace("shift", "multiplier", 1) not in params:
             continue
         v = np.atleast_1d(np.asarray(value, dtype=np.int64))
         bad = [(i, int(s)) for i, s in enumerate(v) if not SHIFT_RANGE[0] <= s <= SHIFT_RANGE[1]]
@@ -166,6 +171,23 @@ def _check_fc_scales(graph: Graph, op: Operator) -> None:
                            "output steps; TFLM allows 0.02")
     if float(np.float32(in_s) * np.float32(w_s)) < 0:
         raise _err(op, f"per-tensor weight scale {w_s!r} is negative; TFLM runs negative scales per channel only")
+
+
+def _check_bias64(graph: Graph, op: Operator) -> None:
+    """16x8 mode: TFLM's 64-bit requantization needs |accumulator| < 2^47 (its product with the 16-bit
+    multiplier stays inside int64). The products of one output add at most taps * 2^15 * 2^7."""
+    if len(op.inputs) < 3 or graph.tensors[op.inputs[2]].dtype != "int64":
+        return
+    w, b = graph.tensors[op.inputs[1]], graph.tensors[op.inputs[2]]
+    if not b.is_constant or w.size == 0:
+        return
+    taps = w.size // (w.shape[-1] if op.kind == "depthwise_conv2d" else w.shape[0])
+    limit = (1 << 47) - taps * (1 << 22)
+    v = [int(x) for x in np.asarray(b.data, dtype=np.int64).ravel()]
+    bad = [(i, x) for i, x in enumerate(v) if abs(x) >= limit]
+    if bad:
+        raise _err(op, f"int64 bias beyond the +-{limit} that keeps its {taps}-tap accumulator inside TFLM's 2^47 "
+                       f"requantization range: {describe_values(bad, len(v))}")
 
 
 def _check_softmax(graph: Graph, op: Operator) -> None:

@@ -52,6 +52,9 @@ def _sigmoid_like_16(x) -> dict[str, Any]:
     while m <= 32767.0 / 2.0 and left_shift <= 30:
         left_shift += 1
         m *= 2.0
+    if m >= 1 << 16:  # TFLM multiplies the int16 input in int32: a wider multiplier overflows there
+        raise ValueError(f"int16 input scale {float(f)!r} is too large: the input multiplier {m:.0f} exceeds "
+                         "the 16 bits TFLM's int16 LOGISTIC/TANH multiply in int32")
     return {"input_multiplier": int(m), "input_left_shift": left_shift}
 
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Long fuzzing campaign (issue 12): N_TFLITE .tflite, N_PMZ .pmz and N_DATA data mutants, seeded.
-# Usage: scripts/fuzz_campaign.sh [SEED] [OUT]   (env: N_TFLITE=20000 N_PMZ=5000 N_DATA=2000 HOST_C=0 JOBS=1)
+# Usage: scripts/fuzz_campaign.sh [SEED] [OUT]   (env: N_TFLITE=20000 N_PMZ=5000 N_DATA=2000 HOST_C=0 JOBS=1 NICE=19)
 # Runs niced; each kind is split into JOBS slices run in parallel. Summaries: OUT/summary-*.json,
 # escapes (the files and one JSON line each): OUT/escapes/, OUT/escapes.jsonl. Exit 1 if anything escaped.
 set -euo pipefail
@@ -11,6 +11,7 @@ N_PMZ=${N_PMZ:-5000}
 N_DATA=${N_DATA:-2000}
 JOBS=${JOBS:-1}
 HOST_C=${HOST_C:-0}
+NICE=${NICE:-19}
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
@@ -27,7 +28,7 @@ for spec in "tflite:$N_TFLITE" "pmz:$N_PMZ" "data:$N_DATA"; do
     start=$(( j * per ))
     count=$(( n - start < per ? n - start : per ))
     [ "$count" -gt 0 ] || continue
-    nice -n 19 "$PY" -m pixmcu.fuzz --kind "$kind" --seed "$SEED" --start "$start" --count "$count" \
+    nice -n "$NICE" "$PY" -m pixmcu.fuzz --kind "$kind" --seed "$SEED" --start "$start" --count "$count" \
       --out "$OUT/$kind" "${extra[@]}" > "$OUT/$kind-$start.json" 2> "$OUT/$kind-$start.log" &
     pids+=($!)
   done

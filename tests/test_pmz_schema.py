@@ -122,3 +122,18 @@ def test_binned_embedding_round_trips(tmp_path):
     _op(doc, "embedding")["attrs"]["bin_edges"] = [[32, 64, 96, 128, 160, 192, 224]]
     g = load_model(write_pmz(tmp_path / "binned.pmz", doc, arrays))
     assert g.operators[0].attrs["bin_edges"] == ((32, 64, 96, 128, 160, 192, 224),)
+
+
+@pytest.mark.parametrize("edit, msg", [
+    # Found by a fuzz campaign on the issue-11 operators (seed 12, pmz mutant 720).
+    (lambda attrs: attrs.update(shape=True), r"attribute 'shape' must be a list of integers, got true"),
+    (lambda attrs: attrs.pop("begin"), r"operator '.*' \(slice\): missing attributes \['begin'\]"),
+])
+def test_operator_attributes_of_every_kind_are_checked(tmp_path, edit, msg):
+    from pixmcu.frontend.checkpoint import save_graph
+
+    src = save_graph(load_model(ROOT / "tests" / "fixtures" / "ops" / "slices.tflite"), tmp_path / "slices.pmz")
+    doc, arrays = read_pmz(src)
+    edit(next(o for o in doc["operators"] if o["kind"] == "slice")["attrs"])
+    with pytest.raises(PixmcuError, match=msg):
+        load_model(write_pmz(tmp_path / "edited.pmz", doc, arrays))

@@ -35,13 +35,20 @@ REPRODUCERS = {
                       r"dilation \(1048576, 2\) stretches the 3x3 filter to 2097153x5, over pixmcu's limit of 65536"),
     "depthwise_dilation_2_31": ("conv_ops", f"{OPS}[3].DepthwiseConv2DOptions.DilationWFactor", (1 << 31) - 1,
                                 r"layer 'depthwise_conv2d_3' .*dilation \(2, 2147483647\) does not fit"),
+    # Found by the fuzzer on the issue-11 operators: requantization shifts are checked for every kind.
+    "prelu_input_scale_3e8": ("../ops/bin_prelu", "subgraphs[0].tensors[0].quantization.scale[0]", 313690592.0,
+                              r"layer .*\(prelu\): requantization .*shift outside the -31..31 bits"),
+    "tanh16_input_scale_1e30": ("../ops/a16_tanh_8p0", "subgraphs[0].tensors[0].quantization.scale[0]", 1e30,
+                                r"layer .*\(tanh\): .*input multiplier .* exceeds the 16 bits"),
+    "logistic16_input_scale_2e6": ("../ops/a16_logistic_8p0", "subgraphs[0].tensors[0].quantization.scale[0]", 2441465.0,
+                                   r"layer .*\(logistic\): .*input multiplier .* exceeds the 16 bits"),
     "conv_stride_0": ("conv_ops", f"{OPS}[0].Conv2DOptions.StrideW", 0, r"strides and dilations must be >= 1"),
 }
 
 
 def mutant(tmp_path, case):
     name, suffix, value, _ = REPRODUCERS[case]
-    p = tmp_path / f"{name}_{case}.tflite"
+    p = tmp_path / f"{case}.tflite"
     p.write_bytes(set_field((MODELS / f"{name}.tflite").read_bytes(), suffix, value))
     return p
 
@@ -85,4 +92,15 @@ def test_tensor_type_enums(tmp_path):
         load_model(p)
     p.write_bytes(set_field((MODELS / "conv_ops.tflite").read_bytes(), "subgraphs[0].tensors[0].Type", 5))  # STRING
     with pytest.raises(PixmcuError, match=r"has type string"):
+        load_model(p)
+
+
+def test_16x8_bias_beyond_the_int64_requantization_range(tmp_path):
+    """Fuzzer find: two bytes of a 16x8 conv's int64 bias set to 0xFF overflowed TFLM's 64-bit
+    requantization (x * multiplier in int64) in the generated C; now refused at load."""
+    buf = bytearray((FIXTURES / "ops" / "q16_int16io.tflite").read_bytes())
+    buf[5073] = buf[774] = 255
+    p = tmp_path / "bias64.tflite"
+    p.write_bytes(bytes(buf))
+    with pytest.raises(PixmcuError, match=r"layer 'conv2d_0' \(conv2d\): int64 bias beyond .* 2\^47 .*channel 3 ="):
         load_model(p)

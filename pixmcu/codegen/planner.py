@@ -82,22 +82,19 @@ def _place(order) -> tuple[dict[int, int], list[tuple[int, int, int, int]]]:
     placed member of another group in both address and lifetime."""
     placed: list[tuple[int, int, int, int]] = []  # (start, end, first, last)
     base: dict[int, int] = {}
-
-    def fits(b: int, members) -> bool:
-        for rel, size, first, last in members:
-            lo, hi = b + rel, b + rel + size
-            for s0, e0, f0, l0 in placed:
-                if not (l0 < first or f0 > last) and lo < e0 and s0 < hi:
-                    return False
-        return True
-
     for gi, members in order:
-        floor = _round_up(-min(m[0] for m in members), ALIGN)
-        candidates = {floor}
-        for s0, e0, _, _ in placed:
-            for rel, _, _, _ in members:
-                candidates.add(max(floor, _round_up(e0 - rel, ALIGN)))
-        b = next(c for c in sorted(candidates) if fits(c, members))
+        # Per member, the placed ranges live at the same time: only those may not share its bytes.
+        clashes = [(rel, rel + size, [(s0, e0) for s0, e0, f0, l0 in placed if not (l0 < first or f0 > last)])
+                   for rel, size, first, last in members]
+        # Every base in [b, e0 - lo) keeps a clash at b, so the lowest base that fits is found by
+        # jumping past the furthest clash until none is left.
+        b = _round_up(-min(m[0] for m in members), ALIGN)
+        while True:
+            past = max((e0 - lo for lo, hi, live in clashes for s0, e0 in live if b + lo < e0 and s0 < b + hi),
+                       default=None)
+            if past is None:
+                break
+            b = _round_up(past, ALIGN)
         base[gi] = b
         placed.extend((b + rel, b + rel + size, first, last) for rel, size, first, last in members)
     return base, placed

@@ -46,6 +46,15 @@ ATTRS = {
     "paddings": (lambda v: isinstance(v, list) and all(_int_list(p, 2) for p in v), "a list of integer pairs"),
     "pad_value": (_is_int, "an integer"),
     "axis": (_is_int, "an integer"),
+    "begin": (_int_list, "a list of integers"),
+    "strides": (_int_list, "a list of integers"),
+    "shape": (_int_list, "a list of integers"),
+    "perm": (_int_list, "a list of integers"),
+    "align_corners": (lambda v: isinstance(v, bool), "true or false"),
+    "half_pixel_centers": (lambda v: isinstance(v, bool), "true or false"),
+    "alpha": (_is_num, "a number"),
+    "cell_clip": (_is_num, "a number"),
+    "rank": (lambda v: _is_int(v) and v >= 1, "a positive integer"),
     "embed_dim": (lambda v: _is_int(v) and v >= 1, "a positive integer"),
     "bin_edges": (lambda v: isinstance(v, list) and len(v) > 0 and all(
         _int_list(e) and len(e) == len(v[0]) and all(1 <= x <= 255 for x in e) and all(a < b for a, b in zip(e, e[1:]))

@@ -18,7 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--start", type=int, default=0, help="index of the first mutant (to replay or split a run)")
     p.add_argument("--out", type=Path, default=Path("fuzz-out"), help="escapes and summaries go here")
-    p.add_argument("--base", type=Path, action="append", help="base file(s) to mutate (default: every fixture "
+    p.add_argument("--base", type=Path, nargs="+", action="extend", help="base file(s) to mutate (default: every fixture "
                    "and shared model of the kind; for data, the model the data is fed to)")
     p.add_argument("--host-c", action="store_true", help="also run accepted models as generated C under "
                    "ASan/UBSan against the reference (slow: one compile per mutant)")

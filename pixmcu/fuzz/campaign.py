@@ -95,9 +95,19 @@ def make_mutant(kind: str, bases: list[Path], seed: int, i: int, work: Path) -> 
     return p, f"{desc} {' '.join(options)}".strip(), data_target(base, p, work / f"out-{i}.npz", options, n_classes)
 
 
+def _preload() -> None:
+    """Import what every target imports, once, before the mutants' processes fork from this one: each
+    child then starts warm instead of importing the CLI, the reference and the generator again."""
+    import pixmcu.cli  # noqa: F401
+    import pixmcu.codegen  # noqa: F401
+    import pixmcu.engines.host_c  # noqa: F401
+    import pixmcu.reference  # noqa: F401
+
+
 def campaign(kind: str, count: int, seed: int, out: Path, start: int = 0, bases: list[Path] | None = None,
              host_c: bool = False, timeout_s: float = 10.0, mem_mb: int = 1024, progress: bool = True) -> dict:
     out.mkdir(parents=True, exist_ok=True)
+    _preload()
     bases = bases or default_bases(kind, out / "bases")
     (out / "escapes").mkdir(exist_ok=True)
     counts: Counter = Counter()
