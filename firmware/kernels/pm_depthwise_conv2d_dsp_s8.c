@@ -7,8 +7,9 @@
  * filter pre-widened to int16 in the same lane order, [group][ky][kx]{w0|w2, w1|w3}, so one LDRD
  * fetches a tap's four weights, and SMLABB / SMLATT add each lane's product to its channel's
  * accumulator: 4 MACs in 8 instructions. One assembly call runs every group of four channels of an
- * output pixel (up to PM_DW_CHUNK channels) without returning to C; a 3x3 window inside the image is
- * unrolled whole (no loop counters), windows cut by the padding walk their valid taps with loops.
+ * output pixel (up to PM_DW_CHUNK channels) without returning to C; a 3x3 window, whole or cut by the
+ * padding to 2 rows and/or 2 columns, is unrolled (no loop counters); other windows walk their valid
+ * taps with loops. With few channels a run of whole-width windows along a row goes in one call.
  * The accumulators (bias first) come back in a small stack buffer and are requantized in C with the
  * generator-proved paths (pm_requant_fast.h); on the short path the generator stores weights and bias
  * doubled, so the accumulators arrive as the doubled sums that path multiplies (one shift less per
@@ -142,12 +143,16 @@ __attribute__((naked, noinline)) static void pm_dw_groups_asm(PM_UNUSED const in
         "bne    1b\n\t" PM_DW_NEXT_PIXEL);
 }
 
-/* Every group's 3x3 window (dilation 1 along x), unrolled: taps at x, x + C, x + 2C, rows xrow apart;
- * 8 instructions per tap, 13 per group. ROW: the taps of one row. */
+/* Every group's 3x3 window (dilation 1 along x), whole or cut by the padding to 2 rows and/or 2
+ * columns, unrolled: taps at x, x + C, x + 2C, rows xrow apart; 8 instructions per tap, 13 per group.
+ * ROWS: the window's rows, each a ROW of taps. */
 #define PM_DW_ROW3 PM_DW_TAP("[r0]") PM_DW_TAP("[r0, r12]") PM_DW_TAP("[r0, r12, lsl #1]")
 /* A row of a 3-wide window cut to 2 columns by the padding (either side): the missing tap's weights skipped. */
 #define PM_DW_ROW2 PM_DW_TAP("[r0]") PM_DW_TAP("[r0, r12]") "add    r1, r1, #8\n\t"
-#define PM_DW_GROUPS3_ASM(ROW)                                                                                           \
+/* Three rows; two rows (the third row's weights skipped: kernel height 3). */
+#define PM_DW_ROWS3(ROW) ROW "add    r0, r0, lr\n\t" ROW "add    r0, r0, lr\n\t" ROW
+#define PM_DW_ROWS2(ROW) ROW "add    r0, r0, lr\n\t" ROW "add    r1, r1, #24\n\t"
+#define PM_DW_GROUPS3_ASM(ROWS)                                                                                          \
     "push   {r4-r11, lr}\n\t"                                                                                            \
     "ldr    r3, [r2, #12]\n\t"                                                                                           \
     "ldr    r12, [r2, #16]\n\t"                                                                                          \
@@ -155,7 +160,7 @@ __attribute__((naked, noinline)) static void pm_dw_groups_asm(PM_UNUSED const in
     "1:\n\t"                                                                                                             \
     "ldr    r8, [r2, #4]\n\t"                                                                                            \
     "ldmia  r8!, {r4-r7}\n\t"                                                                                            \
-    "str    r8, [r2, #4]\n\t" ROW "add    r0, r0, lr\n\t" ROW "add    r0, r0, lr\n\t" ROW                               \
+    "str    r8, [r2, #4]\n\t" ROWS                                                                                       \
     "ldr    r8, [r2, #0]\n\t"                                                                                            \
     "stmia  r8!, {r4-r7}\n\t"                                                                                            \
     "str    r8, [r2, #0]\n\t"                                                                                            \
@@ -168,13 +173,25 @@ __attribute__((naked, noinline)) static void pm_dw_groups_asm(PM_UNUSED const in
 __attribute__((naked, noinline)) static void pm_dw_groups3x3_asm(PM_UNUSED const int8_t *x,
                                                                 PM_UNUSED const int16_t *w, PM_UNUSED pm_dw_ctx_t *s)
 {
-    __asm__ volatile(PM_DW_GROUPS3_ASM(PM_DW_ROW3));
+    __asm__ volatile(PM_DW_GROUPS3_ASM(PM_DW_ROWS3(PM_DW_ROW3)));
 }
 
 __attribute__((naked, noinline)) static void pm_dw_groups3x2_asm(PM_UNUSED const int8_t *x,
                                                                 PM_UNUSED const int16_t *w, PM_UNUSED pm_dw_ctx_t *s)
 {
-    __asm__ volatile(PM_DW_GROUPS3_ASM(PM_DW_ROW2));
+    __asm__ volatile(PM_DW_GROUPS3_ASM(PM_DW_ROWS3(PM_DW_ROW2)));
+}
+
+__attribute__((naked, noinline)) static void pm_dw_groups2x3_asm(PM_UNUSED const int8_t *x,
+                                                                PM_UNUSED const int16_t *w, PM_UNUSED pm_dw_ctx_t *s)
+{
+    __asm__ volatile(PM_DW_GROUPS3_ASM(PM_DW_ROWS2(PM_DW_ROW3)));
+}
+
+__attribute__((naked, noinline)) static void pm_dw_groups2x2_asm(PM_UNUSED const int8_t *x,
+                                                                PM_UNUSED const int16_t *w, PM_UNUSED pm_dw_ctx_t *s)
+{
+    __asm__ volatile(PM_DW_GROUPS3_ASM(PM_DW_ROWS2(PM_DW_ROW2)));
 }
 /* The short-path, int8-clamp requantization of n4 groups of four doubled accumulators (records
  * {multiplier, right - 1}, pm_requant_fast.h; kk = 2 * output offset + 1), one LDM per four values
@@ -254,6 +271,23 @@ static PM_ALWAYS_INLINE void pm_dw_groups_c(const int8_t *x, const int16_t *w, p
     }
 }
 
+/* The window routine for s (whole3: a 3x3 window of 2-3 rows and 2-3 columns, dilation 1 along x). */
+static PM_ALWAYS_INLINE void pm_dw_run(const int8_t *x, const int16_t *w, pm_dw_ctx_t *s, const int whole3)
+{
+#if PM_DW_ASM
+    if (whole3 && s->rows == 3) {
+        (s->cols == 3 ? pm_dw_groups3x3_asm : pm_dw_groups3x2_asm)(x, w, s);
+    } else if (whole3) {
+        (s->cols == 3 ? pm_dw_groups2x3_asm : pm_dw_groups2x2_asm)(x, w, s);
+    } else {
+        pm_dw_groups_asm(x, w, s);
+    }
+#else
+    (void)whole3;
+    pm_dw_groups_c(x, w, s);
+#endif
+}
+
 /* Byte-wise sum of one channel over the window (channels past the last multiple of 4); w: the
  * channel's weight at the first valid tap, 4 int16 per tap. */
 static inline int32_t pm_dw_channel(const int8_t *x, const int16_t *w, int32_t rows, int32_t cols, int32_t xstep,
@@ -320,14 +354,14 @@ static PM_ALWAYS_INLINE void pm_dw_body(const pm_dw_params_t *p, const int8_t *i
                 const int32_t cols = kx1 - kx0;
                 const int8_t *x_first = in_b + ((size_t)(y0 + ky0 * dh) * in_w + (size_t)(x0 + kx0 * dw)) * c;
                 const int16_t *w_first = p->weights + ((size_t)ky0 * kw + kx0) * 4;
-                /* Three rows of a 3-wide window, whole or cut to 2 columns, take the unrolled routines
+                /* A 3x3 window, whole or cut to 2 rows and/or 2 columns, takes the unrolled routines
                  * (their xrow: the full row step). */
-                const int whole3 = PM_DW_ASM && kh == 3 && kw == 3 && rows == 3 && cols >= 2 && dw == 1;
+                const int whole3 = PM_DW_ASM && kh == 3 && kw == 3 && rows >= 2 && cols >= 2 && dw == 1;
                 s.rows = rows;
                 s.cols = cols;
                 s.xrow = whole3 ? row_bytes : row_bytes - cols * xstep;
                 s.wrow = (kw - cols) * 4 * (int32_t)sizeof(int16_t);
-                s.xg = whole3 ? 4 - 2 * row_bytes : 4 - rows * row_bytes;
+                s.xg = whole3 ? 4 - (rows - 1) * row_bytes : 4 - rows * row_bytes;
                 s.wg = (kh - rows) * kw * 4 * (int32_t)sizeof(int16_t);
                 /* Few channels: a run of whole-width windows (the same shape) in one call, so the
                  * per-call work is shared by up to PM_DW_CHUNK / C pixels. */
@@ -346,15 +380,7 @@ static PM_ALWAYS_INLINE void pm_dw_body(const pm_dw_params_t *p, const int8_t *i
                     s.bias = p->bias;
                     s.end = acc + c4;
                     s.npix = npix;
-#if PM_DW_ASM
-                    if (whole3) {
-                        pm_dw_groups3x3_asm(x_first, w_first, &s);
-                    } else {
-                        pm_dw_groups_asm(x_first, w_first, &s);
-                    }
-#else
-                    pm_dw_groups_c(x_first, w_first, &s);
-#endif
+                    pm_dw_run(x_first, w_first, &s, whole3);
                     for (int32_t k = 0; k < npix; ++k) {
                         pm_dw_store(acc + k * c4, p->requant, c4, output, out_offset, act_min, act_max, short_path,
                                     sat8);
@@ -370,17 +396,7 @@ static PM_ALWAYS_INLINE void pm_dw_body(const pm_dw_params_t *p, const int8_t *i
                         s.bias = p->bias + ch;
                         s.end = acc + m;
                         s.npix = 1;
-#if PM_DW_ASM
-                        if (whole3 && cols == 2) {
-                            pm_dw_groups3x2_asm(x_first + ch, w_first + (size_t)(ch / 4) * group_elems, &s);
-                        } else if (whole3) {
-                            pm_dw_groups3x3_asm(x_first + ch, w_first + (size_t)(ch / 4) * group_elems, &s);
-                        } else {
-                            pm_dw_groups_asm(x_first + ch, w_first + (size_t)(ch / 4) * group_elems, &s);
-                        }
-#else
-                        pm_dw_groups_c(x_first + ch, w_first + (size_t)(ch / 4) * group_elems, &s);
-#endif
+                        pm_dw_run(x_first + ch, w_first + (size_t)(ch / 4) * group_elems, &s, whole3);
                         pm_dw_store(acc, p->requant + PM_REC_WORDS(short_path) * ch, m, output + ch, out_offset,
                                     act_min, act_max, short_path, sat8);
                     } else {
