@@ -413,7 +413,7 @@ def test_depthwise_multiplier_falls_back():
     assert kernel_call(graph, graph.operators[0], dsp=True).kernel == "pm_depthwise_conv2d_s8"
 
 
-def _mobilenet_like(rng):
+def _mobilenet_like(rng, c=None):
     """conv -> depthwise 3x3 -> 1x1 -> depthwise 3x3 stride 2 -> depthwise 5x3 dilation 2, odd channel
     counts: the SIMD depthwise kernel's main loop, channel tails and borders in one network."""
     tensors: dict[str, Tensor] = {}
@@ -437,7 +437,7 @@ def _mobilenet_like(rng):
         ops.append(Operator(name, kind, (src, f"{name}_w", f"{name}_b"), (name,), attrs))
         return name
 
-    c = int(rng.choice([4, 8, 12]))  # the 1x1 then widens to an odd count for the depthwise tails
+    c = c or int(rng.choice([4, 8, 12]))  # the 1x1 then widens to an odd count for the depthwise tails
     a = layer("c0", "x", "conv2d", c, (3, 3), (2, 2))
     a = layer("d1", a, "depthwise_conv2d", c, (3, 3), (1, 1))
     a = layer("c2", a, "conv2d", 2 * c + 1, (1, 1), (1, 1))
@@ -464,6 +464,25 @@ def test_depthwise_models_under_qemu(tmp_path, seed, board, optimize):
     assert kernels.count("pm_depthwise_conv2d_dsp_s8") == 3
     if board == "qemu-m4":
         assert kernels[2] == {"speed": "pm_conv2d_packed_1x1_s8", "size": "pm_conv2d_packed8_1x1_s8"}[optimize]
+    assert main(["run", str(tmp_path / "gen"), "--data", str(tmp_path / "data.npz"), "--transport", "semihost",
+                 "--no-check", "--quiet", "--save-outputs", str(tmp_path / "out.npz")]) == 0
+    got = np.load(tmp_path / "out.npz")["outputs"]
+    want = reference.invoke(graph, x)
+    np.testing.assert_array_equal(got.reshape(want.shape), want)
+
+
+def test_depthwise_many_channels_under_qemu(tmp_path):
+    """The depthwise assembly past one call's 64 channels: 36 channels (runs of pixels per call), then
+    73 (a 64-channel call, an 8-channel one and a byte-wise tail) through the 3x3 stride-2 and the
+    dilated 5x3 windows; built and run under QEMU on the M4, outputs equal to the reference."""
+    from pixmcu.cli import main
+    from pixmcu.codegen import generate
+
+    rng = np.random.default_rng(114)
+    graph = _mobilenet_like(rng, c=36)
+    x = rng.integers(-128, 128, (2, *graph.input_tensor().shape[1:])).astype(np.int8)
+    np.savez(tmp_path / "data.npz", x=x)
+    generate(graph, tmp_path / "gen", board="qemu-m4", name="net")
     assert main(["run", str(tmp_path / "gen"), "--data", str(tmp_path / "data.npz"), "--transport", "semihost",
                  "--no-check", "--quiet", "--save-outputs", str(tmp_path / "out.npz")]) == 0
     got = np.load(tmp_path / "out.npz")["outputs"]
