@@ -44,16 +44,14 @@ def _compile(args: list[str], cwd: Path) -> None:
         raise PixmcuError(f"host-c engine: gcc failed:\n{proc.stderr[-4000:]}")
 
 
-def kernel_objects(extra_flags: tuple[str, ...] = ()) -> list[Path]:
-    """Object files of every kernel, compiled once and cached by the hash of sources and flags."""
+def _cached_objects(name: str, sources: list[Path], headers: list[Path], extra_flags: tuple[str, ...]) -> list[Path]:
+    """Object files of `sources`, compiled once and cached by the hash of sources, headers and flags."""
     fw = firmware_dir()
-    sources = sorted((fw / "kernels").glob("*.c"))
-    headers = sorted((fw / "kernels").glob("*.h")) + sorted((fw / "include").glob("*.h"))
     flags = [*CFLAGS, *extra_flags, f"-I{fw / 'include'}"]
     h = hashlib.sha256(" ".join([_gcc(), *CFLAGS, *extra_flags]).encode())
     for f in sources + headers:
         h.update(f.name.encode() + b"\0" + f.read_bytes())
-    target = cache_dir() / f"host-kernels-{h.hexdigest()[:20]}"
+    target = cache_dir() / f"host-{name}-{h.hexdigest()[:20]}"
     objs = [target / (s.stem + ".o") for s in sources]
     if target.is_dir() and all(o.exists() for o in objs):
         return objs
@@ -71,13 +69,24 @@ def kernel_objects(extra_flags: tuple[str, ...] = ()) -> list[Path]:
     return objs
 
 
+def _headers() -> list[Path]:
+    fw = firmware_dir()
+    return sorted((fw / "kernels").glob("*.h")) + sorted((fw / "include").glob("*.h"))
+
+
+def kernel_objects(extra_flags: tuple[str, ...] = ()) -> list[Path]:
+    """Object files of every kernel, compiled once and cached."""
+    return _cached_objects("kernels", sorted((firmware_dir() / "kernels").glob("*.c")), _headers(), extra_flags)
+
+
 def build_host_runner(gen_dir: Path, manifest: dict, exe: Path) -> Path:
     fw = firmware_dir()
     from pixmcu.build import first_layer_sources
 
     # A fused first layer (pixmcu.codegen.first_layer): its kernel and adapter, compiled with the model.
-    sources = [gen_dir / s for s in manifest["sources"]] + [RUNNER] + first_layer_sources(manifest)
+    sources = [gen_dir / s for s in manifest["sources"]] + first_layer_sources(manifest)
     _compile([_gcc(), *CFLAGS, f"-I{fw / 'include'}", f"-I{gen_dir}", *map(str, sources),
+              *map(str, _cached_objects("runner", [RUNNER], _headers(), ())),
               *map(str, kernel_objects()), "-o", str(exe)], cwd=gen_dir)
     return exe
 
@@ -125,7 +134,8 @@ def run_generated(gen_dir: str | Path, x: np.ndarray, layers: bool = False, work
         xb = _batch(x, tuple(m["input"]["shape"]), m["input"]["dtype"])
         n = xb.shape[0]
         (work / "inputs.bin").write_bytes(xb.tobytes())
-        args = [str(exe), str(work / "inputs.bin"), str(n), str(work / "outputs.bin")]
+        args = [str(exe), str(m["input"]["bytes"]), str(m["output"]["bytes"]), str(work / "inputs.bin"), str(n),
+                str(work / "outputs.bin")]
         if layers:
             args.append(str(work / "layers.bin"))
         env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0:abort_on_error=0", UBSAN_OPTIONS="print_stacktrace=1")
