@@ -59,6 +59,15 @@ def _storage(graph, op, kernel) -> dict[str, Any]:
     return {"stored_weight_bits": bits, "weight_bytes_saved": n - -(-n * bits // 8)}
 
 
+def _act_storage(m: dict) -> dict[str, Any]:
+    """Bits per activation as the arena stores the layer's output (4: packed, pixmcu.codegen.act4) and
+    the arena bytes that saves against int8."""
+    if not m.get("activation_bits"):
+        return {"stored_activation_bits": None, "activation_bytes_saved": 0}
+    return {"stored_activation_bits": m["activation_bits"],
+            "activation_bytes_saved": int(np.prod(m["output_shape"])) - m["packed_bytes"]}
+
+
 def layer_rows(graph, manifest: dict, metadata: dict, flash_used: int) -> list[dict[str, Any]]:
     from pixmcu.model_info import layer_table
 
@@ -73,7 +82,7 @@ def layer_rows(graph, manifest: dict, metadata: dict, flash_used: int) -> list[d
             "input_shapes": info["input_shapes"], "output_shape": info["output_shape"], "macs": info["macs"],
             "param_bytes": info["param_bytes"],
             "weight_bits": wbits if info["param_bytes"] else None, "activation_bits": abits,
-            "kernel": m["kernel"], **_storage(graph, op, m["kernel"]),
+            "kernel": m["kernel"], **_storage(graph, op, m["kernel"]), **_act_storage(m),
             "layout": ", ".join(f"{c['array'].rsplit('_', 1)[-1]} {c['ctype']}" for c in consts) or "-",
             "flash_bytes": flash, "flash_share": flash / flash_used if flash_used else 0.0,
         }

@@ -109,7 +109,7 @@ def _check_operator(graph: Graph, op: Operator) -> None:
     elif op.kind == "fully_connected":
         _check_fc_scales(graph, op)
     if op.kind in BIAS_INPUTS:
-        _check_bias64(graph, op)
+        _check_bias_range(graph, op)
     elif op.kind == "softmax":
         _check_softmax(graph, op)
     elif op.kind == "pad" and "pad_value" in a:
@@ -173,21 +173,33 @@ def _check_fc_scales(graph: Graph, op: Operator) -> None:
         raise _err(op, f"per-tensor weight scale {w_s!r} is negative; TFLM runs negative scales per channel only")
 
 
-def _check_bias64(graph: Graph, op: Operator) -> None:
-    """16x8 mode: TFLM's 64-bit requantization needs |accumulator| < 2^47 (its product with the 16-bit
-    multiplier stays inside int64). The products of one output add at most taps * 2^15 * 2^7."""
-    if len(op.inputs) < 3 or graph.tensors[op.inputs[2]].dtype != "int64":
+# Accumulator range per input (activation) dtype: (the bound |accumulator| must stay below, the most
+# one tap adds).
+# int8: |x - zero point| <= 255 and |w| <= 128, so a tap adds under 2^15 (also with the input offset
+# folded into the bias, as the kernels do). 16x8: TFLM's 64-bit requantization needs |acc| < 2^47
+# (its product with the 16-bit multiplier stays inside int64); a tap adds at most 2^15 * 2^7.
+ACC_RANGE = {"int8": (1 << 31, 1 << 15), "int16": (1 << 47, 1 << 22)}
+
+
+def _check_bias_range(graph: Graph, op: Operator) -> None:
+    """The bias plus every tap's product must fit the accumulator (TFLM's kernels overflow, which is
+    undefined behaviour in C, where it does not)."""
+    x = graph.tensors[op.inputs[0]]
+    if len(op.inputs) < 3 or x.dtype not in ACC_RANGE:
         return
     w, b = graph.tensors[op.inputs[1]], graph.tensors[op.inputs[2]]
     if not b.is_constant or w.size == 0:
         return
+    acc, per_tap = ACC_RANGE[x.dtype]
     taps = w.size // (w.shape[-1] if op.kind == "depthwise_conv2d" else w.shape[0])
-    limit = (1 << 47) - taps * (1 << 22)
+    limit = acc - taps * per_tap
+    if limit <= 0:
+        raise _err(op, f"its {taps} taps per output can overflow the accumulator (+-{acc})")
     v = [int(x) for x in np.asarray(b.data, dtype=np.int64).ravel()]
     bad = [(i, x) for i, x in enumerate(v) if abs(x) >= limit]
     if bad:
-        raise _err(op, f"int64 bias beyond the +-{limit} that keeps its {taps}-tap accumulator inside TFLM's 2^47 "
-                       f"requantization range: {describe_values(bad, len(v))}")
+        raise _err(op, f"{b.dtype} bias beyond the +-{limit} that keeps its {taps}-tap accumulator inside "
+                       f"+-{acc}: {describe_values(bad, len(v))}")
 
 
 def _check_softmax(graph: Graph, op: Operator) -> None:

@@ -32,7 +32,23 @@ def data_bits(t) -> int | None:
     return next((b for b in (2, 4) if -(1 << (b - 1)) <= lo and hi < (1 << (b - 1))), width)
 
 
+def output_bits(graph: Graph) -> dict[str, int]:
+    """Bits the values of each int8 activation need, from the clamps of the layers that write them
+    (pixmcu.codegen.act4.value_ranges): 2 or 4 when its range fits that many levels, else 8. Empty when
+    the graph has an operator the code generator does not map."""
+    from pixmcu.codegen.act4 import value_ranges
+    from pixmcu.codegen.kernels import kernel_call
+    from pixmcu.errors import PixmcuError
+
+    try:
+        calls = [kernel_call(graph, op) for op in graph.operators]
+    except PixmcuError:
+        return {}
+    return {n: next(b for b in (2, 4, 8) if hi - lo < (1 << b)) for n, (lo, hi) in value_ranges(graph, calls).items()}
+
+
 def layer_table(graph: Graph) -> list[dict[str, Any]]:
+    obits = output_bits(graph)
     rows = []
     for i, op in enumerate(graph.operators):
         acts = [graph.tensors[n] for n in op.inputs if not graph.tensors[n].is_constant]
@@ -50,6 +66,7 @@ def layer_table(graph: Graph) -> list[dict[str, Any]]:
             "weights_quant": _quant_summary(consts[0]) if consts else "-",
             "weight_bits": data_bits(consts[0]) if consts and op.kind != "pixel_embedding" else None,
             "output_quant": _quant_summary(out),
+            "output_bits": obits.get(out.name, 8 if out.dtype in ("int8", "uint8") else out.nbytes * 8 // max(out.size, 1)),
         })
     return rows
 

@@ -89,6 +89,27 @@ def test_pool(klib, kind):
         _check(klib, G.pool(rng, kind), rng)
 
 
+@pytest.mark.parametrize("h,w", [(16, 16), (17, 16), (5, 7)])
+def test_avg_pool_four_channel_sums(klib, h, w):
+    """Average pooling sums four channels per word in 16-bit lanes for windows of up to 256 taps:
+    all -128, all 127 and random inputs over a 256-tap window (the lanes' extremes), a 272-tap one
+    (the byte-wise path) and a small one, 7 channels (one group of four and a tail)."""
+    from pixmcu.ir import Tensor
+
+    rng = np.random.default_rng(6)
+    q = G._q(rng)
+    x = Tensor("x", (1, h, w, 7), "int8", q)
+    graph = G.single("avg_pool2d", [x], Tensor("y", (1, 1, 1, 7), "int8", q),
+                     {"filter": (h, w), "stride": (1, 1), "padding": "valid", "activation": "none"})
+    op = graph.operators[0]
+    call = kernel_call(graph, op)
+    for v in (np.full((1, h, w, 7), -128, np.int8), np.full((1, h, w, 7), 127, np.int8),
+              rng.integers(-128, 128, (1, h, w, 7)).astype(np.int8)):
+        want = OPS[op.kind](graph, op, [v], lower(graph, op))[0]
+        got = run_kernel(klib, call, [v[0]], (1, 1, 1, 7))
+        np.testing.assert_array_equal(got, want.reshape(1, 1, 1, 7))
+
+
 @pytest.mark.parametrize("make", [G.mean, G.add, G.softmax, G.pad, G.concatenation, G.quantize, G.pixel_embedding],
                          ids=lambda f: f.__name__)
 def test_elementwise_and_data_movement(klib, make):

@@ -183,6 +183,53 @@ def test_conv_long_requant_path(klib, variant):
         assert call.fields.get("short_requant", 0) == 0
 
 
+def _dead_channel(rng, graph, k=0):
+    """Channel k of the graph's conv made dead (MobileNet checkpoints have them): weights 0 but one 1,
+    bias 2^30 + 77, a weight scale that puts its shift near -31: its output cannot vary."""
+    op = graph.operators[0]
+    w, b = graph.tensors[op.inputs[1]], graph.tensors[op.inputs[2]]
+    depthwise = op.kind == "depthwise_conv2d"
+    data = w.data.copy()
+    if depthwise:
+        data[..., k] = 0
+        data[0, 0, 0, k] = 1
+    else:
+        data[k] = 0
+        data[k, 0, 0, 0] = 1
+    n = w.shape[-1] if depthwise else w.shape[0]
+    scales = list(w.quant.scale) * (n if len(w.quant.scale) == 1 else 1)
+    scales[k] = 1e-13
+    wq = Quantization(tuple(scales), (0,) * n, 3 if depthwise else 0)
+    bias = b.data.copy()
+    bias[k] = 2**30 + 77
+    tensors = dict(graph.tensors)
+    tensors[w.name] = Tensor(w.name, w.shape, "int8", wq, data)
+    tensors[b.name] = Tensor(b.name, b.shape, "int32", b.quant, bias)
+    return Graph(tensors, graph.operators, graph.inputs, graph.outputs, name=graph.name)
+
+
+def test_constant_channels_keep_the_short_path(klib):
+    """A channel whose output cannot vary (a dead channel: bias near 2^30) gets a short-path stand-in
+    instead of sending the whole layer down the long path; bit-exact on the packed (int16 and int8
+    weights, pointwise and 3x3) and depthwise kernels."""
+    rng = np.random.default_rng(74)
+    kinds = []
+    for variant, k in (("packed", (1, 1)), ("packed", (3, 3)), ("packed8", (1, 1))) * 3:
+        graph = conv_graph(rng, cin=8, cout=6, k=k, stride=(1, 1), name="y")
+        if len(graph.operators[0].inputs) == 3:
+            call = _check_conv(klib, _dead_channel(rng, graph, int(rng.integers(0, 6))), rng, variant)
+            assert call.fields["short_requant"] == 1
+            kinds.append(call.kernel)
+    for _ in range(4):
+        graph = G.conv(rng, depthwise=True, k=(3, 3), mult=1)
+        if len(graph.operators[0].inputs) == 3:
+            c = graph.tensors[graph.operators[0].inputs[1]].shape[-1]
+            call = _check_dw(klib, _dead_channel(rng, graph, int(rng.integers(0, c))), rng)
+            assert call.fields["short_requant"] == 1
+            kinds.append(call.kernel)
+    assert len(set(kinds)) >= 3, kinds
+
+
 def test_packed_conv_takes_the_short_path_on_resnet_like_layers():
     rng = np.random.default_rng(73)
     graph = conv_graph(rng, cin=16, cout=16, k=(3, 3), stride=(1, 1))
@@ -371,7 +418,7 @@ def test_depthwise_multiplier_falls_back():
     assert kernel_call(graph, graph.operators[0], dsp=True).kernel == "pm_depthwise_conv2d_s8"
 
 
-def _mobilenet_like(rng):
+def _mobilenet_like(rng, c=None):
     """conv -> depthwise 3x3 -> 1x1 -> depthwise 3x3 stride 2 -> depthwise 5x3 dilation 2, odd channel
     counts: the SIMD depthwise kernel's main loop, channel tails and borders in one network."""
     tensors: dict[str, Tensor] = {}
@@ -395,7 +442,7 @@ def _mobilenet_like(rng):
         ops.append(Operator(name, kind, (src, f"{name}_w", f"{name}_b"), (name,), attrs))
         return name
 
-    c = int(rng.choice([4, 8, 12]))  # the 1x1 then widens to an odd count for the depthwise tails
+    c = c or int(rng.choice([4, 8, 12]))  # the 1x1 then widens to an odd count for the depthwise tails
     a = layer("c0", "x", "conv2d", c, (3, 3), (2, 2))
     a = layer("d1", a, "depthwise_conv2d", c, (3, 3), (1, 1))
     a = layer("c2", a, "conv2d", 2 * c + 1, (1, 1), (1, 1))
@@ -422,6 +469,25 @@ def test_depthwise_models_under_qemu(tmp_path, seed, board, optimize):
     assert kernels.count("pm_depthwise_conv2d_mve_s8" if board == "qemu-m55" else "pm_depthwise_conv2d_dsp_s8") == 3
     if board == "qemu-m4":
         assert kernels[2] == {"speed": "pm_conv2d_packed_1x1_s8", "size": "pm_conv2d_packed8_1x1_s8"}[optimize]
+    assert main(["run", str(tmp_path / "gen"), "--data", str(tmp_path / "data.npz"), "--transport", "semihost",
+                 "--no-check", "--quiet", "--save-outputs", str(tmp_path / "out.npz")]) == 0
+    got = np.load(tmp_path / "out.npz")["outputs"]
+    want = reference.invoke(graph, x)
+    np.testing.assert_array_equal(got.reshape(want.shape), want)
+
+
+def test_depthwise_many_channels_under_qemu(tmp_path):
+    """The depthwise assembly past one call's 64 channels: 36 channels (runs of pixels per call), then
+    73 (a 64-channel call, an 8-channel one and a byte-wise tail) through the 3x3 stride-2 and the
+    dilated 5x3 windows; built and run under QEMU on the M4, outputs equal to the reference."""
+    from pixmcu.cli import main
+    from pixmcu.codegen import generate
+
+    rng = np.random.default_rng(114)
+    graph = _mobilenet_like(rng, c=36)
+    x = rng.integers(-128, 128, (2, *graph.input_tensor().shape[1:])).astype(np.int8)
+    np.savez(tmp_path / "data.npz", x=x)
+    generate(graph, tmp_path / "gen", board="qemu-m4", name="net")
     assert main(["run", str(tmp_path / "gen"), "--data", str(tmp_path / "data.npz"), "--transport", "semihost",
                  "--no-check", "--quiet", "--save-outputs", str(tmp_path / "out.npz")]) == 0
     got = np.load(tmp_path / "out.npz")["outputs"]

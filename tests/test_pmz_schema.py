@@ -137,3 +137,18 @@ def test_operator_attributes_of_every_kind_are_checked(tmp_path, edit, msg):
     edit(next(o for o in doc["operators"] if o["kind"] == "slice")["attrs"])
     with pytest.raises(PixmcuError, match=msg):
         load_model(write_pmz(tmp_path / "edited.pmz", doc, arrays))
+
+
+def test_bias_that_overflows_the_accumulator(tmp_path):
+    """Fuzzer find (seed 20261209, pmz mutant 2618): an int32 bias of -2^31 overflowed the depthwise
+    accumulator (undefined behaviour, also in TFLM); refused at load, naming the channel."""
+    from pixmcu.frontend.checkpoint import save_graph
+
+    src = save_graph(load_model(ROOT / "tests" / "fixtures" / "ops" / "bin_mul.tflite"), tmp_path / "bin_mul.pmz")
+    doc, arrays = read_pmz(src)
+    op = next(o for o in doc["operators"] if o["kind"] == "depthwise_conv2d")
+    bias = next(t for t in doc["tensors"] if t["name"] == op["inputs"][2])
+    arrays[bias["data"]] = arrays[bias["data"]].copy()
+    arrays[bias["data"]][-1] = np.iinfo(np.int32).min
+    with pytest.raises(PixmcuError, match=r"\(depthwise_conv2d\): int32 bias beyond the \+-2147450880 .*channel 6 = -2147483648"):
+        load_model(write_pmz(tmp_path / "edited.pmz", doc, arrays))

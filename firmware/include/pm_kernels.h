@@ -368,10 +368,12 @@ int32_t pm_conv2d_packed_patch_s8_scratch_size(const pm_conv_packed_params_t *p)
 /**
  * @brief Parameters of the SIMD depthwise convolution (pm_depthwise_conv2d_dsp_s8; depth multiplier 1).
  *
- * `weights` is the filter {1, kh, kw, C} regrouped as [cp / 4][kh][kw][4] int8, cp = C rounded up to
- * 4 with zero channels (the layout pixmcu/codegen/kernels.py writes): four channels' weights of a tap
- * are one word and a group's taps are consecutive. Bias and requantization records (pm_requant_fast.h)
- * are padded likewise to cp.
+ * `weights` is the filter {1, kh, kw, C} widened to int16 and regrouped as [cp / 4][kh][kw][4], cp = C
+ * rounded up to 4 with zero channels, each tap's four channels in the lane order 0, 2, 1, 3 (the
+ * layout pixmcu/codegen/kernels.py writes): a tap's weights are two words {w0|w2, w1|w3}, the lanes
+ * SXTB16 makes of four input bytes, and a group's taps are consecutive. Bias and requantization
+ * records (pm_requant_fast.h) are padded likewise to cp. With short_requant = 1 weights and bias are
+ * stored doubled (the accumulators are then the doubled sums the short path requantizes).
  */
 typedef struct {
     pm_dims_t input;            /**< input shape */
@@ -388,15 +390,15 @@ typedef struct {
     int32_t act_min;            /**< lower clamp */
     int32_t act_max;            /**< upper clamp */
     int32_t short_requant;      /**< 1: the short requantization path is exact (proved at generate time) */
-    const int8_t *weights;      /**< [cp / 4][kh][kw][4] int8, see above */
+    const int16_t *weights;     /**< [cp / 4][kh][kw][4] int16, lanes 0, 2, 1, 3; see above */
     const int32_t *bias;        /**< [cp] initial accumulators */
     const int32_t *requant;     /**< [cp] requantization records (as in pm_conv_packed_params_t) */
 } pm_dw_params_t;
 
 /**
  * @brief Depthwise convolution (multiplier 1, any kernel size, stride, dilation and padding) with the
- * Armv7E-M dual 16-bit multiplies: four channels per 32-bit load, widened with SXTB16, each lane
- * multiplied with SMLABB/SMLATT; portable C elsewhere. Bit-exact with TFLM's reference.
+ * Armv7E-M dual 16-bit multiplies: four channels per 32-bit load, widened with SXTAB16, each lane
+ * multiplied with SMLABB/SMLATT against pre-widened weights; portable C elsewhere. Bit-exact with TFLM's reference.
  */
 int pm_depthwise_conv2d_dsp_s8(const pm_dw_params_t *p, const int8_t *input, int8_t *output);
 /**

@@ -37,6 +37,16 @@ static PM_ALWAYS_INLINE int32_t pm_packed_requant(int32_t acc, const int32_t *re
     return (t >> rec[2]) + ((t & mask) > threshold ? 1 : 0);
 }
 
+/* The short path from the doubled accumulator (acc2 = acc << 1; kernels whose generator stores
+ * doubled weights and bias get it for free), offset and clamp as pm_packed_out. */
+static PM_ALWAYS_INLINE int32_t pm_packed_out_short2(int32_t acc2, const int32_t *rec, int32_t offset, int32_t lo,
+                                                     int32_t hi, const int sat8)
+{
+    const int32_t t = pm_smmulr(acc2, rec[0]);
+    const int32_t v = (((t + (t >> 31)) >> rec[1]) + (2 * offset + 1)) >> 1;
+    return sat8 ? pm_ssat8(v) : pm_clamp(v, lo, hi);
+}
+
 /* Requantize, offset and clamp; sat8: the clamp is the int8 range (one SSAT). On the short path the
  * offset joins the final halving: ((a + 1) >> 1) + offset == (a + 1 + 2 * offset) >> 1, one add
  * fewer per value (the constant is loop-invariant). */
@@ -45,8 +55,7 @@ static PM_ALWAYS_INLINE int32_t pm_packed_out(int32_t acc, const int32_t *rec, i
 {
     int32_t v;
     if (short_path) {
-        const int32_t t = pm_smmulr(pm_shl_wrap(acc, 1), rec[0]);
-        v = (((t + (t >> 31)) >> rec[1]) + (2 * offset + 1)) >> 1;
+        return pm_packed_out_short2(pm_shl_wrap(acc, 1), rec, offset, lo, hi, sat8);
     } else {
         v = pm_packed_requant(acc, rec, 0) + offset;
     }

@@ -13,6 +13,7 @@ instruction / cycle against the core's peak, arena, flash; a table, JSON and a P
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 import tempfile
@@ -209,6 +210,9 @@ def summarize(manifest: dict, report: dict, regions: list[dict] | None, core: st
         if "fused_into" in layer:
             row["fused_into"] = layer["fused_into"]
         row.update(_weight_storage(layer))
+        if layer.get("activation_bits"):  # the output stored packed in the arena (pixmcu.codegen.act4)
+            row.update(activation_bits=layer["activation_bits"], activation_bytes=layer["packed_bytes"],
+                       activation_bytes_saved=math.prod(layer["output_shape"]) - layer["packed_bytes"])
         if regions is not None:
             reg = regions[layer["index"]]
             row["instructions_exact"] = reg["insns"]
@@ -282,6 +286,10 @@ def format_table(res: dict) -> str:
         by_bits = {b: sum(r["weight_bits"] == b for r in stored) for b in (4, 8, 16)}
         lines.append("weights stored: " + ", ".join(f"int{b} x{n}" for b, n in by_bits.items() if n)
                      + f"; {sum(r['weight_bytes_saved'] for r in stored):,} B saved against int8")
+    packed = [r for r in res["layers"] if r.get("activation_bits")]
+    if packed:
+        lines.append(f"activations stored: int4 packed x{len(packed)}; "
+                     f"{sum(r['activation_bytes_saved'] for r in packed):,} B saved against int8")
     lines.append(f"arena {res['arena_bytes']:,} B; flash: code {fl.get('code', 0):,} B, constant data "
                  f"{res.get('weight_bytes') or 0:,} B{where}")
     lines.append(f"note: {res.get('counter_note') or ''}; {res['cycles_note']}")

@@ -47,6 +47,10 @@ def print_report(report: dict) -> None:
     if any(r.get("stored_weight_bits") == 4 for r in report["layers"]):
         print(f"\nint4 weights (two per byte) on {sum(r.get('stored_weight_bits') == 4 for r in report['layers'])} "
               f"layers; weights stored as chosen save {saved:,} bytes against int8 storage")
+    packed = [r for r in report["layers"] if r.get("stored_activation_bits") == 4]
+    if packed:
+        print(f"4-bit activations (two per byte in the arena) out of {len(packed)} layers: "
+              f"{sum(r['activation_bytes_saved'] for r in packed):,} bytes saved against int8 tensors")
     s = report["size"]
     f, r = s["flash"], s["ram"]
     parts = f["parts"]

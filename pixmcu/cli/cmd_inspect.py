@@ -82,8 +82,9 @@ def _report(args, graph, model: str, sha256: str, float_ends: dict | None = None
     print(describe(float_ends) + "\n" if float_ends else "")
     rows = [[r["index"], r["name"], " ".join("x".join(map(str, s)) for s in r["input_shapes"]),
              "x".join(map(str, r["output_shape"])), f"{r['macs']:,}", f"{r['param_bytes']:,}",
-             r["activation"], r["weights_quant"], r["weight_bits"] or "-", r["output_quant"]] for r in layers]
-    print(format_table(["#", "layer", "input", "output", "MACs", "params B", "act", "weights", "w bits",
-                        "output quant"], rows, right=(0, 4, 5, 8)))
+             r["activation"], r["weights_quant"], r["weight_bits"] or "-", r["output_bits"], r["output_quant"]]
+            for r in layers]
+    print(format_table(["#", "layer", "input", "output", "MACs", "params B", "act", "weights", "w bits", "a bits",
+                        "output quant"], rows, right=(0, 4, 5, 8, 9)))
     print(f"\ntotal: {report['total_macs']:,} MACs, {report['param_bytes']:,} parameter bytes, {len(layers)} layers")
     return 0

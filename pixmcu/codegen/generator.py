@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from pixmcu import __version__
+from pixmcu.codegen import act4 as act4_mod
 from pixmcu.codegen import first_layer as fl
 from pixmcu.codegen.cformat import c_comment, c_int, c_type, format_array
 from pixmcu.codegen.outdir import OutDir
@@ -31,7 +32,7 @@ from pixmcu.reference import state_fill
 from pixmcu.templating import render_template
 
 # Kernels declared outside pm_kernels.h.
-KERNEL_HEADERS = {"pm_pixel_embedding_u8": "pm_embedding.h"}
+KERNEL_HEADERS = {"pm_pixel_embedding_u8": "pm_embedding.h", **{k: act4_mod.HEADER for k in act4_mod.KERNELS}}
 
 
 @dataclass
@@ -199,9 +200,16 @@ def generate(model: str | Path | Graph, out_dir: str | Path, board: str | None =
                                     flash_wait_states, _first_layer_room(graph, layouts, flash_budget), optimize)
         if first is not None and first.calls is not None:
             calls[first.embed_index], calls[first.conv_index] = first.calls
+    size = layouts is not None and optimize == "size"
+    if size:
+        calls = act4_mod.int4_calls(graph, calls)
     if fuse:
         calls = fuse_residual_adds(graph, calls)
-    mem = plan(graph, calls, overlap=overlap)
+    act4 = None
+    if size:  # packed 4-bit activations where they lower the arena
+        calls, act4 = act4_mod.apply(graph, calls, overlap)
+    packed_act = act4.nbytes if act4 is not None else {}
+    mem = plan(graph, calls, overlap=overlap, act4=act4)
 
     model_sha = _sha256(src) if src else graph_digest(graph)
     source_file = f"model{src.suffix}" if src else None
@@ -220,7 +228,8 @@ def generate(model: str | Path | Graph, out_dir: str | Path, board: str | None =
     for i, (op, call) in enumerate(zip(graph.operators, calls)):
         out = graph.tensors[call.output]
         out_expr = _tensor_expr(graph, mem, out.name, const_syms)
-        out_bytes = 0 if call.hides else out.nbytes  # a fused convolution's own output never exists
+        out_bytes = 0 if call.hides or out.name in packed_act else out.nbytes  # hooks see int8 tensors only
+        stored = packed_act.get(out.name, out_bytes)
         statements: list[str] = []
         arrays_before = len(emit.arrays)
         if call.kernel is not None:
@@ -235,7 +244,7 @@ def generate(model: str | Path | Graph, out_dir: str | Path, board: str | None =
             ins += [state_syms[n] for n in call.state]
             if call.scratch_bytes:
                 ins.append(f"(arena + {mem.scratch[i][0]})")
-            if call.kernel == "pm_pixel_embedding_u8" or call.adapter:  # uint8 pixels; the API passes int8_t
+            if call.kernel in ("pm_pixel_embedding_u8", *act4_mod.EMBEDS) or call.adapter:  # uint8 pixels; the API passes int8_t
                 ins[0] = f"(const uint8_t *){ins[0]}"
             if call.adapter:
                 if not call.scratch_bytes:
@@ -250,7 +259,9 @@ def generate(model: str | Path | Graph, out_dir: str | Path, board: str | None =
                 statements.append(f"status = {call.kernel}(&{var}, {', '.join(ins)}, {out_expr});")
             statements += ["if (status != PM_OK) {", "    return status;", "}"]
         pl = mem.tensors[out.name]
-        where = f"arena[{pl.offset}:{pl.offset + out.nbytes}]" if pl.where == "arena" else f"caller's {pl.where} buffer"
+        where = f"arena[{pl.offset}:{pl.offset + stored}]" if pl.where == "arena" else f"caller's {pl.where} buffer"
+        if out.name in packed_act:
+            where += f", packed 4-bit (value = nibble + {act4.low[out.name]})"
         if call.hides and call.adapter:
             where = (f"pixel embedding folded into the first layer ({call.kernel}); the embedded image is never "
                      f"stored; the conv's output goes to {where}")
@@ -268,9 +279,12 @@ def generate(model: str | Path | Graph, out_dir: str | Path, board: str | None =
             "kernel": call.kernel or ("view" if call.is_view else calls[call.done_by].kernel),
             "buffer": "none" if call.hides else pl.where,
             "arena_offset": pl.offset if pl.where == "arena" and not call.hides else None,
-            "arena_bytes": out_bytes if pl.where == "arena" else 0,
+            "arena_bytes": stored if pl.where == "arena" else 0,
             "output_bytes": out_bytes,
         }
+        if out.name in packed_act:
+            entry["activation_bits"] = act4_mod.BITS
+            entry["packed_bytes"] = stored
         # What this layer puts in flash, for `pixmcu analyze` (each array is 16-byte aligned).
         entry["constants"] = [{"array": a["declaration"].split("[")[0].split()[-1], "ctype": a["declaration"].split()[0],
                                "bytes": n} for a, n in zip(emit.arrays[arrays_before:], emit.sizes[arrays_before:])]

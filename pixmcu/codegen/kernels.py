@@ -79,7 +79,7 @@ STRUCT_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
 STRUCT_FIELDS["pm_dw_params_t"] = (
     ("input", "dims"), ("filter", "dims"), ("output", "dims"), ("stride_h", "i32"), ("stride_w", "i32"),
     ("dilation_h", "i32"), ("dilation_w", "i32"), ("pad_h", "i32"), ("pad_w", "i32"),
-    *STRUCT_FIELDS["pm_conv_packed_params_t"][7:12], ("weights", "int8_t*"), ("bias", "int32_t*"),
+    *STRUCT_FIELDS["pm_conv_packed_params_t"][7:12], ("weights", "int16_t*"), ("bias", "int32_t*"),
     ("requant", "int32_t*"))
 STRUCT_FIELDS["pm_conv_mve_params_t"] = (
     *STRUCT_FIELDS["pm_conv_packed_params_t"][:11], ("right_only", "i32"), ("weights", "int8_t*"),
@@ -189,7 +189,8 @@ def _packed_conv(graph: Graph, op: Operator, p: dict, int8_weights: bool = False
     w = graph.tensors[op.inputs[1]]
     out = graph.tensors[op.outputs[0]]
     bias = p["bias"] if len(op.inputs) > 2 else None
-    consts = packing.conv_constants(w.data, bias, p["multiplier"], p["shift"], p["input_offset"])
+    consts = packing.conv_constants(w.data, bias, p["multiplier"], p["shift"], p["input_offset"],
+                                    constant_channels=True)
     fields = {
         "input": _dims(x.shape), "filter": _dims(w.shape), "output": _dims(out.shape),
         "stride_h": p["stride"][0], "stride_w": p["stride"][1], "pad_h": p["pad"][0], "pad_w": p["pad"][1],
@@ -293,8 +294,9 @@ def _mve_dw(graph: Graph, op: Operator, p: dict) -> KernelCall:
 
 
 def _dw_simd(graph: Graph, op: Operator, p: dict) -> KernelCall:
-    """pm_depthwise_conv2d_dsp_s8: the filter as groups of four channels, [group][ky][kx][4] (zero
-    channels pad the last group); bias and requantization records as the packed convolutions'."""
+    """pm_depthwise_conv2d_dsp_s8: the filter widened to int16 as groups of four channels,
+    [group][ky][kx][4] in the lane order 0, 2, 1, 3 of SXTB16 (zero channels pad the last group); bias
+    and requantization records as the packed convolutions'."""
     x = graph.tensors[op.inputs[0]]
     w = graph.tensors[op.inputs[1]]
     out = graph.tensors[op.outputs[0]]
@@ -302,10 +304,12 @@ def _dw_simd(graph: Graph, op: Operator, p: dict) -> KernelCall:
     cp = -(-c // packing.GROUP) * packing.GROUP
     padded = np.zeros((kh, kw, cp), np.int8)
     padded[:, :, :c] = np.asarray(w.data, np.int8)[0]
-    wdata = np.ascontiguousarray(padded.reshape(kh, kw, cp // 4, 4).transpose(2, 0, 1, 3))
+    wdata = np.ascontiguousarray(padded.reshape(kh, kw, cp // 4, 4).transpose(2, 0, 1, 3)[..., [0, 2, 1, 3]],
+                                 dtype=np.int16)
     bias = p["bias"] if len(op.inputs) > 2 else None
     per_channel = np.asarray(w.data, np.int8)[0].transpose(2, 0, 1)[..., None]  # {C, kh, kw, 1}
-    consts = packing.conv_constants(per_channel, bias, p["multiplier"], p["shift"], p["input_offset"])
+    consts = packing.conv_constants(per_channel, bias, p["multiplier"], p["shift"], p["input_offset"],
+                                    constant_channels=True)
     fields = {
         "input": _dims(x.shape), "filter": _dims(w.shape), "output": _dims(out.shape),
         "stride_h": p["stride"][0], "stride_w": p["stride"][1],
@@ -314,7 +318,10 @@ def _dw_simd(graph: Graph, op: Operator, p: dict) -> KernelCall:
         "act_min": p["act_min"], "act_max": p["act_max"], "short_requant": consts["short_requant"],
         "weights": "weights", "bias": "bias", "requant": "requant",
     }
-    arrays = {"weights": wdata, "bias": consts["bias"], "requant": consts["requant"]}
+    bias = consts["bias"]
+    if consts["short_requant"]:  # the short path's doubling done here (|accumulator| < 2^30 proved)
+        wdata, bias = wdata * 2, (bias.astype(np.int64) * 2).astype(np.int32)
+    arrays = {"weights": wdata, "bias": bias, "requant": consts["requant"]}
     return KernelCall("pm_depthwise_conv2d_dsp_s8", "pm_dw_params_t", fields, arrays, (op.inputs[0],))
 
 
@@ -399,7 +406,7 @@ def _fc(graph: Graph, op: Operator, p: dict, dsp: bool, int4_weights: bool = Fal
         if depth % packing.GROUP == 0:
             wdata = np.asarray(w.data, np.int8).reshape(units, 1, 1, depth)
             consts = packing.conv_constants(wdata, p["bias"] if has_bias else None, p["multiplier"], p["shift"],
-                                            p["input_offset"])
+                                            p["input_offset"], constant_channels=True)
             packed = {k: conv[k] for k in ("input", "filter", "output", "stride_h", "stride_w", "pad_h", "pad_w",
                                            "input_offset", "output_offset", "act_min", "act_max")}
             packed.update(short_requant=consts["short_requant"], weights="weights", bias="bias", requant="requant")

@@ -114,8 +114,43 @@ def _fits_short(bound: np.ndarray, multiplier: np.ndarray, shift: np.ndarray) ->
     return bool(ok.all() and (np.asarray(multiplier) >= 0).all())
 
 
-def conv_constants(w: np.ndarray, bias: np.ndarray | None, multiplier, shift, input_offset: int) -> dict:
-    """Padded bias, requantization records and the short-path flag of one convolution."""
+# A constant channel's stand-in: bias K * 2^21 requantized by (2^30, right shift 20) gives K for every
+# accumulator within 2^19 of the bias.
+_CONST_SHIFT = -20
+_CONST_REACH = 1 << 19
+
+
+def _constant_channels(b: np.ndarray, reach: np.ndarray, mult: np.ndarray, sh: np.ndarray) -> None:
+    """Channels whose requantized value is one constant K over every accumulator they can reach
+    (bias +- reach; e.g. a dead channel: bias 2^30, one weight of 1, shift -31) get a stand-in that
+    fits the short path: bias K' * 2^21, multiplier 2^30, shift -20, K' = K clipped to [-256, 256]
+    (past +-256 the output offset in [-128, 127] and any clamp give the same int8 either way).
+    Both the constancy and the stand-in are checked over the whole reach; in place."""
+    for k in range(len(mult)):
+        r = int(reach[k])
+        fits = (abs(int(b[k])) + r) * 2 <= quant.INT32_MAX and -30 <= int(sh[k]) <= -1 and int(mult[k]) >= 0
+        if fits or r >= _CONST_REACH:
+            continue
+        accs = np.arange(int(b[k]) - r, int(b[k]) + r + 1, dtype=np.int64)
+        if accs[0] < quant.INT32_MIN or accs[-1] > quant.INT32_MAX:
+            continue
+        vals = quant.multiply_by_quantized_multiplier(accs, int(mult[k]), int(sh[k]))
+        if vals.min() != vals.max():
+            continue
+        kc = int(np.clip(vals[0], -256, 256))
+        nb = kc << (-_CONST_SHIFT + 1)
+        got = quant.multiply_by_quantized_multiplier(np.arange(nb - r, nb + r + 1, dtype=np.int64), 1 << 30,
+                                                     _CONST_SHIFT)
+        if got.min() == got.max() == kc:
+            b[k], mult[k], sh[k] = nb, 1 << 30, _CONST_SHIFT
+
+
+def conv_constants(w: np.ndarray, bias: np.ndarray | None, multiplier, shift, input_offset: int,
+                   constant_channels: bool = False) -> dict:
+    """Padded bias, requantization records and the short-path flag of one convolution.
+    constant_channels: channels whose output cannot vary get short-path stand-ins (_constant_channels),
+    so one degenerate channel does not send a whole layer down the long path; only for kernels that
+    take this bias as it is (not the Helium ones, which fold their own)."""
     w = np.asarray(w, dtype=np.int64)
     oc = w.shape[0]
     ocp = _ceil(oc, BLOCK)
@@ -124,9 +159,11 @@ def conv_constants(w: np.ndarray, bias: np.ndarray | None, multiplier, shift, in
         b[:oc] = np.asarray(bias, dtype=np.int64)
     # Largest |accumulator| over any input: int8 values plus the offset, any subset of taps (borders).
     xmax = max(abs(-128 + input_offset), abs(127 + input_offset))
+    mult = np.array(np.broadcast_to(np.asarray(multiplier, dtype=np.int64), (oc,)))
+    sh = np.array(np.broadcast_to(np.asarray(shift, dtype=np.int64), (oc,)))
+    if constant_channels:
+        _constant_channels(b, np.abs(w).reshape(oc, -1).sum(axis=1) * xmax, mult, sh)
     bound = np.abs(b[:oc]) + np.abs(w).reshape(oc, -1).sum(axis=1) * xmax
-    mult = np.asarray(multiplier, dtype=np.int64)
-    sh = np.asarray(shift, dtype=np.int64)
     short = _fits_short(bound, mult, sh) and bool((bound <= quant.INT32_MAX).all())
     recs = [_record(mult[k], sh[k], short) for k in range(oc)] + [[0] * record_words(short)] * (ocp - oc)
     return {"bias": b.astype(np.int32), "requant": np.asarray(recs, dtype=np.int64).astype(np.int32).reshape(-1),

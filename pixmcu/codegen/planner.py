@@ -54,18 +54,21 @@ def _round_up(x: int, a: int) -> int:
     return -(-x // a) * a
 
 
-def overlap_delta(in_shape, out_shape, stride, pad) -> int:
+def overlap_delta(in_shape, out_shape, stride, pad, in_bpp: int | None = None, out_bpp: int | None = None) -> int:
     """Smallest d >= 0 (a multiple of ALIGN) such that output may start d bytes before the input.
 
     Output pixel q (raster order over batch, rows, columns; all channels contiguous) is written
     after the kernel has read every input byte it needs, and no later pixel reads a byte below
     first_read(p) = offset of input pixel (max(0, oy*sh - ph), max(0, ox*sw - pw)). Safe iff for all q:
     (q + 1) * Cout - d <= min over p >= q of first_read(p).
+    in_bpp / out_bpp: bytes per pixel as stored (default: the channels; packed 4-bit tensors store half).
     """
     n, h, w, cin = in_shape
     _, oh, ow, cout = out_shape
     sh, sw = stride
     ph, pw = pad
+    cin = cin if in_bpp is None else in_bpp
+    cout = cout if out_bpp is None else out_bpp
     ys = np.maximum(0, np.arange(oh) * sh - ph)
     xs = np.maximum(0, np.arange(ow) * sw - pw)
     b = np.arange(n)
@@ -130,20 +133,21 @@ def _window_params(graph: Graph, op, call: KernelCall):
 BREAK_ROUNDS = 3
 
 
-def plan(graph: Graph, calls: list[KernelCall], overlap: bool = True) -> Plan:
+def plan(graph: Graph, calls: list[KernelCall], overlap: bool = True, act4=None) -> Plan:
     """Arena offsets for every activation the calls write (calls[i] runs layer i).
 
     Overlapping a windowed layer's output with its dying input chains the two into one group at fixed
     relative offsets; along a long chain the offsets drift (each output starts below its input), and
     the drift, not the live bytes, can set the arena (MobileNets: every layer overlaps the last). So
     the plan with every overlap is improved greedily: a few rounds, each keeping the single broken
-    link (that layer's output placed on its own) that lowers the arena most."""
-    best = _plan(graph, calls, overlap, frozenset())
+    link (that layer's output placed on its own) that lowers the arena most.
+    act4: the packed 4-bit tensors (pixmcu.codegen.act4.Act4): their packed sizes and overlap deltas."""
+    best = _plan(graph, calls, overlap, frozenset(), act4)
     if not overlap:
         return best[0]
     breaks: frozenset[int] = frozenset()
     for _ in range(BREAK_ROUNDS):
-        trial = min(((_plan(graph, calls, overlap, breaks | {i}), breaks | {i}) for i in best[1]),
+        trial = min(((_plan(graph, calls, overlap, breaks | {i}, act4), breaks | {i}) for i in best[1]),
                     key=lambda t: (t[0][0].arena_bytes, sorted(t[1])), default=None)
         if trial is None or trial[0][0].arena_bytes >= best[0].arena_bytes:
             break
@@ -151,13 +155,17 @@ def plan(graph: Graph, calls: list[KernelCall], overlap: bool = True) -> Plan:
     return best[0]
 
 
-def _plan(graph: Graph, calls: list[KernelCall], overlap: bool, breaks: frozenset[int]) -> tuple[Plan, list[int]]:
+def _plan(graph: Graph, calls: list[KernelCall], overlap: bool, breaks: frozenset[int],
+          act4=None) -> tuple[Plan, list[int]]:
     """The plan with every overlap link except those of the layers in `breaks`; and the layers whose
     output joined its input's group by overlap."""
     linked: list[int] = []
     ops = graph.operators
     n_ops = len(ops)
     nbytes = {name: t.nbytes for name, t in graph.tensors.items()}
+    deltas = act4.deltas if act4 is not None else {}
+    if act4 is not None:
+        nbytes.update(act4.nbytes)
     graph_out = set(graph.outputs)
     last_use: dict[str, int] = {}
     producer: dict[str, int] = {name: -1 for name in graph.inputs}
@@ -198,6 +206,13 @@ def _plan(graph: Graph, calls: list[KernelCall], overlap: bool, breaks: frozense
             src = op.inputs[0]
             join(group_of[src], out, group_of[src].members[src])
             placed = True
+        elif out not in graph_out and overlap and i in deltas and i not in breaks:
+            src, delta = deltas[i]
+            g = group_of[src]
+            if dies_at(g, i):
+                join(g, out, g.members[src] - delta)
+                placed = True
+                linked.append(i)
         elif out not in graph_out and call.in_place:
             for src in call.in_place:
                 g = group_of[src]
