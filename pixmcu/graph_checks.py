@@ -102,6 +102,7 @@ def _check_operator(graph: Graph, op: Operator) -> None:
         if not all(1 <= e <= MAX_EXTENT for e in ext):
             raise _err(op, f"dilation {tuple(a['dilation'])} stretches the {w.shape[1]}x{w.shape[2]} filter to "
                            f"{ext[0]}x{ext[1]}, over pixmcu's limit of {MAX_EXTENT}")
+        _bounded(op, "dilation", a["dilation"])  # a 1x1 filter's extent does not bound its dilation
         _check_window(graph, op, w.shape[1:3])
     elif op.kind in ("avg_pool2d", "max_pool2d"):
         _bounded(op, "stride", a["stride"])

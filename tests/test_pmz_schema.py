@@ -152,3 +152,15 @@ def test_bias_that_overflows_the_accumulator(tmp_path):
     arrays[bias["data"]][-1] = np.iinfo(np.int32).min
     with pytest.raises(PixmcuError, match=r"\(depthwise_conv2d\): int32 bias beyond the \+-2147450880 .*channel 6 = -2147483648"):
         load_model(write_pmz(tmp_path / "edited.pmz", doc, arrays))
+
+
+def test_dilation_of_a_1x1_filter_is_bounded(tmp_path):
+    """Fuzzer find (seed 20261211, pmz mutant 2948): a 1x1 depthwise filter spans one tap at any
+    dilation, so 2^31 + 1 passed the extent check and failed only in the generator."""
+    from pixmcu.frontend.checkpoint import save_graph
+
+    src = save_graph(load_model(ROOT / "tests" / "fixtures" / "ops" / "bin_minimum.tflite"), tmp_path / "m.pmz")
+    doc, arrays = read_pmz(src)
+    next(o for o in doc["operators"] if o["kind"] == "depthwise_conv2d")["attrs"]["dilation"][0] = 2 ** 31 + 1
+    with pytest.raises(PixmcuError, match=r"\(depthwise_conv2d\): dilation \(2147483649, 1\) must be between 1 and 65536"):
+        load_model(write_pmz(tmp_path / "edited.pmz", doc, arrays))
