@@ -100,19 +100,23 @@ def test_int4_conv_add_fused(klib, conv_first):  # noqa: F811
         w = graph.tensors[op.inputs[1]]
         tensors = dict(graph.tensors)
         tensors[w.name] = Tensor(w.name, w.shape, "int8", w.quant, rng.integers(-8, 8, w.shape).astype(np.int8))
-        graph = Graph(tensors, graph.operators, graph.inputs, graph.outputs)
-        calls = fuse_residual_adds(graph, [kernel_call(graph, o, **INT4) for o in graph.operators])
-        assert calls[0].kernel == "pm_conv2d_packed4_add_s8" and calls[1].done_by == 0
-        conv_op, add_op = graph.operators
-        x, r = G.random_input(rng, graph)
-        c = OPS["conv2d"](graph, conv_op, [x[None]], lower(graph, conv_op))
-        pair = [c, r[None]] if conv_first else [r[None], c]
-        want = OPS["add"](graph, add_op, pair, lower(graph, add_op))[0]
-        buf = np.full(r.nbytes + 2 * GUARD, GUARD_BYTE, np.uint8)
-        out_ptr = ctypes.c_void_p(buf.ctypes.data + GUARD)
-        _call_kernel(klib, calls[0], x, out_ptr, residual_ptr=ctypes.c_void_p(r.ctypes.data))
-        np.testing.assert_array_equal(buf[GUARD:GUARD + r.nbytes].view(np.int8).reshape(r.shape), want.reshape(r.shape))
-        assert (buf[:GUARD] == GUARD_BYTE).all() and (buf[GUARD + r.nbytes:] == GUARD_BYTE).all()
+        check_fused(klib, Graph(tensors, graph.operators, graph.inputs, graph.outputs), rng, conv_first, INT4,
+                    "pm_conv2d_packed4_add_s8")
+
+
+def check_fused(lib, graph: Graph, rng, conv_first: bool, opts: dict, kernel: str) -> None:
+    """The conv + ADD graph fused onto `kernel` (kernel_call options `opts`) equals the reference."""
+    calls = fuse_residual_adds(graph, [kernel_call(graph, o, **opts) for o in graph.operators])
+    assert calls[0].kernel == kernel and calls[1].done_by == 0
+    conv_op, add_op = graph.operators
+    x, r = G.random_input(rng, graph)
+    c = OPS["conv2d"](graph, conv_op, [x[None]], lower(graph, conv_op))
+    pair = [c, r[None]] if conv_first else [r[None], c]
+    want = OPS["add"](graph, add_op, pair, lower(graph, add_op))[0]
+    buf = np.full(r.nbytes + 2 * GUARD, GUARD_BYTE, np.uint8)
+    _call_kernel(lib, calls[0], x, ctypes.c_void_p(buf.ctypes.data + GUARD), residual_ptr=ctypes.c_void_p(r.ctypes.data))
+    np.testing.assert_array_equal(buf[GUARD:GUARD + r.nbytes].view(np.int8).reshape(r.shape), want.reshape(r.shape))
+    assert (buf[:GUARD] == GUARD_BYTE).all() and (buf[GUARD + r.nbytes:] == GUARD_BYTE).all()
 
 
 def test_int4_fully_connected(klib):  # noqa: F811

@@ -107,7 +107,7 @@ def _check_conv(lib, graph, rng, variant="packed"):
     """`variant`: a key of VARIANTS or kernel_call's keyword arguments."""
     op = graph.operators[0]
     call = kernel_call(graph, op, **(VARIANTS[variant] if isinstance(variant, str) else variant))
-    assert call.kernel in ("pm_conv2d_packed4_s8", "pm_conv2d_packed4_1x1_s8", "pm_conv2d_packed_s8", "pm_conv2d_packed_pad_s8", "pm_conv2d_packed_patch_s8",
+    assert call.kernel in ("pm_conv2d_packed2_s8", "pm_conv2d_packed2_1x1_s8", "pm_conv2d_packed4_s8", "pm_conv2d_packed4_1x1_s8", "pm_conv2d_packed_s8", "pm_conv2d_packed_pad_s8", "pm_conv2d_packed_patch_s8",
                            "pm_conv2d_mve_s8", "pm_conv2d_packed8_s8",
                            "pm_conv2d_dsp_s8", "pm_conv2d_1x1_s8", "pm_conv2d_packed_1x1_s8",
                            "pm_conv2d_packed8_1x1_s8")

@@ -338,6 +338,21 @@ int32_t pm_conv2d_packed4_1x1_s8_scratch_size(const pm_conv_packed_params_t *p);
 /** @brief pm_conv2d_packed_add_s8 on pm_conv2d_packed4_s8's int4 weights. */
 int pm_conv2d_packed4_add_s8(const pm_conv_packed_add_params_t *p, const int8_t *input, const int8_t *residual,
                              int8_t *output);
+/**
+ * @brief pm_conv2d_packed_s8 on 2-bit weights (an eighth of the flash; every weight in [-2, 1]):
+ * `weights` holds per block of four output channels, tap and group of four input channels one word,
+ * byte k = input channel k, bits 2j+1:2j = output channel j (lowest bits first, two's complement). The
+ * generator takes this layout only where 64 x the largest |dot product| fits int32 (the kernel sums
+ * the fields widened times 64).
+ */
+int pm_conv2d_packed2_s8(const pm_conv_packed_params_t *p, const int8_t *input, int8_t *output);
+/** @brief pm_conv2d_packed_1x1_s8 on pm_conv2d_packed2_s8's 2-bit weights. */
+int pm_conv2d_packed2_1x1_s8(const pm_conv_packed_params_t *p, const int8_t *input, int8_t *scratch, int8_t *output);
+/** @brief Scratch bytes of pm_conv2d_packed2_1x1_s8 (as pm_conv2d_packed_1x1_s8_scratch_size). */
+int32_t pm_conv2d_packed2_1x1_s8_scratch_size(const pm_conv_packed_params_t *p);
+/** @brief pm_conv2d_packed_add_s8 on pm_conv2d_packed2_s8's 2-bit weights. */
+int pm_conv2d_packed2_add_s8(const pm_conv_packed_add_params_t *p, const int8_t *input, const int8_t *residual,
+                             int8_t *output);
 /** @brief Packed convolution for any input channel count: pads the channels to a multiple of 4 in @p scratch. */
 int pm_conv2d_packed_pad_s8(const pm_conv_packed_params_t *p, const int8_t *input, int8_t *scratch, int8_t *output);
 /** @brief Scratch bytes pm_conv2d_packed_pad_s8 needs: the input with channels rounded up to a multiple of 4. */

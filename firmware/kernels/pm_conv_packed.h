@@ -205,6 +205,42 @@ __attribute__((naked, noinline)) static void pm_packed4_window_asm(PM_UNUSED con
         PM_WINDOW_ASM_TAIL);
 }
 
+/* The 2-bit weight word in r10 against the input lanes r8 (channels 0|2) and r9 (1|3), into the sums
+ * r4..r7; t: the widened-lane temporary. Each field is moved to the top of its byte by one AND with a
+ * shifted operand (mask 0xC0C0C0C0 in r12) and widened with SXTB16: 64 x the weights. */
+#define PM_W2_LANES(t)                                                                            \
+        "mov    r12, #0xC0C0C0C0\n\t"                                                            \
+        "and    r11, r12, r10, lsl #6\n\t"                                                     \
+        "sxtb16 " t ", r11\n\t"                                                                \
+        "smlad  r4, r8, " t ", r4\n\t"                                                         \
+        "sxtb16 " t ", r11, ror #8\n\t"                                                        \
+        "smlad  r4, r9, " t ", r4\n\t"                                                         \
+        "and    r11, r12, r10, lsl #4\n\t"                                                     \
+        "sxtb16 " t ", r11\n\t"                                                                \
+        "smlad  r5, r8, " t ", r5\n\t"                                                         \
+        "sxtb16 " t ", r11, ror #8\n\t"                                                        \
+        "smlad  r5, r9, " t ", r5\n\t"                                                         \
+        "and    r11, r12, r10, lsl #2\n\t"                                                     \
+        "sxtb16 " t ", r11\n\t"                                                                \
+        "smlad  r6, r8, " t ", r6\n\t"                                                         \
+        "sxtb16 " t ", r11, ror #8\n\t"                                                        \
+        "smlad  r6, r9, " t ", r6\n\t"                                                         \
+        "and    r11, r12, r10\n\t"                                                             \
+        "sxtb16 " t ", r11\n\t"                                                                \
+        "smlad  r7, r8, " t ", r7\n\t"                                                         \
+        "sxtb16 " t ", r11, ror #8\n\t"                                                        \
+        "smlad  r7, r9, " t ", r7\n\t"
+
+/* As pm_packed4_window_asm for 2-bit weights (pm_conv2d_packed2_*): per group one word, byte i holding
+ * input channel i of output channels 0..3 in bits 2k+1:2k (lowest bits first); the sums come out
+ * times 64 (exact: the generator proves 64 x the largest sum fits int32; the C caller divides).
+ * 27 instructions for 16 MACs (28 for int4). */
+__attribute__((naked, noinline)) static void pm_packed2_window_asm(PM_UNUSED const int8_t *x,
+                                                                  PM_UNUSED const int32_t *w, PM_UNUSED int32_t *s)
+{
+    __asm__ volatile(PM_WINDOW_ASM_HEAD "ldr    r10, [r1], #4\n\t" PM_W2_LANES("lr") PM_WINDOW_ASM_TAIL);
+}
+
 /* One pixel of a 1x1 convolution against every block of four output channels, on an input already
  * widened to int16 (word pairs {channels 0|2, 1|3} per group of four, pm_packed_widen): no SXTAB16 in
  * the loop, so 16 MACs take 12 instructions with int16 weights (w8 = 0) and 19 with int8 weights
@@ -318,6 +354,14 @@ __attribute__((naked, noinline)) static void pm_packed4_pixel_asm(PM_UNUSED cons
 {
     __asm__ volatile(PM_PIXEL_ASM_HEAD PM_PIXEL_ASM_LOOP(PM_PIXEL_GROUP4) PM_PIXEL_ASM_TAIL);
 }
+/* 2-bit weights: four fields per byte, widened in the loop (the body of PM_PIXEL_ASM_LOOP). */
+#define PM_PIXEL_GROUP2 "ldrd   r8, r9, [r0], #8\n\t" "ldr    r10, [r1], #4\n\t" PM_W2_LANES("r3")
+
+__attribute__((naked, noinline)) static void pm_packed2_pixel_asm(PM_UNUSED const int32_t *x16,
+                                                                 PM_UNUSED const int32_t *w, PM_UNUSED int32_t *s)
+{
+    __asm__ volatile(PM_PIXEL_ASM_HEAD PM_PIXEL_ASM_LOOP(PM_PIXEL_GROUP2) PM_PIXEL_ASM_TAIL);
+}
 #else
 #define PM_PACKED_ASM 0
 #endif
@@ -428,6 +472,30 @@ static PM_ALWAYS_INLINE void pm_packed4_dot4(const int8_t *x, const int32_t *w, 
         }
     }
 }
+
+/* Output channel k (0..3) of a 2-bit weight word as SMLAD operands, 64 x the weights (pm_packed2_window_asm). */
+static PM_ALWAYS_INLINE void pm_packed2_lanes(uint32_t v, int k, uint32_t *l02, uint32_t *l13)
+{
+    const uint32_t top = (v << (6 - 2 * k)) & 0xC0C0C0C0u;
+    *l02 = (uint32_t)pm_sxtb16(top);
+    *l13 = (uint32_t)pm_sxtb16_ror8(top);
+}
+
+/* As pm_packed8_dot4 for 2-bit weights (one word per group); the sums come out times 64. */
+static PM_ALWAYS_INLINE void pm_packed2_dot4(const int8_t *x, const int32_t *w, int32_t n, uint32_t off2,
+                                             int32_t *acc)
+{
+    for (int32_t g = 0; g < n; ++g) {
+        const uint32_t xv = pm_read_u32(x + 4 * g);
+        const uint32_t x02 = (uint32_t)pm_sxtab16(off2, xv);
+        const uint32_t x13 = (uint32_t)pm_sxtab16_ror8(off2, xv);
+        for (int k = 0; k < 4; ++k) {
+            uint32_t l02, l13;
+            pm_packed2_lanes((uint32_t)w[g], k, &l02, &l13);
+            acc[k] = pm_smlad(x13, l13, pm_smlad(x02, l02, acc[k]));
+        }
+    }
+}
 #endif
 
 
@@ -435,15 +503,18 @@ static PM_ALWAYS_INLINE void pm_packed4_dot4(const int8_t *x, const int32_t *w, 
 #define PM_W16 0
 #define PM_W8 1
 #define PM_W4 2
+#define PM_W2 3
 /* Words per group of four input channels and four output channels. */
-#define PM_WPG(wk) ((wk) == PM_W4 ? 2 : (wk) == PM_W8 ? 4 : 8)
+#define PM_WPG(wk) ((wk) == PM_W2 ? 1 : (wk) == PM_W4 ? 2 : (wk) == PM_W8 ? 4 : 8)
+/* log2 of the factor the low-bit layouts scale their sums by (0: none). */
+#define PM_WSCALE(wk) ((wk) == PM_W2 ? 6 : (wk) == PM_W4 ? 4 : 0)
 
-/* The int4 kernels' sums start at the bias and gain 16 x the dot product: back to bias + dot. The
- * difference is taken modulo 2^32, exact because the generator proves |16 x dot| < 2^31. */
-static PM_ALWAYS_INLINE void pm_packed4_unscale(int32_t *acc, const int32_t *bias, int32_t m)
+/* The int4 (2-bit) kernels' sums start at the bias and gain 16 (64) x the dot product: back to bias +
+ * dot. The difference is taken modulo 2^32, exact because the generator proves |16 (64) x dot| < 2^31. */
+static PM_ALWAYS_INLINE void pm_packed4_unscale(int32_t *acc, const int32_t *bias, int32_t m, const int sh)
 {
     for (int32_t k = 0; k < m; ++k) {
-        acc[k] = (int32_t)((uint32_t)bias[k] + (uint32_t)((int32_t)((uint32_t)acc[k] - (uint32_t)bias[k]) >> 4));
+        acc[k] = (int32_t)((uint32_t)bias[k] + (uint32_t)((int32_t)((uint32_t)acc[k] - (uint32_t)bias[k]) >> sh));
     }
 }
 
@@ -520,7 +591,9 @@ static PM_ALWAYS_INLINE void pm_packed_body(const pm_conv_packed_params_t *p, co
                     if (rows > 0) {
 #if PM_PACKED_ASM
                         s[5] = rows;
-                        if (w8 == PM_W4) {
+                        if (w8 == PM_W2) {
+                            pm_packed2_window_asm(x_first, w_first, s);
+                        } else if (w8 == PM_W4) {
                             pm_packed4_window_asm(x_first, w_first, s);
                         } else if (w8) {
                             pm_packed8_window_asm(x_first, w_first, s);
@@ -531,7 +604,9 @@ static PM_ALWAYS_INLINE void pm_packed_body(const pm_conv_packed_params_t *p, co
                         const int8_t *xr = x_first;
                         const int32_t *wr = w_first;
                         for (int32_t r = 0; r < rows; ++r) {
-                            if (w8 == PM_W4) {
+                            if (w8 == PM_W2) {
+                                pm_packed2_dot4(xr, wr, n, off2, s);
+                            } else if (w8 == PM_W4) {
                                 pm_packed4_dot4(xr, wr, n, off2, s);
                             } else if (w8) {
                                 pm_packed8_dot4(xr, wr, n, off2, s);
@@ -543,8 +618,8 @@ static PM_ALWAYS_INLINE void pm_packed_body(const pm_conv_packed_params_t *p, co
                         }
 #endif
                     }
-                    if (w8 == PM_W4) {
-                        pm_packed4_unscale(s, bias - 4, 4);
+                    if (PM_WSCALE(w8)) {
+                        pm_packed4_unscale(s, bias - 4, 4, PM_WSCALE(w8));
                     }
                     w_first += block_words;
                     const int32_t m = out_c - oc < 4 ? out_c - oc : 4;
@@ -578,6 +653,15 @@ static void pm_packed_pixel_c(const int32_t *x16, const int32_t *w, int32_t grou
         int32_t acc[4] = {bias[4 * blk], bias[4 * blk + 1], bias[4 * blk + 2], bias[4 * blk + 3]};
         for (int32_t g = 0; g < groups; ++g) {
             const uint32_t x02 = (uint32_t)x16[2 * g], x13 = (uint32_t)x16[2 * g + 1];
+            if (w8 == PM_W2) {
+                for (int k = 0; k < 4; ++k) {
+                    uint32_t l02, l13;
+                    pm_packed2_lanes((uint32_t)w[0], k, &l02, &l13);
+                    acc[k] = pm_smlad(x13, l13, pm_smlad(x02, l02, acc[k]));
+                }
+                w += 1;
+                continue;
+            }
             if (w8 == PM_W4) {
                 for (int j = 0; j < 2; ++j) {
                     uint32_t e02, e13, o02, o13;
@@ -659,7 +743,9 @@ static PM_ALWAYS_INLINE void pm_packed_1x1_body(const pm_conv_packed_params_t *p
                     /* A 32-bit target: the pointers fit the int32 record the assembly reads. */
                     int32_t s[5] = {groups, nb, (int32_t)(uintptr_t)(p->bias + 4 * blk), (int32_t)(uintptr_t)acc,
                                     (int32_t)(uintptr_t)x16};
-                    if (w8 == PM_W4) {
+                    if (w8 == PM_W2) {
+                        pm_packed2_pixel_asm(x16, w, s);
+                    } else if (w8 == PM_W4) {
                         pm_packed4_pixel_asm(x16, w, s);
                     } else if (w8) {
                         pm_packed8_pixel_asm(x16, w, s);
@@ -669,8 +755,8 @@ static PM_ALWAYS_INLINE void pm_packed_1x1_body(const pm_conv_packed_params_t *p
 #else
                     pm_packed_pixel_c(x16, w, groups, nb, p->bias + 4 * blk, acc, w8);
 #endif
-                    if (w8 == PM_W4) {
-                        pm_packed4_unscale(acc, p->bias + 4 * blk, 4 * nb);
+                    if (PM_WSCALE(w8)) {
+                        pm_packed4_unscale(acc, p->bias + 4 * blk, 4 * nb, PM_WSCALE(w8));
                     }
                     const int32_t oc0 = 4 * blk;
                     const int32_t oc_end = oc0 + 4 * nb < out_c ? oc0 + 4 * nb : out_c;
@@ -717,7 +803,7 @@ static inline int pm_packed_1x1_run(const pm_conv_packed_params_t *p, const int8
     return PM_OK;
 }
 
-/* One instantiation per (short path, int8 clamp) so neither test runs per value; w8: PM_W16/PM_W8/PM_W4. */
+/* One instantiation per (short path, int8 clamp) so neither test runs per value; w8: PM_W16/PM_W8/PM_W4/PM_W2. */
 #define PM_PACKED_DISPATCH_W(p, input, output, w8)                                                 \
     do {                                                                                           \
         if ((p)->short_requant && pm_packed_sat8((p)->act_min, (p)->act_max)) {                    \

@@ -283,7 +283,7 @@ def format_table(res: dict) -> str:
     where = f" (in {wr['region']})" if wr else ""
     stored = [r for r in res["layers"] if r.get("weight_bits")]
     if stored:
-        by_bits = {b: sum(r["weight_bits"] == b for r in stored) for b in (4, 8, 16)}
+        by_bits = {b: sum(r["weight_bits"] == b for r in stored) for b in (2, 4, 8, 16)}
         lines.append("weights stored: " + ", ".join(f"int{b} x{n}" for b, n in by_bits.items() if n)
                      + f"; {sum(r['weight_bytes_saved'] for r in stored):,} B saved against int8")
     packed = [r for r in res["layers"] if r.get("activation_bits")]

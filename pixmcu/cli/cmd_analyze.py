@@ -44,9 +44,10 @@ def print_report(report: dict) -> None:
     print(format_table(["#", "layer", "op", "output", "MACs", "params B", "bits", "kernel", "layout", "flash B",
                         "flash %"], rows, right=(0, 4, 5, 9, 10)))
     saved = sum(r.get("weight_bytes_saved", 0) for r in report["layers"])
-    if any(r.get("stored_weight_bits") == 4 for r in report["layers"]):
-        print(f"\nint4 weights (two per byte) on {sum(r.get('stored_weight_bits') == 4 for r in report['layers'])} "
-              f"layers; weights stored as chosen save {saved:,} bytes against int8 storage")
+    low = {b: sum(r.get("stored_weight_bits") == b for r in report["layers"]) for b in (4, 2)}
+    if any(low.values()):
+        print("\n" + " and ".join(f"int{b} weights ({8 // b} per byte) on {n} layers" for b, n in low.items() if n)
+              + f"; weights stored as chosen save {saved:,} bytes against int8 storage")
     packed = [r for r in report["layers"] if r.get("stored_activation_bits") == 4]
     if packed:
         print(f"4-bit activations (two per byte in the arena) out of {len(packed)} layers: "

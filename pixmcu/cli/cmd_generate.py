@@ -25,7 +25,7 @@ def add_plan_arguments(p) -> None:
                         "pe_joint_s16 (docs/first_layer.md)")
     p.add_argument("--optimize", choices=("speed", "balanced", "size"), default="balanced",
                    help="per-layer weight layouts: speed (int16 pre-widened weights everywhere), size (int8 "
-                        "everywhere, int4 two per byte where the weights fit 4 bits; docs/lowbit.md), balanced (default: the fastest plan within the flash budget); "
+                        "everywhere, int4 two per byte where the weights fit 4 bits, 2-bit four per byte where they fit [-2, 1]; docs/lowbit.md), balanced (default: the fastest plan within the flash budget); "
                         "docs/performance.md")
     p.add_argument("--flash-budget", type=int, default=None, metavar="BYTES",
                    help="flash the model may use, code + constants (default: the board's flash); also bounds "
@@ -91,8 +91,8 @@ def run(args) -> int:
             print(f"first layer: {m['first_layer']['variant']} ({m['first_layer']['reason']})")
         if m.get("layout_plan"):
             lp = m["layout_plan"]
-            counts = {k: sum(1 for layer in lp["layers"] if layer["layout"] == k) for k in ("int16", "int8", "int4")}
-            print(f"weight layouts ({lp['optimize']}): " + ", ".join(f"{n} {k}" for k, n in counts.items() if n or k != "int4")
+            counts = {k: sum(1 for layer in lp["layers"] if layer["layout"] == k) for k in ("int16", "int8", "int4", "int2")}
+            print(f"weight layouts ({lp['optimize']}): " + ", ".join(f"{n} {k}" for k, n in counts.items() if n or k not in ("int4", "int2"))
                   + "; predicted "
                   f"flash {lp['predicted_flash_bytes']:,} of {lp['budget_bytes']:,} B ({lp['budget_source']})")
     return 0

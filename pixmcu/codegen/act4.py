@@ -25,6 +25,8 @@ from pixmcu.ir import Graph, Tensor
 BITS = 4
 LEVELS = 1 << BITS
 CONV = ("pm_conv2d_packed4_s8", "pm_conv2d_packed4_1x1_s8")
+# 2-bit weights (pm_conv2d_packed2_*): smaller than int4; no packed-activation twins, so kept as they are.
+CONV2 = ("pm_conv2d_packed2_s8", "pm_conv2d_packed2_1x1_s8")
 FUSED = "pm_conv2d_packed4_add_s8"
 EMBED = "pm_pixel_embedding_u8"
 POOL = {"pm_max_pool2d_s8": "pm_max_pool2d_a4", "pm_avg_pool2d_s8": "pm_avg_pool2d_a4"}
@@ -57,7 +59,7 @@ def _int4_conv(graph: Graph, op, call: KernelCall) -> KernelCall | None:
     """`call` on the int4 kernels if `op` is a conv2d (dilation 1) or fully connected layer whose weights
     fit int4; input channels that are not a multiple of 4 are rounded up with zero weights (the packed
     kernels pad the input rows in scratch). None otherwise."""
-    if call.kernel in CONV:
+    if call.kernel in CONV or call.kernel in CONV2:
         return call
     if op.kind not in ("conv2d", "fully_connected") or call.done_by is not None or call.hides or call.adapter:
         return None
@@ -207,7 +209,7 @@ def rewrite(graph: Graph, calls: list[KernelCall], packed: dict[str, int],
         conv_f = call.fields.get("conv", call.fields) if call.kernel == FUSED else call.fields
         tail = (call.kernel in CONV or call.kernel == FUSED) and \
             conv_f["input"][3] != graph.tensors[call.inputs[0]].shape[-1]
-        twin_all = every and call.kernel not in POOL and call.kernel != EMBED
+        twin_all = every and (call.kernel in CONV or call.kernel == FUSED)
         if not (pout or ins or tail or twin_all):  # channel tails always take the twin: it pads them in scratch
             continue
         if call.kernel == EMBED:

@@ -96,14 +96,18 @@ FUSABLE = {"pm_conv2d_packed_s8": ("pm_conv2d_packed_add_s8", "pm_conv_packed_ad
            "pm_conv2d_packed8_1x1_s8": ("pm_conv2d_packed8_add_s8", "pm_conv_packed_add_params_t"),
            "pm_conv2d_packed4_s8": ("pm_conv2d_packed4_add_s8", "pm_conv_packed_add_params_t"),
            "pm_conv2d_packed4_1x1_s8": ("pm_conv2d_packed4_add_s8", "pm_conv_packed_add_params_t"),
+           "pm_conv2d_packed2_s8": ("pm_conv2d_packed2_add_s8", "pm_conv_packed_add_params_t"),
+           "pm_conv2d_packed2_1x1_s8": ("pm_conv2d_packed2_add_s8", "pm_conv_packed_add_params_t"),
            "pm_conv2d_mve_s8": ("pm_conv2d_mve_add_s8", "pm_conv_mve_add_params_t")}
 
 
 def stored_weight_bits(kernel: str | None) -> int | None:
     """Bits per weight as `kernel` stores them in flash: 16 for the pre-widened packed kernels, 4 for
-    the int4 ones, 8 for the other weighted kernels (None for kernels without weights)."""
+    the int4 ones, 2 for the 2-bit ones, 8 for the other weighted kernels (None for kernels without weights)."""
     if not kernel or not any(k in kernel for k in ("conv", "fully_connected")):
         return None
+    if kernel.startswith("pm_conv2d_packed2"):
+        return 2
     if kernel.startswith("pm_conv2d_packed4"):
         return 4
     if kernel.startswith("pm_conv2d_packed_"):
@@ -164,11 +168,11 @@ def _unsupported(op: Operator, msg: str) -> UnsupportedOperatorError:
 PATCH_MAX_BYTES = 64
 
 
-def int4_eligible(graph: Graph, op: Operator) -> bool:
-    """Whether `op`'s weights can take the int4 kernels (pm_conv2d_packed4_*): a conv2d with input
-    channels a multiple of 4, or a fully connected layer of depth a multiple of 4, whose weights all
-    fit int4 (from the data: a W4 .pmz stores them as int8 values in [-8, 7]) with room for the kernels'
-    x16 sums."""
+def int4_eligible(graph: Graph, op: Operator, bits: int = 4) -> bool:
+    """Whether `op`'s weights can take the int4 kernels (pm_conv2d_packed4_*; bits 2: the 2-bit ones,
+    pm_conv2d_packed2_*): a conv2d with input channels a multiple of 4, or a fully connected layer of
+    depth a multiple of 4, whose weights all fit the bits (from the data: a W4 .pmz stores them as int8
+    values in [-8, 7]) with room for the kernels' x16 (x64) sums."""
     if op.kind not in ("conv2d", "fully_connected") or len(op.inputs) < 2:
         return False
     w = graph.tensors[op.inputs[1]]
@@ -180,11 +184,25 @@ def int4_eligible(graph: Graph, op: Operator) -> bool:
         return False
     zp = x.quant.zero_point[0] if x.quant is not None and x.quant.zero_point else 0
     data = np.asarray(w.data).reshape(w.shape[0], 1, 1, -1)
-    return packing.fits_int4(data, -int(zp))
+    return packing.fits_lowbit(data, -int(zp), bits)
+
+
+def int2_eligible(graph: Graph, op: Operator) -> bool:
+    """Whether `op`'s weights can take the 2-bit kernels (pm_conv2d_packed2_*): every weight in [-2, 1]."""
+    return int4_eligible(graph, op, 2)
+
+
+def _lowbit(int4_weights: bool, int2_weights: bool) -> tuple[str, Any] | None:
+    """The kernel infix and packing function of the low-bit weight layout asked for (None: neither)."""
+    if int2_weights:
+        return "packed2", packing.pack_weights2
+    if int4_weights:
+        return "packed4", packing.pack_weights4
+    return None
 
 
 def _packed_conv(graph: Graph, op: Operator, p: dict, int8_weights: bool = False,
-                 int4_weights: bool = False) -> KernelCall:
+                 int4_weights: bool = False, int2_weights: bool = False) -> KernelCall:
     x = graph.tensors[op.inputs[0]]
     w = graph.tensors[op.inputs[1]]
     out = graph.tensors[op.outputs[0]]
@@ -204,15 +222,17 @@ def _packed_conv(graph: Graph, op: Operator, p: dict, int8_weights: bool = False
     if cin % packing.GROUP == 0 and kh == kw == 1 and p["pad"] == (0, 0):
         # Pointwise: each pixel widened once (scratch), all output channels in one assembly call.
         kernel = "pm_conv2d_packed8_1x1_s8" if int8_weights else "pm_conv2d_packed_1x1_s8"
-        if int4_weights:
-            kernel, arrays["weights"] = "pm_conv2d_packed4_1x1_s8", packing.pack_weights4(w.data)
+        low = _lowbit(int4_weights, int2_weights)
+        if low:
+            kernel, arrays["weights"] = f"pm_conv2d_{low[0]}_1x1_s8", low[1](w.data)
         elif int8_weights:
             arrays["weights"] = packing.pack_weights8(w.data)
         scratch = packing.pointwise_scratch(cin, fields["output"][3])
         return KernelCall(kernel, "pm_conv_packed_params_t", fields, arrays, (op.inputs[0],), scratch_bytes=scratch)
-    if cin % packing.GROUP == 0 and int4_weights:
-        arrays["weights"] = packing.pack_weights4(w.data)
-        return KernelCall("pm_conv2d_packed4_s8", "pm_conv_packed_params_t", fields, arrays, (op.inputs[0],))
+    low = _lowbit(int4_weights, int2_weights)
+    if cin % packing.GROUP == 0 and low:
+        arrays["weights"] = low[1](w.data)
+        return KernelCall(f"pm_conv2d_{low[0]}_s8", "pm_conv_packed_params_t", fields, arrays, (op.inputs[0],))
     if cin % packing.GROUP == 0 and int8_weights:
         arrays["weights"] = packing.pack_weights8(w.data)
         return KernelCall("pm_conv2d_packed8_s8", "pm_conv_packed_params_t", fields, arrays, (op.inputs[0],))
@@ -326,7 +346,7 @@ def _dw_simd(graph: Graph, op: Operator, p: dict) -> KernelCall:
 
 
 def _conv(graph: Graph, op: Operator, p: dict, dsp: bool, packed: bool = False, mve: bool = False,
-          int8_weights: bool = False, int4_weights: bool = False) -> KernelCall:
+          int8_weights: bool = False, int4_weights: bool = False, int2_weights: bool = False) -> KernelCall:
     x = graph.tensors[op.inputs[0]]
     w = graph.tensors[op.inputs[1]]
     out = graph.tensors[op.outputs[0]]
@@ -340,7 +360,9 @@ def _conv(graph: Graph, op: Operator, p: dict, dsp: bool, packed: bool = False, 
             not (int8_weights and x.shape[-1] % packing.GROUP):
         if int4_weights and not int4_eligible(graph, op):
             raise ValueError("int4 weights asked for a layer whose weights do not fit int4")
-        return _packed_conv(graph, op, p, int8_weights, int4_weights)
+        if int2_weights and not int2_eligible(graph, op):
+            raise ValueError("2-bit weights asked for a layer whose weights do not fit int2")
+        return _packed_conv(graph, op, p, int8_weights, int4_weights, int2_weights)
     if op.kind == "depthwise_conv2d" and mve and int(op.attrs["depth_multiplier"]) == 1:
         return _mve_dw(graph, op, p)
     if op.kind == "depthwise_conv2d" and dsp and int(op.attrs["depth_multiplier"]) == 1:
@@ -374,7 +396,8 @@ def _conv(graph: Graph, op: Operator, p: dict, dsp: bool, packed: bool = False, 
     return KernelCall(kernel, "pm_conv_params_t", fields, arrays, (op.inputs[0],))
 
 
-def _fc(graph: Graph, op: Operator, p: dict, dsp: bool, int4_weights: bool = False, mve: bool = False) -> KernelCall:
+def _fc(graph: Graph, op: Operator, p: dict, dsp: bool, int4_weights: bool = False, mve: bool = False,
+        int2_weights: bool = False) -> KernelCall:
     x = graph.tensors[op.inputs[0]]
     w = graph.tensors[op.inputs[1]]
     units, depth = w.shape
@@ -412,8 +435,10 @@ def _fc(graph: Graph, op: Operator, p: dict, dsp: bool, int4_weights: bool = Fal
             packed.update(short_requant=consts["short_requant"], weights="weights", bias="bias", requant="requant")
             if int4_weights and not int4_eligible(graph, op):
                 raise ValueError("int4 weights asked for a layer whose weights do not fit int4")
-            kernel, wpacked = ("pm_conv2d_packed4_1x1_s8", packing.pack_weights4(wdata)) if int4_weights else \
-                ("pm_conv2d_packed8_1x1_s8", packing.pack_weights8(wdata))
+            if int2_weights and not int2_eligible(graph, op):
+                raise ValueError("2-bit weights asked for a layer whose weights do not fit int2")
+            low = _lowbit(int4_weights, int2_weights) or ("packed8", packing.pack_weights8)
+            kernel, wpacked = f"pm_conv2d_{low[0]}_1x1_s8", low[1](wdata)
             return KernelCall(kernel, "pm_conv_packed_params_t", packed,
                               {"weights": wpacked, "bias": consts["bias"],
                                "requant": consts["requant"]}, (op.inputs[0],),
@@ -521,14 +546,15 @@ _BUILD = {
 
 
 def kernel_call(graph: Graph, op: Operator, dsp: bool = False, packed: bool = False, mve: bool = False,
-                int8_weights: bool = False, int4_weights: bool = False) -> KernelCall:
+                int8_weights: bool = False, int4_weights: bool = False, int2_weights: bool = False) -> KernelCall:
     """The kernel and parameters of `op`; raises UnsupportedOperatorError naming the layer.
 
     dsp: the SMLAD variants of the int8-weight kernels; packed: convolutions on generator-packed
     int16 weights (pm_conv2d_packed_*), which the DSP cores run fastest; with int8_weights the packed
     int8 layout instead (pm_conv2d_packed8_*, half the flash; input channels not a multiple of 4 then
     take the int8 SMLAD kernel); int4_weights: the int4 layout, two weights per byte (pm_conv2d_packed4_*;
-    conv2d with packed, fully_connected with dsp; only where `int4_eligible`); mve: convolutions and fully connected layers with Helium dot products (pm_conv2d_mve_*), for the M55."""
+    conv2d with packed, fully_connected with dsp; only where `int4_eligible`); int2_weights: the same with
+    2-bit weights, four per byte (pm_conv2d_packed2_*; only where `int2_eligible`); mve: convolutions and fully connected layers with Helium dot products (pm_conv2d_mve_*), for the M55."""
     build = _BUILD.get(op.kind)
     if build is None:
         raise _unsupported(op, "the code generator has no kernel for this operator")
@@ -540,9 +566,9 @@ def kernel_call(graph: Graph, op: Operator, dsp: bool = False, packed: bool = Fa
         if kernels_ops.is_16x8(graph, op):
             call = kernels_ops.build_16x8(graph, op, lower(graph, op))
         elif op.kind in ("conv2d", "depthwise_conv2d"):
-            call = _conv(graph, op, lower(graph, op), dsp, packed, mve, int8_weights, int4_weights)
+            call = _conv(graph, op, lower(graph, op), dsp, packed, mve, int8_weights, int4_weights, int2_weights)
         elif op.kind == "fully_connected":
-            call = _fc(graph, op, lower(graph, op), dsp or mve, int4_weights, mve)
+            call = _fc(graph, op, lower(graph, op), dsp or mve, int4_weights, mve, int2_weights)
         else:
             call = build(graph, op, lower(graph, op), dsp)
     except ValueError as exc:

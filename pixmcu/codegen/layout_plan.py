@@ -9,7 +9,8 @@ would emit) and instructions (a per-kernel instructions-per-MAC model, `INSTR_PE
 
 - ``speed``: the fastest layout everywhere (conv2d weights pre-widened to int16 on Armv7E-M DSP cores).
 - ``size``: the smallest everywhere (int8 weights read and widened in the kernel with SXTB16; int4
-  weights, two per byte, where every value of a layer fits 4 bits: `kernels.int4_eligible`).
+  weights, two per byte, where every value of a layer fits 4 bits: `kernels.int4_eligible`; 2-bit
+  weights, four per byte, where every value fits [-2, 1]: `kernels.int2_eligible`).
 - ``balanced`` (default): the fastest plan whose predicted flash fits the budget and is at most
   `BALANCE` times the smallest plan's. Starting from the fastest plan, layers move to their smaller
   layout in order of fewest instructions lost per byte saved, until the plan fits. (The bound keeps
@@ -52,6 +53,7 @@ INSTR_PER_MAC = {
     "pm_conv2d_packed_patch_s8": 1.15, "pm_conv2d_packed8_s8": 1.45, "pm_conv2d_packed8_add_s8": 1.45,
     "pm_conv2d_packed_1x1_s8": 0.9, "pm_conv2d_packed8_1x1_s8": 1.35,
     "pm_conv2d_packed4_s8": 1.75, "pm_conv2d_packed4_add_s8": 1.75, "pm_conv2d_packed4_1x1_s8": 1.6,
+    "pm_conv2d_packed2_s8": 1.6, "pm_conv2d_packed2_add_s8": 1.6, "pm_conv2d_packed2_1x1_s8": 1.5,
     "pm_conv2d_dsp_s8": 1.5, "pm_conv2d_1x1_s8": 2.1,
     "pm_conv2d_s8": 8.0, "pm_conv2d_mve_s8": 0.2,
 }
@@ -69,6 +71,11 @@ class LayoutOption:
     instructions: int
     int8_weights: bool = False
     int4_weights: bool = False
+    int2_weights: bool = False
+
+
+# The low-bit layouts: taken only where a layer's weights fit them, never the reference of `balanced`.
+LOWBIT = ("int4", "int2")
 
 
 @dataclass
@@ -112,7 +119,8 @@ class LayoutPlan:
     def kernel_args(self, index: int) -> dict:
         """Keyword arguments of pixmcu.codegen.kernels.kernel_call for layer `index`'s choice."""
         o = self.layers[index].chosen
-        return {"packed": o.packed, "int8_weights": o.int8_weights, "int4_weights": o.int4_weights}
+        return {"packed": o.packed, "int8_weights": o.int8_weights, "int4_weights": o.int4_weights,
+                "int2_weights": o.int2_weights}
 
     def manifest(self) -> dict:
         return {
@@ -127,11 +135,11 @@ class LayoutPlan:
 
 
 def _option(graph: Graph, op, dsp: bool, packed: bool, mve: bool, layout: str, int8_weights: bool = False,
-            int4_weights: bool = False) -> LayoutOption:
+            int4_weights: bool = False, int2_weights: bool = False) -> LayoutOption:
     from pixmcu.codegen.kernels import kernel_call
 
     call = kernel_call(graph, op, dsp=dsp, packed=packed, mve=mve, int8_weights=int8_weights,
-                       int4_weights=int4_weights)
+                       int4_weights=int4_weights, int2_weights=int2_weights)
     nbytes = sum(int(a.nbytes) for a in call.arrays.values())
     for name in op.inputs:  # constant inputs the generator emits as they are (e.g. an ADD's operand)
         t = graph.tensors[name]
@@ -139,16 +147,19 @@ def _option(graph: Graph, op, dsp: bool, packed: bool, mve: bool, layout: str, i
             nbytes += int(t.nbytes)
     ipm = INSTR_PER_MAC.get(call.kernel or "", DEFAULT_INSTR_PER_MAC)
     return LayoutOption(layout, call.kernel, packed, nbytes, round(ipm * op_macs(graph, op)), int8_weights,
-                        int4_weights)
+                        int4_weights, int2_weights)
 
 
 def _options(graph: Graph, op, core: str) -> tuple[LayoutOption, ...]:
-    from pixmcu.codegen.kernels import DSP_CORES, MVE_CORES, PACKED_CORES, int4_eligible
+    from pixmcu.codegen.kernels import DSP_CORES, MVE_CORES, PACKED_CORES, int2_eligible, int4_eligible
 
     dsp, mve = core in DSP_CORES, core in MVE_CORES
-    # int4 (two weights per byte, pm_conv2d_packed4_*): where every weight fits 4 bits (W4 models).
+    # int4 (two weights per byte, pm_conv2d_packed4_*): where every weight fits 4 bits (W4 models);
+    # int2 (four per byte, pm_conv2d_packed2_*): where every weight fits [-2, 1].
     int4 = (_option(graph, op, dsp, True, mve, "int4", True, True),) \
         if core in PACKED_CORES and int4_eligible(graph, op) else ()
+    if int4 and int2_eligible(graph, op):
+        int4 += (_option(graph, op, dsp, True, mve, "int2", True, False, True),)
     if op.kind == "conv2d" and core in PACKED_CORES:
         return (_option(graph, op, dsp, True, mve, "int16"), _option(graph, op, dsp, True, mve, "int8", True)) + int4
     return (_option(graph, op, dsp, core in PACKED_CORES, mve, "int8"),) + int4
@@ -182,9 +193,9 @@ def plan_layouts(graph: Graph, board: str | Board | None = None, optimize: str =
         plan.layers.append(LayerLayout(i, op.name, op.kind, int(op_macs(graph, op)), opts, pick, why))
     smallest = sum(min(o.weight_bytes for o in lay.options) for lay in plan.layers) + CODE_RESERVE_BYTES
     if optimize == "balanced":
-        # The int4 layouts never tighten the bound: a W4 model's balanced plan is its W8 sibling's
+        # The int4 (and 2-bit) layouts never tighten the bound: a W4 model's balanced plan is its W8 sibling's
         # unless the budget asks for less (int4 then comes in by the same cost-per-byte rule).
-        ref = sum(min(o.weight_bytes for o in lay.options if o.layout != "int4") for lay in plan.layers) \
+        ref = sum(min(o.weight_bytes for o in lay.options if o.layout not in LOWBIT) for lay in plan.layers) \
             + CODE_RESERVE_BYTES
         bound = min(budget, int(BALANCE * ref))
         why = (f"the flash budget ({budget:,} B, {source})" if bound == budget else

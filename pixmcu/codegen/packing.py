@@ -73,13 +73,37 @@ def pack_weights4(w: np.ndarray) -> np.ndarray:
 
 
 def fits_int4(w: np.ndarray, input_offset: int) -> bool:
-    """Whether a filter can take the int4 kernels: every weight in [-8, 7], and 16 x the largest
-    |dot product| over int8 inputs fits int32 (the kernels sum nibbles widened times 16)."""
+    """Whether a filter can take the int4 kernels (fits_lowbit with 4 bits)."""
+    return fits_lowbit(w, input_offset, 4)
+
+
+def pack_weights2(w: np.ndarray) -> np.ndarray:
+    """OHWI filter with every value in [-2, 1] -> int32 words for pm_conv2d_packed2_*: [oc block][ky][kx]
+    [group of 4 cin], one word each; byte k holds input channel k, bits 2j+1:2j output channel j of the
+    block (two's complement 2-bit fields, lowest bits first like the int4 layout). Padding as pack_weights."""
     w = np.asarray(w, dtype=np.int64)
-    if not w.size or w.min() < -8 or w.max() > 7:
+    if w.size and (w.min() < -2 or w.max() > 1):
+        raise ValueError("weights outside int2 [-2, 1]")
+    oc, kh, kw, c = w.shape
+    ocp, cp = _ceil(oc, BLOCK), _ceil(c, GROUP)
+    full = np.zeros((ocp, kh, kw, cp), dtype=np.int64)
+    full[:oc, :, :, :c] = w
+    g = full.reshape(ocp // BLOCK, BLOCK, kh, kw, cp // GROUP, GROUP).transpose(0, 2, 3, 4, 5, 1)
+    fields = (g & 0x3) << (2 * np.arange(BLOCK))  # block, ky, kx, group, cin k, output channel j
+    return np.ascontiguousarray(fields.sum(axis=-1).astype(np.uint8)).reshape(-1).view(np.int32)
+
+
+def fits_lowbit(w: np.ndarray, input_offset: int, bits: int) -> bool:
+    """Whether a filter can take the int4 (bits 4) or 2-bit (bits 2) kernels: every weight in
+    [-2^(bits-1), 2^(bits-1) - 1], and 2^(8-bits) x the largest |dot product| over int8 inputs fits
+    int32 (the kernels sum the fields moved to the top of their bytes)."""
+    w = np.asarray(w, dtype=np.int64)
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    if not w.size or w.min() < lo or w.max() > hi:
         return False
     xmax = max(abs(-128 + input_offset), abs(127 + input_offset))
-    return bool(16 * int(np.abs(w).reshape(w.shape[0], -1).sum(axis=1).max()) * xmax <= quant.INT32_MAX)
+    dot = int(np.abs(w).reshape(w.shape[0], -1).sum(axis=1).max()) * xmax
+    return bool((dot << (8 - bits)) <= quant.INT32_MAX)
 
 
 # Blocks of four output channels per assembly call of the 1x1 kernels (PM_1X1_CHUNK, pm_conv_packed.h).
