@@ -123,6 +123,39 @@ def test_int2_fully_connected(klib):  # noqa: F811
                                       np.asarray(want).reshape(y.shape))
 
 
+def test_int2_conv_a4_twin(klib):  # noqa: F811
+    """pm_conv2d_packed2_a4: the 2-bit convolution over packed 4-bit activations (input, output, both or
+    neither packed), the output written over its input at the planner's offset."""
+    from dataclasses import replace
+
+    from pixmcu.codegen import act4
+    from test_lowbit_act4 import _run_overlapped, _sides, pack
+
+    rng = np.random.default_rng(267)
+    seen = set()
+    for case in range(16):
+        graph = _redraw(conv_graph(rng, cin=int(rng.choice([4, 8, 16])), cout=int(rng.choice([2, 4, 6, 16]))), rng,
+                        extremes=case % 5 == 0)
+        op = graph.operators[0]
+        base = kernel_call(graph, op, **INT2)
+        assert base.kernel in act4.CONV2 and act4._int4_conv(graph, op, base) is base  # kept at 2 bits
+        lo_b, hi_b = base.fields["act_min"], base.fields["act_max"]
+        x_lo, y_lo = int(rng.integers(-128, 113)), int(rng.integers(lo_b, max(lo_b, hi_b - 15) + 1))
+        x = rng.integers(x_lo, x_lo + 16, graph.tensors[op.inputs[0]].shape).astype(np.int8)
+        f = dict(base.fields, act_min=max(y_lo, lo_b), act_max=min(y_lo + 15, hi_b))
+        want = np.clip(OPS["conv2d"](graph, op, [x[None]], lower(graph, op))[0], f["act_min"], f["act_max"])
+        pin, pout, _ = _sides(rng, x_lo, y_lo, tail=True)
+        calls, plan = act4.rewrite(graph, [replace(base, fields=f)],
+                                   {n: lo for n, lo, p in ((op.inputs[0], x_lo, pin), (op.outputs[0], y_lo, pout)) if p},
+                                   every=True)
+        assert calls[0].kernel == "pm_conv2d_packed2_a4"
+        got = _run_overlapped(klib, calls[0], pack(x, x_lo) if pin else x.view(np.uint8),
+                              want.size // 2 if pout else want.size, plan.deltas[0][1])
+        np.testing.assert_array_equal(got, pack(want, y_lo) if pout else want.view(np.uint8).ravel(),
+                                      err_msg=f"case {case}: {x.shape} {dict(op.attrs)} packed {pin}/{pout}")
+        seen.add((pin, pout))
+    assert len(seen) == 4
+
 def _w2_graph() -> Graph:
     """The int4-weight fixture with every filter clipped to [-2, 1]: its 4-input-channel convolutions (one
     3x3, one 1x1 that fuses the residual ADD) fit 2 bits; the reference is the oracle (bit-exact with TFLM

@@ -67,6 +67,15 @@ int pm_conv2d_packed4_add_a4(const pm_conv_add_a4_params_t *p, const int8_t *inp
                              int8_t *scratch, int8_t *output);
 /** @brief Scratch bytes of pm_conv2d_packed4_add_a4. */
 int32_t pm_conv2d_packed4_add_a4_scratch_size(const pm_conv_add_a4_params_t *p);
+/** @brief pm_conv2d_packed4_a4 on pm_conv2d_packed2_s8's 2-bit weights (four per byte). */
+int pm_conv2d_packed2_a4(const pm_conv_a4_params_t *p, const int8_t *input, int8_t *scratch, int8_t *output);
+/** @brief Scratch bytes of pm_conv2d_packed2_a4 (as pm_conv2d_packed4_a4_scratch_size). */
+int32_t pm_conv2d_packed2_a4_scratch_size(const pm_conv_a4_params_t *p);
+/** @brief pm_conv2d_packed4_add_a4 on pm_conv2d_packed2_s8's 2-bit weights. */
+int pm_conv2d_packed2_add_a4(const pm_conv_add_a4_params_t *p, const int8_t *input, const int8_t *residual,
+                             int8_t *scratch, int8_t *output);
+/** @brief Scratch bytes of pm_conv2d_packed2_add_a4. */
+int32_t pm_conv2d_packed2_add_a4_scratch_size(const pm_conv_add_a4_params_t *p);
 /**
  * @brief pm_pixel_embedding_u8 writing packed 4-bit codes: @p p->table holds each vector packed
  * ([tables][256][d / 2] bytes, d even, nibble = value - the table's smallest value), copied per pixel.

@@ -6,8 +6,8 @@ live in the arena two values per byte. Packing is lossless, so the kernels stay 
 unpacked reference; it only changes how the bytes are stored. A tensor is packed when its producer and
 every reader have a packed twin (pm_act4.h): the pixel embedding (pm_pixel_embedding_a4, its table
 packed too), the int4-weight convolutions and fully connected layers (pm_conv2d_packed4_a4, one output
-row at a time; input channels not a multiple of 4 are padded in scratch), the fused residual ADD
-(pm_conv2d_packed4_add_a4) and pooling (pm_max_pool2d_a4, pm_avg_pool2d_a4); RESHAPE views pass it on.
+row at a time; input channels not a multiple of 4 are padded in scratch; pm_conv2d_packed2_a4 for
+2-bit weights), the fused residual ADD (pm_conv2d_packed4_add_a4, pm_conv2d_packed2_add_a4) and pooling (pm_max_pool2d_a4, pm_avg_pool2d_a4); RESHAPE views pass it on.
 `apply` starts from every candidate and drops those whose packing does not lower the planned arena.
 """
 
@@ -25,12 +25,15 @@ from pixmcu.ir import Graph, Tensor
 BITS = 4
 LEVELS = 1 << BITS
 CONV = ("pm_conv2d_packed4_s8", "pm_conv2d_packed4_1x1_s8")
-# 2-bit weights (pm_conv2d_packed2_*): smaller than int4; no packed-activation twins, so kept as they are.
+# 2-bit weights (pm_conv2d_packed2_*): smaller than int4 (kept as they are), with twins of their own.
 CONV2 = ("pm_conv2d_packed2_s8", "pm_conv2d_packed2_1x1_s8")
+FUSED2 = "pm_conv2d_packed2_add_s8"
 FUSED = "pm_conv2d_packed4_add_s8"
+CONVS, FUSEDS = CONV + CONV2, (FUSED, FUSED2)
 EMBED = "pm_pixel_embedding_u8"
 POOL = {"pm_max_pool2d_s8": "pm_max_pool2d_a4", "pm_avg_pool2d_s8": "pm_avg_pool2d_a4"}
 CONV_A4, FUSED_A4, EMBED_A4 = "pm_conv2d_packed4_a4", "pm_conv2d_packed4_add_a4", "pm_pixel_embedding_a4"
+CONV2_A4, FUSED2_A4 = "pm_conv2d_packed2_a4", "pm_conv2d_packed2_add_a4"
 EMBED_T2 = "pm_pixel_embedding_t2_a4"  # a table of 2-bit codes (at most 4 levels), a quarter of int8
 EMBEDS = (EMBED_A4, EMBED_T2)
 _SIDES = (("input_packed", "i32"), ("input_low", "i32"), ("output_packed", "i32"), ("output_low", "i32"))
@@ -42,7 +45,7 @@ STRUCT_FIELDS = {
 }
 K.STRUCT_FIELDS.update(STRUCT_FIELDS)
 HEADER = "pm_act4.h"
-KERNELS = (CONV_A4, FUSED_A4, *EMBEDS, *POOL.values())
+KERNELS = (CONV_A4, FUSED_A4, CONV2_A4, FUSED2_A4, *EMBEDS, *POOL.values())
 
 
 @dataclass
@@ -59,7 +62,7 @@ def _int4_conv(graph: Graph, op, call: KernelCall) -> KernelCall | None:
     """`call` on the int4 kernels if `op` is a conv2d (dilation 1) or fully connected layer whose weights
     fit int4; input channels that are not a multiple of 4 are rounded up with zero weights (the packed
     kernels pad the input rows in scratch). None otherwise."""
-    if call.kernel in CONV or call.kernel in CONV2:
+    if call.kernel in CONVS:
         return call
     if op.kind not in ("conv2d", "fully_connected") or call.done_by is not None or call.hides or call.adapter:
         return None
@@ -106,16 +109,16 @@ def value_ranges(graph: Graph, calls: list[KernelCall]) -> dict[str, tuple[int, 
         elif call.kernel in POOL:
             lo, hi = rng.get(op.inputs[0], (-128, 127))
             rng[out] = (max(lo, f["act_min"]), min(hi, f["act_max"]))
-        elif "act_min" in f and (call.kernel in CONV or call.kernel == FUSED or op.kind in ("conv2d", "fully_connected", "add")):
+        elif "act_min" in f and (call.kernel in CONVS or call.kernel in FUSEDS or op.kind in ("conv2d", "fully_connected", "add")):
             rng[out] = (f["act_min"], f["act_max"])
     return rng
 
 
 def _roles(call: KernelCall) -> tuple[tuple[str, ...], bool]:
     """The inputs a packed twin of `call` can read packed, and whether it can write its output packed."""
-    if call.kernel in CONV or call.kernel in POOL:
+    if call.kernel in CONVS or call.kernel in POOL:
         return (call.inputs[0],), True
-    if call.kernel == FUSED:
+    if call.kernel in FUSEDS:
         return tuple(call.inputs[:2]), True
     if call.kernel == EMBED:
         return (), call.fields["embed_dim"] % 2 == 0
@@ -206,10 +209,10 @@ def rewrite(graph: Graph, calls: list[KernelCall], packed: dict[str, int],
         out = call.output
         pout = out in packed
         ins = [n for n in _roles(call)[0] if n in packed]
-        conv_f = call.fields.get("conv", call.fields) if call.kernel == FUSED else call.fields
-        tail = (call.kernel in CONV or call.kernel == FUSED) and \
+        conv_f = call.fields.get("conv", call.fields) if call.kernel in FUSEDS else call.fields
+        tail = (call.kernel in CONVS or call.kernel in FUSEDS) and \
             conv_f["input"][3] != graph.tensors[call.inputs[0]].shape[-1]
-        twin_all = every and (call.kernel in CONV or call.kernel == FUSED)
+        twin_all = every and (call.kernel in CONVS or call.kernel in FUSEDS)
         if not (pout or ins or tail or twin_all):  # channel tails always take the twin: it pads them in scratch
             continue
         if call.kernel == EMBED:
@@ -230,19 +233,20 @@ def rewrite(graph: Graph, calls: list[KernelCall], packed: dict[str, int],
                                                 (f["pad_h"], f["pad_w"]), cin // 2 if pin else cin,
                                                 cout // 2 if pout else cout))
             continue
-        conv = f["conv"] if call.kernel == FUSED else f
+        two = call.kernel in CONV2 or call.kernel == FUSED2  # the 2-bit weights' twins
+        conv = f["conv"] if call.kernel in FUSEDS else f
         channels = graph.tensors[src].shape[-1]
         _, _, w_in, cp = conv["input"]
         _, _, w_out, cout = conv["output"]
         rows = -(-conv["filter"][1] * w_in * cp // 4) * 4 if (pin or cp != channels) else 0
         out_row = w_out * cout
-        if call.kernel == FUSED:
+        if call.kernel in FUSEDS:
             res = call.inputs[1]
             pres = res in packed
             fields = {"add": f, **sides, "input_channels": channels, "residual_packed": int(pres),
                       "residual_low": packed.get(res, 0)}
             scratch = max(4, rows + (-(-out_row // 4) * 4 if pres else 0) + (out_row if pout else 0))
-            new[i] = replace(call, kernel=FUSED_A4, struct="pm_conv_add_a4_params_t", fields=fields,
+            new[i] = replace(call, kernel=FUSED2_A4 if two else FUSED_A4, struct="pm_conv_add_a4_params_t", fields=fields,
                              scratch_bytes=scratch, in_place=())
             # A row is written after its residual row is read: the sum may start where the residual
             # starts unless it is stored larger (an int8 sum over a packed residual).
@@ -250,7 +254,7 @@ def rewrite(graph: Graph, calls: list[KernelCall], packed: dict[str, int],
             rows_total = conv["output"][0] * conv["output"][1]
             act.deltas[i] = (res, -(-max(0, (rows_total - 1) * grow) // 16) * 16)
             continue
-        new[i] = replace(call, kernel=CONV_A4, struct="pm_conv_a4_params_t",
+        new[i] = replace(call, kernel=CONV2_A4 if two else CONV_A4, struct="pm_conv_a4_params_t",
                          fields={"conv": f, **sides, "input_channels": channels},
                          scratch_bytes=max(4, rows + (out_row if pout else 0)))  # the argument is never NULL
         if rows or pout:  # a row's arena writes land after all of its arena reads
@@ -295,7 +299,7 @@ def apply(graph: Graph, calls: list[KernelCall], overlap: bool = True) -> tuple[
         best, chosen = none, set()
     # Once any convolution runs its twin, all of them do where that keeps the arena (the twins' row walk
     # costs a little time; linking one family of convolution kernels instead of two saves code).
-    if any(c.kernel in (CONV_A4, FUSED_A4) for c in best[1]):
+    if any(c.kernel in (CONV_A4, FUSED_A4, CONV2_A4, FUSED2_A4) for c in best[1]):
         every = _arena(graph, calls, cands, chosen, overlap, rng, every=True)
         if every[0] <= best[0]:
             best = every
