@@ -254,6 +254,53 @@ static int count_list(const char *ops)
     return n;
 }
 
+/* Single-cycle integer instructions by base mnemonic; a flag-setting 's' and an IT condition may follow. */
+static const char *const alu_names[] = {
+    "adc", "add", "adr", "and", "asr", "bfc", "bfi", "bic", "clz", "cmn", "cmp", "eor", "lsl", "lsr", "mov",
+    "mvn", "neg", "nop", "orn", "orr", "rbit", "rev", "ror", "rrx", "rsb", "sbc", "sbfx", "sub", "sxt", "teq",
+    "tst", "ubfx", "uxt", "sxta", "uxta", "movt", "csel", "csinc", "csinv", "csneg", "cset", "cinc", "cinv", "cneg",
+    "dmb", "dsb", "isb", "cps", "msr", "mrs", "svc", "bkpt", "wfi", "wfe", "sev", "yield", "clrex", "pld", "pli",
+};
+/* FP register moves and single-cycle FP arithmetic (FPv4/FPv5). */
+static const char *const fp_alu_names[] = {
+    "vmov", "vmrs", "vmsr", "vadd", "vsub", "vmul", "vnmul", "vneg", "vabs", "vcvt", "vcmp", "vsel",
+    "vmaxnm", "vminnm", "vrint", "vins", "vscclrm", "vlldm", "vlstm",
+};
+
+static int any_prefix(const char *mn, const char *const *names, size_t n)
+{
+    for (size_t i = 0; i < n; ++i) {
+        if (starts(mn, names[i])) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int is_alu(const char *mn)
+{
+    for (size_t i = 0; i < sizeof alu_names / sizeof alu_names[0]; ++i) {
+        if (!starts(mn, alu_names[i])) {
+            continue;
+        }
+        const char *rest = mn + strlen(alu_names[i]);
+        if (*rest == 's') {
+            ++rest;
+        }
+        if (*rest == '\0' || is_cond(rest)) {
+            return 1;
+        }
+        /* A width: sxtb, uxtah, revsh, movw, addw (widths with 16 are SIMD, above). */
+        while (*rest == 'b' || *rest == 'h' || *rest == 'w') {
+            ++rest;
+        }
+        if (*rest == '\0' || is_cond(rest)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static int classify(const char *mn, const char *ops, int *xfer)
 {
     *xfer = 0;
@@ -287,7 +334,7 @@ static int classify(const char *mn, const char *ops, int *xfer)
         if (starts(mn, "vdiv") || starts(mn, "vsqrt")) {
             return C_FP_DIV;
         }
-        return C_FP_ALU;
+        return any_prefix(mn, fp_alu_names, sizeof fp_alu_names / sizeof fp_alu_names[0]) ? C_FP_ALU : C_UNKNOWN;
     }
     if (starts(mn, "ldm") || starts(mn, "pop")) {
         *xfer = count_list(ops);
@@ -330,7 +377,7 @@ static int classify(const char *mn, const char *ops, int *xfer)
         starts(mn, "qsub") || starts(mn, "qdadd") || starts(mn, "qdsub")) {
         return C_SIMD;
     }
-    return C_ALU;
+    return is_alu(mn) ? C_ALU : C_UNKNOWN;
 }
 
 /* ---- classification from the encoding (Armv8.1-M: MVE, low-overhead loops, long shifts) ----
