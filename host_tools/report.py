@@ -193,6 +193,10 @@ def format_report(report: dict) -> str:
         lines.append(("" if report["counter"] is None else "note: ") + report["counter_note"])
     if report.get("estimates_note"):
         lines.append(f"note: {report['estimates_note']}")
+    if report["total"].get("unknown_instructions"):
+        from pixmcu.cycles.cost_tables import unknown_warning
+
+        lines.append(unknown_warning(report["total"]["unknown_instructions"]))
     return "\n".join(lines)
 
 

@@ -132,3 +132,10 @@ def test_core_without_cost_table_reports_null(model, monkeypatch):
     assert rep["total"]["estimated_cycles"] is None and rep["first_layer"]["estimated_cycles"] is None
     assert "no cost table" in rep["estimates_note"] and "cortex-m55" in rep["estimates_note"]
     assert "no cost table" in format_report(rep)
+
+    # Unclassified instructions are reported under the table, never hidden in a cheap class.
+    est = {"core": "cortex-m55", "cost_table": "cortex-m55", "image": 0, "board": board.name, "note": "estimates",
+           "layers": [], "total": {"estimated_cycles": 100.0, "unknown_instructions": 3}}
+    rep = build_report({}, manifest=manifest, board=board, n_requested=0, transport="serial", size=None,
+                       reference=None, complete=False, estimates=est)
+    assert rep["total"]["unknown_instructions"] == 3 and "3 instructions" in format_report(rep)

@@ -282,8 +282,9 @@ def format_table(res: dict) -> str:
         lines.append(f"first layer ({res['first_layer']['name']}): {res['first_layer']['count']:,.0f} {unit}")
     if est:
         if t.get("unknown_instructions"):
-            lines.append(f"warning: {t['unknown_instructions']:,} instructions the counting plugin could not "
-                         "classify are priced at 2 cycles each (class 'unknown', docs/cycles.md)")
+            from pixmcu.cycles.cost_tables import unknown_warning
+
+            lines.append(unknown_warning(t["unknown_instructions"]))
         lines.append(f"MACs per estimated cycle {t['macs_per_estimated_cycle']:.3f} of a peak "
                      f"{res['peak_macs_per_cycle']:.0f} ({100 * t['fraction_of_peak']:.1f}%)")
     fl = res.get("flash") or {}

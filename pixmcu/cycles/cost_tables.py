@@ -121,6 +121,12 @@ def cost_table(core: str) -> dict:
     return COST_TABLES.get(core, CORTEX_M4)
 
 
+def unknown_warning(n: int) -> str:
+    """The line printed under a report whose regions held `n` > 0 unclassified instructions."""
+    return (f"warning: {n:,} instructions the counting plugin could not classify are priced at "
+            f"{CORTEX_M4['classes']['unknown']} cycles each (class 'unknown', docs/cycles.md)")
+
+
 def apply(classes: dict[str, int], events: dict[str, int], core: str) -> float:
     """Estimated cycles of the given class and event counts on `core`."""
     table = cost_table(core)

@@ -258,8 +258,8 @@ static int count_list(const char *ops)
 static const char *const alu_names[] = {
     "adc", "add", "adr", "and", "asr", "bfc", "bfi", "bic", "clz", "cmn", "cmp", "eor", "lsl", "lsr", "mov",
     "mvn", "neg", "nop", "orn", "orr", "rbit", "rev", "ror", "rrx", "rsb", "sbc", "sbfx", "sub", "sxt", "teq",
-    "tst", "ubfx", "uxt", "sxta", "uxta", "movt", "csel", "csinc", "csinv", "csneg", "cset", "cinc", "cinv", "cneg",
-    "dmb", "dsb", "isb", "cps", "msr", "mrs", "svc", "bkpt", "wfi", "wfe", "sev", "yield", "clrex", "pld", "pli",
+    "tst", "ubfx", "uxt", "sxta", "uxta", "movt", "csel", "csinc", "csinv", "csneg", "csetm", "cset", "cinc", "cinv", "cneg",
+    "dmb", "dsb", "isb", "cpsid", "cpsie", "msr", "mrs", "svc", "bkpt", "wfi", "wfe", "sev", "yield", "clrex", "pld", "pli",
 };
 /* FP register moves and single-cycle FP arithmetic (FPv4/FPv5). */
 static const char *const fp_alu_names[] = {
