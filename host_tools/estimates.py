@@ -12,7 +12,7 @@ the plugin does not nest regions, so a model's own START restarts the layer regi
 hook's: the layer region is then exactly the model's, the one `pixmcu bench model` reads, and the
 few instructions between a model marker and the neighbouring hook marker, the hook call's set-up
 and return, fall in no region.) `pixmcu.cycles.estimate` weights the counts with the
-Cortex-M4/M7 cost table of docs/cycles.md.
+Cortex-M4/M7/M55 cost table of docs/cycles.md.
 
 These are ESTIMATES from a cost table, never measured cycles; instruction counts stay labelled
 instructions.
@@ -48,15 +48,17 @@ class EstimateError(PixmcuError):
 
 
 def cost_core(board: Board) -> str | None:
-    """The core whose cost table applies to `board`, or None where no table exists (e.g. Cortex-M55)."""
+    """The core whose cost table applies to `board`, or None where no table exists."""
     from pixmcu.cycles import COST_TABLES
 
     return board.core if board.core in COST_TABLES else None
 
 
 def no_table_note(board: Board) -> str:
-    return (f"no cost table exists for {board.core} ({board.name}): pixmcu.cycles has Cortex-M4 and "
-            f"Cortex-M7 tables only ({COST_DOC}), so estimated_cycles is null")
+    from pixmcu.cycles import COST_TABLES
+
+    return (f"no cost table exists for {board.core} ({board.name}): pixmcu.cycles has tables for "
+            f"{', '.join(sorted(COST_TABLES))} only ({COST_DOC}), so estimated_cycles is null")
 
 
 def estimate_note(core: str, image: int | None) -> str:
@@ -190,7 +192,9 @@ def estimate_run(outdir_or_elf: str | Path, board: str | Board, image, *, image_
         "layers": layers,
         "total": {"plugin_count": sum(r.insns for r in regions), "estimated_cycles": total_est,
                   "counter_count": b.ticks_to_count(result.total),
-                  "glue_plugin_count": sum(r.insns for r in glue)},
+                  "glue_plugin_count": sum(r.insns for r in glue),
+                  # Instructions the plugin could not classify (priced at 2 each, never as cheap ALU).
+                  "unknown_instructions": sum(r.classes.get("unknown", 0) for r in regions)},
         "plugin_vs_counter": {
             "counter_minus_plugin": deltas,
             "explanation": (

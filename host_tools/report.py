@@ -118,6 +118,8 @@ def _add_estimates(report: dict, estimates: dict, recs: list[dict], board: Board
             layer["plugin_count"] = e["plugin_count"]
     tot = estimates.get("total") or {}
     report["total"]["estimated_cycles"] = tot.get("estimated_cycles")
+    if tot.get("unknown_instructions") is not None:
+        report["total"]["unknown_instructions"] = tot["unknown_instructions"]
     if tot.get("plugin_count") is not None:
         report["total"]["plugin_count"] = tot["plugin_count"]
     if report["first_layer"] is not None:
@@ -191,6 +193,10 @@ def format_report(report: dict) -> str:
         lines.append(("" if report["counter"] is None else "note: ") + report["counter_note"])
     if report.get("estimates_note"):
         lines.append(f"note: {report['estimates_note']}")
+    if report["total"].get("unknown_instructions"):
+        from pixmcu.cycles.cost_tables import unknown_warning
+
+        lines.append(unknown_warning(report["total"]["unknown_instructions"]))
     return "\n".join(lines)
 
 

@@ -110,14 +110,17 @@ def test_run_reports_estimates_and_markers_leave_normal_counts_alone(model, pixm
     assert [r["name"] for r in rows] == [layer["name"] for layer in layers]
 
 
-def test_m55_has_no_cost_table_and_reports_null(model):
+def test_core_without_cost_table_reports_null(model, monkeypatch):
     from host_tools.dataset import load_inputs
     from host_tools.report import build_report, format_report
     from pixmcu.boards import get_board
     from pixmcu.cli.cmd_run import _estimates
 
+    from pixmcu.cycles import cost_tables
+
     outdir, data, manifest, _ = model
     board = get_board("qemu-m55")
+    monkeypatch.delitem(cost_tables.COST_TABLES, "cortex-m55")  # as for a core nobody has priced yet
 
     class Spec:
         inputs = load_inputs(data, manifest)
@@ -129,3 +132,10 @@ def test_m55_has_no_cost_table_and_reports_null(model):
     assert rep["total"]["estimated_cycles"] is None and rep["first_layer"]["estimated_cycles"] is None
     assert "no cost table" in rep["estimates_note"] and "cortex-m55" in rep["estimates_note"]
     assert "no cost table" in format_report(rep)
+
+    # Unclassified instructions are reported under the table, never hidden in a cheap class.
+    est = {"core": "cortex-m55", "cost_table": "cortex-m55", "image": 0, "board": board.name, "note": "estimates",
+           "layers": [], "total": {"estimated_cycles": 100.0, "unknown_instructions": 3}}
+    rep = build_report({}, manifest=manifest, board=board, n_requested=0, transport="serial", size=None,
+                       reference=None, complete=False, estimates=est)
+    assert rep["total"]["unknown_instructions"] == 3 and "3 instructions" in format_report(rep)

@@ -4,7 +4,7 @@ Generates the model for the board (the default, fused code path), builds it with
 runs it with `pixmcu run --json` (QEMU: guest instructions per layer from SysTick + icount, bit-exact
 check against pixmcu.reference), or `pixmcu flash` + `pixmcu measure` on a real board (DWT cycles).
 On QEMU the per-layer exact plugin counts and *estimated* cycles (pm_count TCG plugin x the
-Cortex-M4/M7 cost tables, docs/cycles.md; no table for the M55, so none there) come from `pixmcu run`'s
+Cortex-M4/M7/M55 cost tables, docs/cycles.md) come from `pixmcu run`'s
 report when it made them; otherwise this module runs the same firmware once more under the plugin
 itself (each layer is a counted region: the generated code marks them). Reports per layer and total: count, estimated cycles, MACs per
 instruction / cycle against the core's peak, arena, flash; a table, JSON and a PNG plot.
@@ -27,7 +27,7 @@ from pixmcu.shared_data import cifar10_test
 # Peak int8 MACs per cycle of the core's MAC instruction: SMLAD (2 x 16-bit) on Armv7E-M; on the
 # M55 the Helium VMLADAVA.S8 retires 8 MACs per cycle (a 128-bit beat pair per cycle on the M55).
 PEAK_MACS_PER_CYCLE = {"cortex-m4": 2.0, "cortex-m7": 2.0, "cortex-m55": 8.0}
-CYCLE_TABLE_CORES = ("cortex-m4", "cortex-m7")
+CYCLE_TABLE_CORES = ("cortex-m4", "cortex-m7", "cortex-m55")
 DEFAULT_DATA = cifar10_test()
 
 
@@ -244,6 +244,11 @@ def summarize(manifest: dict, report: dict, regions: list[dict] | None, core: st
         res["total"]["macs_per_estimated_cycle"] = macs / est if est else None
         res["total"]["fraction_of_peak"] = macs / est / peak if est and peak else None
         res["cycles_note"] = "estimated cycles: QEMU plugin class counts x cost table (docs/cycles.md), not measured"
+        unknown = report["total"].get("unknown_instructions")
+        if unknown is None and regions and all("classes" in reg for reg in regions):
+            unknown = sum(reg["classes"].get("unknown", 0) for reg in regions)
+        if unknown is not None:
+            res["total"]["unknown_instructions"] = unknown
     elif regions is not None:
         res["cycles_note"] = f"no cost table for {core}: instructions only"
     else:
@@ -276,6 +281,10 @@ def format_table(res: dict) -> str:
     if res.get("first_layer"):
         lines.append(f"first layer ({res['first_layer']['name']}): {res['first_layer']['count']:,.0f} {unit}")
     if est:
+        if t.get("unknown_instructions"):
+            from pixmcu.cycles.cost_tables import unknown_warning
+
+            lines.append(unknown_warning(t["unknown_instructions"]))
         lines.append(f"MACs per estimated cycle {t['macs_per_estimated_cycle']:.3f} of a peak "
                      f"{res['peak_macs_per_cycle']:.0f} ({100 * t['fraction_of_peak']:.1f}%)")
     fl = res.get("flash") or {}

@@ -28,7 +28,7 @@ def add_parser(sub):
                    help="run OUTDIR/firmware.elf as last built instead of (re)building it first")
     p.add_argument("--estimate-cycles", action=argparse.BooleanOptionalAction, default=None,
                    help="also run the first image under the pm_count QEMU plugin (a separate build with region "
-                        "markers) and report estimated cycles per layer from the Cortex-M4/M7 cost table "
+                        "markers) and report estimated cycles per layer from the Cortex-M4/M7/M55 cost table "
                         "(docs/cycles.md); estimates, not measured cycles. Default: on where a cost table exists")
     add_measure_options(p)
     from host_tools.shards import add_shard_options
@@ -76,7 +76,7 @@ def run(args) -> int:
 
 def _estimates(args, outdir: Path, board, spec) -> dict | None:
     """Estimated cycles of the first image (host_tools.estimates), or None when turned off. Without a
-    cost table (Cortex-M55) the report gets null estimates and a note saying so. A failure turns the
+    cost table the report gets null estimates and a note saying so. A failure turns the
     estimates off with a warning unless --estimate-cycles was given explicitly."""
     from host_tools.estimates import cost_core, estimate_run, no_table_note
 

@@ -1,5 +1,5 @@
 """Estimated cycles for QEMU runs: per-class instruction counts from a TCG plugin, weighted by a
-documented Cortex-M4/M7 cost table (docs/cycles.md). Always labelled `estimated_cycles`, never cycles.
+documented Cortex-M4/M7/M55 cost table (docs/cycles.md). Always labelled `estimated_cycles`, never cycles.
 
     from pixmcu.cycles import count_regions, estimate
     regions = count_regions(elf, board="qemu-m4")           # one RegionCounts per START/STOP pair

@@ -27,16 +27,24 @@ PM_QEMU_PLUGIN_EXPORT int qemu_plugin_version = 1;
 
 enum cls {
     C_ALU, C_SIMD, C_IT, C_MUL, C_DIV, C_LOAD, C_STORE, C_LDRD, C_STRD, C_LDM, C_STM, C_BRANCH,
-    C_FP_ALU, C_FP_MAC, C_FP_DIV, C_VLDR, C_VSTR, C_VLDM, C_VSTM, N_CLS
+    C_FP_ALU, C_FP_MAC, C_FP_DIV, C_VLDR, C_VSTR, C_VLDM, C_VSTM,
+    /* Armv8.1-M: Helium (MVE) by the EPU pipe that runs it, predication control, low-overhead loops. */
+    C_MVE_LOAD, C_MVE_STORE, C_MVE_INT, C_MVE_MUL, C_MVE_CTL, C_LOB, C_LE,
+    C_UNKNOWN, /* neither the encoding nor the disassembly was recognised: never folded into a cheap class */
+    N_CLS
 };
 static const char *const cls_names[N_CLS] = {
     "alu", "simd", "it", "mul", "div", "load", "store", "ldrd", "strd", "ldm", "stm", "branch",
     "fp_alu", "fp_mac", "fp_div", "vldr", "vstr", "vldm", "vstm",
+    "mve_load", "mve_store", "mve_int", "mve_mul", "mve_ctl", "lob", "le", "unknown",
 };
 
-/* Events: taken is counted at run time; the others at translation time from neighbouring pairs. */
-enum ev { E_TAKEN, E_XFER_REGS, E_LS_AFTER_LS, E_LOAD_USE, N_EV };
-static const char *const ev_names[N_EV] = {"taken_branch", "xfer_regs", "ls_after_ls", "load_use"};
+/* Events: taken_branch and taken_le are counted at run time; the others at translation time from
+ * neighbouring pairs. beat_overlap: a two-beat MVE instruction followed by one that does not need the
+ * same EPU pipe, which then runs beside its second beat. */
+enum ev { E_TAKEN, E_XFER_REGS, E_LS_AFTER_LS, E_LOAD_USE, E_BEAT_OVERLAP, E_TAKEN_LE, N_EV };
+static const char *const ev_names[N_EV] = {"taken_branch", "xfer_regs", "ls_after_ls", "load_use",
+                                           "beat_overlap", "taken_le"};
 
 #define MARK_NONE 0
 #define MARK_START 1
@@ -52,6 +60,7 @@ typedef struct {
     counts_t hist;
     unsigned long long vaddr;
     unsigned long long fallthrough;
+    int ends_le; /* the block ends in LE/LETP: its taken branch is the loop's, not an ordinary one */
 } tb_info_t;
 
 typedef struct {
@@ -59,6 +68,7 @@ typedef struct {
     int xfer;
     int ls_after_ls;
     int load_use;
+    int overlap;
     int marker;
     int first;      /* first instruction of its block */
     int last;       /* last instruction of its block */
@@ -89,6 +99,7 @@ static int active;
 static unsigned region;
 static counts_t cur;
 static unsigned long long prev_fallthrough; /* 0: the previous block did not end in a control transfer */
+static int prev_ends_le;
 
 static void add_counts(counts_t *dst, const counts_t *src)
 {
@@ -105,7 +116,7 @@ static void add_counts(counts_t *dst, const counts_t *src)
 static void enter_block(unsigned long long vaddr)
 {
     if (active && prev_fallthrough != 0 && vaddr != prev_fallthrough) {
-        cur.ev[E_TAKEN] += 1;
+        cur.ev[prev_ends_le ? E_TAKEN_LE : E_TAKEN] += 1;
     }
 }
 
@@ -135,6 +146,7 @@ static void tb_exec(unsigned int vcpu, void *udata)
         add_counts(&cur, &tb->hist);
     }
     prev_fallthrough = tb->fallthrough;
+    prev_ends_le = tb->ends_le;
 }
 
 static void insn_exec(unsigned int vcpu, void *udata)
@@ -162,9 +174,11 @@ static void insn_exec(unsigned int vcpu, void *udata)
         cur.ev[E_XFER_REGS] += (unsigned long long)in->xfer;
         cur.ev[E_LS_AFTER_LS] += (unsigned long long)in->ls_after_ls;
         cur.ev[E_LOAD_USE] += (unsigned long long)in->load_use;
+        cur.ev[E_BEAT_OVERLAP] += (unsigned long long)in->overlap;
     }
     if (in->last) {
         prev_fallthrough = in->fallthrough;
+        prev_ends_le = in->cls == C_LE;
     }
 }
 
@@ -240,9 +254,64 @@ static int count_list(const char *ops)
     return n;
 }
 
+/* Single-cycle integer instructions by base mnemonic; a flag-setting 's' and an IT condition may follow. */
+static const char *const alu_names[] = {
+    "adc", "add", "adr", "and", "asr", "bfc", "bfi", "bic", "clz", "cmn", "cmp", "eor", "lsl", "lsr", "mov",
+    "mvn", "neg", "nop", "orn", "orr", "rbit", "rev", "ror", "rrx", "rsb", "sbc", "sbfx", "sub", "sxt", "teq",
+    "tst", "ubfx", "uxt", "sxta", "uxta", "movt", "csel", "csinc", "csinv", "csneg", "csetm", "cset", "cinc", "cinv", "cneg",
+    "dmb", "dsb", "isb", "cpsid", "cpsie", "msr", "mrs", "svc", "bkpt", "wfi", "wfe", "sev", "yield", "clrex", "pld", "pli",
+};
+/* FP register moves and single-cycle FP arithmetic (FPv4/FPv5). */
+static const char *const fp_alu_names[] = {
+    "vmov", "vmrs", "vmsr", "vadd", "vsub", "vmul", "vnmul", "vneg", "vabs", "vcvt", "vcmp", "vsel",
+    "vmaxnm", "vminnm", "vrint", "vins", "vscclrm", "vlldm", "vlstm",
+};
+
+static int any_prefix(const char *mn, const char *const *names, size_t n)
+{
+    for (size_t i = 0; i < n; ++i) {
+        if (starts(mn, names[i])) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int is_alu(const char *mn)
+{
+    for (size_t i = 0; i < sizeof alu_names / sizeof alu_names[0]; ++i) {
+        if (!starts(mn, alu_names[i])) {
+            continue;
+        }
+        const char *rest = mn + strlen(alu_names[i]);
+        if (*rest == 's') {
+            ++rest;
+        }
+        if (*rest == '\0' || is_cond(rest)) {
+            return 1;
+        }
+        /* A width: sxtb, uxtah, revsh, movw, addw (widths with 16 are SIMD, above). */
+        while (*rest == 'b' || *rest == 'h' || *rest == 'w') {
+            ++rest;
+        }
+        if (*rest == '\0' || is_cond(rest)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static int classify(const char *mn, const char *ops, int *xfer)
 {
     *xfer = 0;
+    /* Capstone 4 (QEMU 7.2) knows no Armv8.1-M: MVE it prints as .byte or as coprocessor
+     * instructions (LDC/STC/MCR/MRC/CDP on cp14/cp15), which these cores do not have. Whatever the
+     * encoding classifier left over of that kind is unknown, not a cheap ALU instruction. */
+    if (mn[0] == '\0' || mn[0] == '.' || starts(mn, "ldc") || starts(mn, "stc") || starts(mn, "mcr") ||
+        starts(mn, "mrc") || starts(mn, "cdp") || starts(mn, "hint") || starts(mn, "udf") ||
+        starts(mn, "(bad)") || starts(mn, "invalid")) {
+        return C_UNKNOWN;
+    }
     if (mn[0] == 'v') {
         if (starts(mn, "vldm") || starts(mn, "vpop")) {
             *xfer = count_list(ops);
@@ -265,7 +334,7 @@ static int classify(const char *mn, const char *ops, int *xfer)
         if (starts(mn, "vdiv") || starts(mn, "vsqrt")) {
             return C_FP_DIV;
         }
-        return C_FP_ALU;
+        return any_prefix(mn, fp_alu_names, sizeof fp_alu_names / sizeof fp_alu_names[0]) ? C_FP_ALU : C_UNKNOWN;
     }
     if (starts(mn, "ldm") || starts(mn, "pop")) {
         *xfer = count_list(ops);
@@ -308,7 +377,108 @@ static int classify(const char *mn, const char *ops, int *xfer)
         starts(mn, "qsub") || starts(mn, "qdadd") || starts(mn, "qdsub")) {
         return C_SIMD;
     }
-    return C_ALU;
+    return is_alu(mn) ? C_ALU : C_UNKNOWN;
+}
+
+/* ---- classification from the encoding (Armv8.1-M: MVE, low-overhead loops, long shifts) ----
+ * Field layouts follow QEMU's own decoders (target/arm/mve.decode, t32.decode) for the instructions
+ * QEMU executes; the EPU pipe of each group follows LLVM's Cortex-M55 model (ARMScheduleM55.td).
+ * Returns -1 when the instruction is not one of these, so the disassembly decides. */
+static int classify_encoding(unsigned hw0, unsigned hw1)
+{
+    /* LE/LETP, DLS/DLSTP/LCTP, WLS/WLSTP, VCTP: 1111 0000 0xxx xxxx 11x0 xxxx xxxx xxx1. */
+    if ((hw0 & 0xff80u) == 0xf000u && (hw1 & 0xd001u) == 0xc001u) {
+        if (hw1 == 0xe801u) {
+            return C_MVE_CTL; /* VCTP */
+        }
+        if (hw1 == 0xe001u) {
+            return C_LOB; /* DLS, DLSTP, LCTP */
+        }
+        if ((hw1 & 0xf000u) == 0xc000u) {
+            return (hw0 & 0x4fu) == 0x0fu ? C_LE : C_LOB; /* LE/LETP (Rn = 1111), else WLS/WLSTP */
+        }
+        return -1;
+    }
+    /* Long shifts (ASRL, LSLL, SQRSHR, UQSHL, ...): ORRS.W encodings with Rm = SP/PC, invalid as ORR. */
+    if ((hw0 & 0xfff0u) == 0xea50u && (hw1 & 0x0100u) != 0 &&
+        (((hw1 & 0x800fu) == 0x000fu) || (hw1 & 0x5fu) == 0x0du)) {
+        return C_SIMD;
+    }
+    /* VMSR P0, Rt / VMRS Rt, P0: the predication register VPR (cp10 encoding capstone cannot name). */
+    if ((hw0 & 0xffefu) == 0xeeedu && (hw1 & 0x0fffu) == 0x0a10u) {
+        return C_MVE_CTL;
+    }
+    /* VDUP.{8,16,32} Qd, Rt (cp11 encoding; NEON's VDUP, absent from M4/M7). */
+    if ((hw0 & 0xffb1u) == 0xeea0u && (hw1 & 0x0f5fu) == 0x0b10u) {
+        return C_MVE_INT;
+    }
+    /* 111x 1111: MVE vector data processing (Advanced SIMD space, which M-profile has no other use for). */
+    if ((hw0 & 0xef00u) == 0xef00u) {
+        unsigned op = (hw1 >> 8) & 0xfu;
+        if ((hw0 & 0x0080u) == 0 && ((op == 0x9u && (hw1 & 0x10u)) || (op == 0xbu && !(hw1 & 0x10u)))) {
+            return C_MVE_MUL; /* VMUL, VQDMULH, VQRDMULH */
+        }
+        return C_MVE_INT;
+    }
+    /* Coprocessor space on cp14/cp15: MVE. */
+    if ((hw0 & 0xec00u) == 0xec00u && (hw1 & 0x0e00u) == 0x0e00u) {
+        if ((hw0 & 0xee00u) == 0xec00u) { /* 111x 110x: loads, stores, two-lane moves */
+            if ((hw0 & 0xffa0u) == 0xec00u && (hw1 & 0x0fe0u) == 0x0f00u) {
+                return C_MVE_INT; /* VMOV Qd[i], Qd[j], Rt, Rt2 (both directions) */
+            }
+            return (hw0 & 0x10u) ? C_MVE_LOAD : C_MVE_STORE;
+        }
+        /* 111x 1110 */
+        if ((hw0 & 0xffbfu) == 0xfe31u && (hw1 & 0x1fffu) == 0x0f4du) {
+            return C_MVE_CTL; /* VPST, VPNOT */
+        }
+        if (hw0 & 0x80u) {
+            if (hw1 & 0x40u) {
+                return C_MVE_INT; /* shifts: VSHLL, VSHRN, VQSHRN, VSHLC, ... */
+            }
+            if ((hw0 & 0xf0u) == 0xe0u || ((hw0 & 0xc0u) == 0x80u && (hw1 & 0x0f01u) == 0x0f01u)) {
+                return C_MVE_INT; /* VMAXV/VMINV family, VABAV */
+            }
+            return C_MVE_MUL; /* VMLADAV, VMLALDAV, VRMLALDAVH, VADDV, VADDLV */
+        }
+        if ((hw1 & 0x0f00u) == 0x0e00u) { /* cp14 group: multiplies, except narrowing moves and shifts */
+            if ((hw0 & 0x30u) == 0x30u && (hw1 & 0x41u) == 0x01u) {
+                return C_MVE_INT; /* VMOVN, VQMOVN, VQMOVUN, VSHLL T2, VCVTB/T */
+            }
+            if ((hw0 & 0x31u) == 0x31u && (hw1 & 0x1070u) == 0x1060u) {
+                return C_MVE_INT; /* VSHL/VRSHL/VQSHL/VQRSHL by a scalar */
+            }
+            return C_MVE_MUL;
+        }
+        /* cp15 group: integer, except compares (VCMP/VPT run in the FP/MUL pipe) and VQDMULL */
+        if ((hw0 & 0x31u) == 0x31u && (hw1 & 0x1f51u) == 0x0f01u) {
+            return C_MVE_INT; /* VPSEL (the compare encoding with size 11) */
+        }
+        if ((hw0 & 0x01u) && (hw1 & 0x50u) == 0) {
+            return C_MVE_MUL; /* VCMP/VPT Qn, Qm */
+        }
+        if ((hw0 & 0x31u) == 0x30u && (hw1 & 0x51u) == 0x01u) {
+            return C_MVE_MUL; /* VQDMULLB/T */
+        }
+        return C_MVE_INT;
+    }
+    return -1;
+}
+
+/* The EPU pipe a two-beat MVE class occupies; 0 for everything else. */
+static int mve_pipe(int cls)
+{
+    switch (cls) {
+    case C_MVE_LOAD:
+    case C_MVE_STORE:
+        return 1;
+    case C_MVE_INT:
+        return 2;
+    case C_MVE_MUL:
+        return 3;
+    default:
+        return 0;
+    }
 }
 
 /* Split "ldr.w r3, [r2, #4]" into mnemonic "ldr" (width suffix dropped) and operands. */
@@ -450,8 +620,18 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
         const char *ops = "";
         split(text ? text : "", mn, sizeof mn, &ops);
         int xfer = 0;
-        int cls = classify(mn, ops, &xfer);
+        int cls = -1;
+        if (thumb_size(insn) == 4) {
+            const unsigned char *b = qemu_plugin_insn_data(insn);
+            cls = classify_encoding((unsigned)b[0] | ((unsigned)b[1] << 8), (unsigned)b[2] | ((unsigned)b[3] << 8));
+        }
+        if (cls < 0) {
+            cls = classify(mn, ops, &xfer);
+        } else {
+            ops = ""; /* capstone's text of these encodings is wrong: no register dependencies from it */
+        }
         int single_ls = cls == C_LOAD || cls == C_STORE;
+        int overlap = prev.valid && mve_pipe(prev.cls) != 0 && mve_pipe(prev.cls) != mve_pipe(cls);
         int load_use = prev.valid && prev.loaded_n > 0 && uses_loaded(&prev, cls, mn, ops);
         int ls_after_ls = single_ls && prev.valid && (prev.cls == C_LOAD || prev.cls == C_STORE) && !load_use;
         unsigned mark = marker_of(insn);
@@ -461,11 +641,12 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
             info->hist.ev[E_XFER_REGS] += (unsigned long long)xfer;
             info->hist.ev[E_LS_AFTER_LS] += (unsigned long long)ls_after_ls;
             info->hist.ev[E_LOAD_USE] += (unsigned long long)load_use;
+            info->hist.ev[E_BEAT_OVERLAP] += (unsigned long long)overlap;
         }
         unsigned long long va = qemu_plugin_insn_vaddr(insn);
         unsigned long long ft = va + thumb_size(insn);
         if (ins != NULL) {
-            ins[i] = (insn_info_t){cls, xfer, ls_after_ls, load_use, (int)mark, i == 0, i + 1 == n, va, ft};
+            ins[i] = (insn_info_t){cls, xfer, ls_after_ls, load_use, overlap, (int)mark, i == 0, i + 1 == n, va, ft};
         }
         /* Remember what this instruction loaded, for the next one's load-use check. */
         prev = (prev_t){cls, 0, {{0}}, 1};
@@ -479,6 +660,7 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
         }
         if (i + 1 == n) {
             info->fallthrough = ft;
+            info->ends_le = cls == C_LE;
         }
         free(text);
     }
