@@ -195,3 +195,20 @@ def test_w2_graph_end_to_end(tmp_path):
     assert code == 0, rep.get("error")
     assert rep["bitexact"]["matches"] == len(x) and not rep["bitexact"]["mismatches"]
     np.testing.assert_array_equal(out, want.reshape(len(x), -1))
+
+
+def test_w2_layouts_per_option():
+    """The int2 layout is an option only where the weights fit it; `size` takes it, `speed` and the
+    default `balanced` plan (ample flash) never do, and a flash budget of the smallest plan forces it."""
+    from pixmcu.codegen.layout_plan import plan_layouts
+
+    g = _w2_graph()
+    size = plan_layouts(g, "qemu-m4", "size")
+    two = [lay for lay in size.layers if any(o.layout == "int2" for o in lay.options)]
+    assert [lay.name for lay in two] == ["conv2d_0", "conv2d_1"]  # 4 input channels; the rest do not qualify
+    assert all(lay.chosen.layout == "int2" and lay.chosen.weight_bytes < min(
+        o.weight_bytes for o in lay.options if o.layout != "int2") for lay in two)
+    for opt in ("speed", "balanced"):
+        assert not any(lay.chosen.layout == "int2" for lay in plan_layouts(g, "qemu-m4", opt).layers)
+    tight = plan_layouts(g, "qemu-m4", "balanced", flash_budget=size.predicted_flash_bytes)
+    assert [lay.chosen.layout for lay in tight.layers if lay.name in ("conv2d_0", "conv2d_1")] == ["int2", "int2"]
