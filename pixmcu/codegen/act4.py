@@ -59,8 +59,8 @@ class Act4:
 
 
 def _int4_conv(graph: Graph, op, call: KernelCall) -> KernelCall | None:
-    """`call` on the int4 kernels if `op` is a conv2d (dilation 1) or fully connected layer whose weights
-    fit int4; input channels that are not a multiple of 4 are rounded up with zero weights (the packed
+    """`call` on the int4 (or 2-bit) kernels if `op` is a conv2d (dilation 1) or fully connected layer whose
+    weights fit int4 (or [-2, 1]); input channels that are not a multiple of 4 are rounded up with zero weights (the packed
     kernels pad the input rows in scratch). None otherwise."""
     if call.kernel in CONVS:
         return call
@@ -82,10 +82,11 @@ def _int4_conv(graph: Graph, op, call: KernelCall) -> KernelCall | None:
         tensors[w.name] = Tensor(w.name, data.shape, "int8", w.quant, data)
         tensors[x.name] = Tensor(x.name, (*x.shape[:-1], cp), "int8", x.quant)
         graph = Graph(tensors, (op,), (x.name,), tuple(op.outputs))
-    if not K.int4_eligible(graph, op):
+    two = K.int2_eligible(graph, op)  # weights in [-2, 1]: four per byte (the M55's plan offers no layouts)
+    if not two and not K.int4_eligible(graph, op):
         return None
-    new = K.kernel_call(graph, op, packed=True, dsp=True, int4_weights=True)
-    return new if new.kernel in CONV else None
+    new = K.kernel_call(graph, op, packed=True, dsp=True, int4_weights=not two, int2_weights=two)
+    return new if new.kernel in CONVS else None
 
 
 def value_ranges(graph: Graph, calls: list[KernelCall]) -> dict[str, tuple[int, int]]:
