@@ -207,9 +207,10 @@ __attribute__((naked, noinline)) static void pm_packed4_window_asm(PM_UNUSED con
 
 /* The 2-bit weight word in r10 against the input lanes r8 (channels 0|2) and r9 (1|3), into the sums
  * r4..r7; t: the widened-lane temporary. Each field is moved to the top of its byte by one AND with a
- * shifted operand (mask 0xC0C0C0C0 in r12) and widened with SXTB16: 64 x the weights. */
+ * shifted operand (mask 0xC0C0C0C0 in r12, set once by PM_W2_MASK: the loop frames leave r12 alone) and
+ * widened with SXTB16: 64 x the weights. */
+#define PM_W2_MASK "mov    r12, #0xC0C0C0C0\n\t"
 #define PM_W2_LANES(t)                                                                            \
-        "mov    r12, #0xC0C0C0C0\n\t"                                                            \
         "and    r11, r12, r10, lsl #6\n\t"                                                     \
         "sxtb16 " t ", r11\n\t"                                                                \
         "smlad  r4, r8, " t ", r4\n\t"                                                         \
@@ -234,11 +235,11 @@ __attribute__((naked, noinline)) static void pm_packed4_window_asm(PM_UNUSED con
 /* As pm_packed4_window_asm for 2-bit weights (pm_conv2d_packed2_*): per group one word, byte i holding
  * input channel i of output channels 0..3 in bits 2k+1:2k (lowest bits first); the sums come out
  * times 64 (exact: the generator proves 64 x the largest sum fits int32; the C caller divides).
- * 27 instructions for 16 MACs (28 for int4). */
+ * 26 instructions for 16 MACs (28 for int4). */
 __attribute__((naked, noinline)) static void pm_packed2_window_asm(PM_UNUSED const int8_t *x,
                                                                   PM_UNUSED const int32_t *w, PM_UNUSED int32_t *s)
 {
-    __asm__ volatile(PM_WINDOW_ASM_HEAD "ldr    r10, [r1], #4\n\t" PM_W2_LANES("lr") PM_WINDOW_ASM_TAIL);
+    __asm__ volatile(PM_W2_MASK PM_WINDOW_ASM_HEAD "ldr    r10, [r1], #4\n\t" PM_W2_LANES("lr") PM_WINDOW_ASM_TAIL);
 }
 
 /* One pixel of a 1x1 convolution against every block of four output channels, on an input already
@@ -360,7 +361,7 @@ __attribute__((naked, noinline)) static void pm_packed4_pixel_asm(PM_UNUSED cons
 __attribute__((naked, noinline)) static void pm_packed2_pixel_asm(PM_UNUSED const int32_t *x16,
                                                                  PM_UNUSED const int32_t *w, PM_UNUSED int32_t *s)
 {
-    __asm__ volatile(PM_PIXEL_ASM_HEAD PM_PIXEL_ASM_LOOP(PM_PIXEL_GROUP2) PM_PIXEL_ASM_TAIL);
+    __asm__ volatile(PM_W2_MASK PM_PIXEL_ASM_HEAD PM_PIXEL_ASM_LOOP(PM_PIXEL_GROUP2) PM_PIXEL_ASM_TAIL);
 }
 #else
 #define PM_PACKED_ASM 0
