@@ -83,22 +83,27 @@ def test_conv_a4_random(klib):  # noqa: F811
     assert {(1, 0, False), (0, 1, False), (1, 1, False), (0, 0, False), (1, 1, True), (0, 0, True)} <= seen
 
 
+@pytest.mark.parametrize("bits", [4, 2])
 @pytest.mark.parametrize("conv_first", [True, False])
-def test_conv_add_a4_random(klib, conv_first):  # noqa: F811
+def test_conv_add_a4_random(klib, conv_first, bits):  # noqa: F811
     """The fused residual ADD with any of its input, residual and sum packed, the sum written over the
-    residual (the planner's placement when the residual dies there)."""
-    rng = np.random.default_rng(1610 + conv_first)
+    residual (the planner's placement when the residual dies there); int4 weights or 2-bit ones
+    (pm_conv2d_packed2_add_a4)."""
+    rng = np.random.default_rng(1610 + conv_first + 2 * (bits == 2))
+    opts, fused_kernel, twin = (INT4, act4.FUSED, act4.FUSED_A4) if bits == 4 else \
+        ({"packed": True, "int2_weights": True, "dsp": True}, act4.FUSED2, act4.FUSED2_A4)
     seen = set()
     for case in range(24):
         graph = conv_add_graph(rng, conv_first, cin=int(rng.choice([4, 8, 16])))
         op = graph.operators[0]
         w = graph.tensors[op.inputs[1]]
         graph = Graph({**graph.tensors, w.name: Tensor(w.name, w.shape, "int8", w.quant,
-                                                       rng.integers(-8, 8, w.shape).astype(np.int8))},
+                                                       rng.integers(-(1 << (bits - 1)), 1 << (bits - 1),
+                                                                    w.shape).astype(np.int8))},
                       graph.operators, graph.inputs, graph.outputs)
-        calls = fuse_residual_adds(graph, [kernel_call(graph, o, **INT4) for o in graph.operators])
+        calls = fuse_residual_adds(graph, [kernel_call(graph, o, **opts) for o in graph.operators])
         fused = calls[0]
-        assert fused.kernel == act4.FUSED
+        assert fused.kernel == fused_kernel
         lo_b, hi_b = fused.fields["act_min"], fused.fields["act_max"]
         x_lo, r_lo = int(rng.integers(-128, 113)), int(rng.integers(-128, 113))
         y_lo = int(rng.integers(lo_b, max(lo_b, hi_b - 15) + 1))
@@ -118,7 +123,7 @@ def test_conv_add_a4_random(klib, conv_first):  # noqa: F811
         new, plan = act4.rewrite(graph, [replace(fused, fields=f), calls[1]], packed)
         call = new[0]
         src, delta = plan.deltas[0]
-        assert call.kernel == act4.FUSED_A4 and src == "r" and (delta == 0) == (pout or not pres or r.shape[0] * r.shape[1] == 1)
+        assert call.kernel == twin and src == "r" and (delta == 0) == (pout or not pres or r.shape[0] * r.shape[1] == 1)
         r_stored = pack(r, r_lo) if pres else r.view(np.uint8).ravel()
         out_bytes = want.size // 2 if pout else want.size
         size = max(out_bytes, delta + r_stored.size)
