@@ -30,6 +30,8 @@ MAX_EXTENT = 1 << 16
 # `<p>shift` (or `shift<s>`) that has its `<p>multiplier` (`multiplier<s>`) beside it is a
 # quantize_multiplier pair the kernels apply through pm_mbqm, whatever the operator kind.
 SHIFT_RANGE = (-31, 31)
+# TFLM's 64-bit MultiplyByQuantizedMultiplier (16x8 convolutions and FC) shifts by 15 - shift >= 8.
+SHIFT_RANGE_16X8 = (-31, 7)
 # Inputs that carry weights (any finite scale, per-channel allowed) and biases (quantization ignored,
 # as TFLM ignores it, except FULLY_CONNECTED's per-tensor check) per operator kind.
 WEIGHT_INPUTS = {"conv2d": (1,), "depthwise_conv2d": (1,), "fully_connected": (1,)}
@@ -129,12 +131,18 @@ def _check_operator(graph: Graph, op: Operator) -> None:
                            "input, weights and output are too far apart")
         if "shift" not in key or key.replace("shift", "multiplier", 1) not in params:
             continue
+        lo, hi = SHIFT_RANGE_16X8 if key == "shift" and _int64_accumulator(graph, op) else SHIFT_RANGE
         v = np.atleast_1d(np.asarray(value, dtype=np.int64))
-        bad = [(i, int(s)) for i, s in enumerate(v) if not SHIFT_RANGE[0] <= s <= SHIFT_RANGE[1]]
+        bad = [(i, int(s)) for i, s in enumerate(v) if not lo <= s <= hi]
         if bad:
-            raise _err(op, f"requantization {key} outside the {SHIFT_RANGE[0]}..{SHIFT_RANGE[1]} bits the kernels "
-                           f"represent: {describe_values(bad, v.size)}; the scales of its input, weights and output "
-                           "are too far apart")
+            raise _err(op, f"requantization {key} outside the {lo}..{hi} bits the kernels represent: "
+                           f"{describe_values(bad, v.size)}; the scales of its input, weights and output are too "
+                           "far apart")
+
+
+def _int64_accumulator(graph: Graph, op: Operator) -> bool:
+    """16x8 convolutions and FC: int64 accumulators, requantized by TFLM's 64-bit routine."""
+    return op.kind in BIAS_INPUTS and graph.tensors[op.inputs[0]].dtype == "int16"
 
 
 def _bounded(op: Operator, what: str, values) -> None:
