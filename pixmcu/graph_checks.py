@@ -51,12 +51,36 @@ def validate_graph(graph: Graph) -> None:
     for role, name in (("input", graph.inputs[0]), ("output", graph.outputs[0])):
         if graph.tensors[name].is_constant:
             raise _err(None, f"the model {role} '{name}' is a constant tensor")
+    _check_state(graph)
     _check_sizes(graph)
     roles = _roles(graph)
     for name, t in graph.tensors.items():
         _check_tensor(t, roles.get(name, ("activation", None)))
     for op in graph.operators:
         _check_operator(graph, op)
+
+
+# Operators that keep state, and how many of their last inputs are the variable tensors they update.
+STATE_INPUTS = {"svdf": 1, "unidirectional_sequence_lstm": 2}
+
+
+def _check_state(graph: Graph) -> None:
+    """A variable (state) tensor belongs to the one stateful operator that reads and updates it: never
+    the model's input or output, never another layer's output or input."""
+    for name, t in graph.tensors.items():
+        if not t.variable:
+            continue
+        if name in graph.inputs or name in graph.outputs:
+            raise _err(None, f"the model {'input' if name in graph.inputs else 'output'} '{name}' is marked as a "
+                             "variable (state) tensor")
+        readers = [op for op in graph.operators if name in op.inputs]
+        for op in graph.operators:
+            if name in op.outputs:
+                raise _err(op, f"writes the variable (state) tensor '{name}', which only its stateful reader updates")
+        if len(readers) != 1 or name not in readers[0].inputs[-STATE_INPUTS.get(readers[0].kind, len(readers[0].inputs) + 1):]:
+            users = ", ".join(f"'{op.name}' ({op.kind})" for op in readers) or "no layer"
+            raise _err(None, f"variable (state) tensor '{name}' is read by {users}; it must be the state input of one "
+                             f"stateful layer ({', '.join(sorted(STATE_INPUTS))})")
 
 
 def _roles(graph: Graph) -> dict[str, tuple[str, Operator]]:
