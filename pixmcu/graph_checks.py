@@ -30,6 +30,8 @@ MAX_EXTENT = 1 << 16
 # `<p>shift` (or `shift<s>`) that has its `<p>multiplier` (`multiplier<s>`) beside it is a
 # quantize_multiplier pair the kernels apply through pm_mbqm, whatever the operator kind.
 SHIFT_RANGE = (-31, 31)
+# TFLM's 64-bit MultiplyByQuantizedMultiplier (16x8 convolutions and FC) shifts by 15 - shift >= 8.
+SHIFT_RANGE_16X8 = (-31, 7)
 # Inputs that carry weights (any finite scale, per-channel allowed) and biases (quantization ignored,
 # as TFLM ignores it, except FULLY_CONNECTED's per-tensor check) per operator kind.
 WEIGHT_INPUTS = {"conv2d": (1,), "depthwise_conv2d": (1,), "fully_connected": (1,)}
@@ -49,12 +51,36 @@ def validate_graph(graph: Graph) -> None:
     for role, name in (("input", graph.inputs[0]), ("output", graph.outputs[0])):
         if graph.tensors[name].is_constant:
             raise _err(None, f"the model {role} '{name}' is a constant tensor")
+    _check_state(graph)
     _check_sizes(graph)
     roles = _roles(graph)
     for name, t in graph.tensors.items():
         _check_tensor(t, roles.get(name, ("activation", None)))
     for op in graph.operators:
         _check_operator(graph, op)
+
+
+# Operators that keep state, and how many of their last inputs are the variable tensors they update.
+STATE_INPUTS = {"svdf": 1, "unidirectional_sequence_lstm": 2}
+
+
+def _check_state(graph: Graph) -> None:
+    """A variable (state) tensor belongs to the one stateful operator that reads and updates it: never
+    the model's input or output, never another layer's output or input."""
+    for name, t in graph.tensors.items():
+        if not t.variable:
+            continue
+        if name in graph.inputs or name in graph.outputs:
+            raise _err(None, f"the model {'input' if name in graph.inputs else 'output'} '{name}' is marked as a "
+                             "variable (state) tensor")
+        readers = [op for op in graph.operators if name in op.inputs]
+        for op in graph.operators:
+            if name in op.outputs:
+                raise _err(op, f"writes the variable (state) tensor '{name}', which only its stateful reader updates")
+        if len(readers) != 1 or name not in readers[0].inputs[-STATE_INPUTS.get(readers[0].kind, len(readers[0].inputs) + 1):]:
+            users = ", ".join(f"'{op.name}' ({op.kind})" for op in readers) or "no layer"
+            raise _err(None, f"variable (state) tensor '{name}' is read by {users}; it must be the state input of one "
+                             f"stateful layer ({', '.join(sorted(STATE_INPUTS))})")
 
 
 def _roles(graph: Graph) -> dict[str, tuple[str, Operator]]:
@@ -129,12 +155,18 @@ def _check_operator(graph: Graph, op: Operator) -> None:
                            "input, weights and output are too far apart")
         if "shift" not in key or key.replace("shift", "multiplier", 1) not in params:
             continue
+        lo, hi = SHIFT_RANGE_16X8 if key == "shift" and _int64_accumulator(graph, op) else SHIFT_RANGE
         v = np.atleast_1d(np.asarray(value, dtype=np.int64))
-        bad = [(i, int(s)) for i, s in enumerate(v) if not SHIFT_RANGE[0] <= s <= SHIFT_RANGE[1]]
+        bad = [(i, int(s)) for i, s in enumerate(v) if not lo <= s <= hi]
         if bad:
-            raise _err(op, f"requantization {key} outside the {SHIFT_RANGE[0]}..{SHIFT_RANGE[1]} bits the kernels "
-                           f"represent: {describe_values(bad, v.size)}; the scales of its input, weights and output "
-                           "are too far apart")
+            raise _err(op, f"requantization {key} outside the {lo}..{hi} bits the kernels represent: "
+                           f"{describe_values(bad, v.size)}; the scales of its input, weights and output are too "
+                           "far apart")
+
+
+def _int64_accumulator(graph: Graph, op: Operator) -> bool:
+    """16x8 convolutions and FC: int64 accumulators, requantized by TFLM's 64-bit routine."""
+    return op.kind in BIAS_INPUTS and graph.tensors[op.inputs[0]].dtype == "int16"
 
 
 def _bounded(op: Operator, what: str, values) -> None:

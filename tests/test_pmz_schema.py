@@ -164,3 +164,31 @@ def test_dilation_of_a_1x1_filter_is_bounded(tmp_path):
     next(o for o in doc["operators"] if o["kind"] == "depthwise_conv2d")["attrs"]["dilation"][0] = 2 ** 31 + 1
     with pytest.raises(PixmcuError, match=r"\(depthwise_conv2d\): dilation \(2147483649, 1\) must be between 1 and 65536"):
         load_model(write_pmz(tmp_path / "edited.pmz", doc, arrays))
+
+
+def test_16x8_shift_beyond_the_64_bit_requantization(tmp_path):
+    """Fuzzer find (seed 20261211, pmz mutant 4458): a 16x8 weight scale of 2^31 gave shift 24, and
+    TFLM's 64-bit requantization shifts by 15 - shift (undefined below 1 in the generated C)."""
+    from pixmcu.frontend.checkpoint import save_graph
+
+    src = save_graph(load_model(ROOT / "tests" / "fixtures" / "ops" / "q16_int16io.tflite"), tmp_path / "q16.pmz")
+    doc, arrays = read_pmz(src)
+    doc["tensors"][14]["quant"]["scale"][7] = 2147483648
+    with pytest.raises(PixmcuError, match=r"requantization shift outside the -31..7 bits .*channel 7 = "):
+        load_model(write_pmz(tmp_path / "edited.pmz", doc, arrays))
+
+
+def test_state_tensors_round_trip_and_stay_with_their_layer(tmp_path):
+    """A graph file keeps the variable (state) flag; and a model input flagged as state is refused
+    (fuzzer find, seed 20261211, tflite mutant 13911: the reference read zeros where the C read the input)."""
+    from pixmcu.frontend.checkpoint import save_graph
+
+    src = save_graph(load_model(ROOT / "tests" / "fixtures" / "svdf" / "svdf_r1.tflite"), tmp_path / "svdf.pmz")
+    assert [t.name for t in load_model(src).tensors.values() if t.variable] == ["svdf_state"]
+    doc, arrays = read_pmz(src)
+    next(t for t in doc["tensors"] if t["name"] == doc["inputs"][0])["variable"] = True
+    with pytest.raises(PixmcuError, match=r"the model input 'input' is marked as a variable \(state\) tensor"):
+        load_model(write_pmz(tmp_path / "input_state.pmz", doc, arrays))
+    doc["tensors"][0]["variable"] = 1
+    with pytest.raises(PixmcuError, match=r"'variable' must be true or false, got 1"):
+        load_model(write_pmz(tmp_path / "bad_flag.pmz", doc, arrays))

@@ -39,6 +39,8 @@ def save_graph(graph: Graph, path: str | Path, metadata: dict[str, Any] | None =
         if t.is_constant:
             entry["data"] = f"c{i}"
             arrays[f"c{i}"] = np.asarray(t.data)
+        if t.variable:
+            entry["variable"] = True
         tensors.append(entry)
     ops = [{"name": op.name, "kind": op.kind, "inputs": list(op.inputs), "outputs": list(op.outputs),
             "attrs": {k: v for k, v in op.attrs.items()}} for op in graph.operators]
@@ -94,7 +96,8 @@ def read_graph_file(path: Path) -> tuple[Graph, dict[str, Any]]:
             q = e["quant"]
             quant = None if q is None else Quantization(tuple(q["scale"]), tuple(q["zero_point"]), q["axis"])
             data = arrays[e["data"]] if "data" in e else None
-            tensors[e["name"]] = Tensor(e["name"], tuple(e["shape"]), e["dtype"], quant, data)
+            tensors[e["name"]] = Tensor(e["name"], tuple(e["shape"]), e["dtype"], quant, data,
+                                        variable=e.get("variable", False))
         ops = [Operator(o["name"], o["kind"], tuple(o["inputs"]), tuple(o["outputs"]),
                         {k: _tuples(v) for k, v in o["attrs"].items()}) for o in doc["operators"]]
         graph = Graph(tensors, ops, tuple(doc["inputs"]), tuple(doc["outputs"]), name=doc["name"], source=doc["source"])

@@ -123,6 +123,8 @@ def _check_tensor(i: int, e: Any, arrays: dict[str, np.ndarray]) -> None:
               "a non-empty list of numbers", f"{where} quant")
         _need(q, "zero_point", lambda v: _int_list(v) and len(v) > 0, "a non-empty list of integers", f"{where} quant")
         _need(q, "axis", lambda v: v is None or _is_int(v), "an integer or null", f"{where} quant")
+    if "variable" in e and not isinstance(e["variable"], bool):
+        raise SchemaError(f"{where}: 'variable' must be true or false, got {_short(e['variable'])}")
     if "data" in e:
         key = e["data"]
         if not isinstance(key, str) or key not in arrays or key == "__graph__":

@@ -13,6 +13,7 @@ import struct
 from dataclasses import dataclass
 
 import flatbuffers
+import numpy as np
 import tflite
 
 _FLAG_FMT = {
@@ -155,4 +156,7 @@ def write(buf: bytearray, f: Field, value) -> None:
         value = int(value) & ((1 << bits) - 1)
         if f.fmt[-1].islower() and value >= 1 << (bits - 1):
             value -= 1 << bits
+    elif f.fmt[-1] == "f":
+        with np.errstate(over="ignore"):
+            value = float(np.float32(value))  # rounded as a float32 holds it: past its range, +-inf
     struct.pack_into(f.fmt, buf, f.pos, value)
