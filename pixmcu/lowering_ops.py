@@ -188,7 +188,7 @@ def _nearest_index(i: int, in_size: int, out_size: int, align: bool, half: bool)
     return max(0, j) if half else j
 
 
-def _bilinear_axis(in_size: int, out_size: int, align: bool, half: bool):
+def bilinear_axis(in_size: int, out_size: int, align: bool, half: bool):
     """TFLite ComputeInterpolationValuesInteger for every output index: (Q10 source, lower, upper)."""
     scale = ((1 << 10) * in_size + out_size // 2) // out_size
     if align and out_size > 1:
@@ -210,8 +210,8 @@ def _resize(graph: Graph, op: Operator) -> dict[str, Any]:
     if op.kind == "resize_nearest":
         return {"y0": np.array([_nearest_index(i, h, oh, align, half) for i in range(oh)], np.int64),
                 "x0": np.array([_nearest_index(i, w, ow, align, half) for i in range(ow)], np.int64)}
-    sy, y0, y1 = _bilinear_axis(h, oh, align, half)
-    sx, x0, x1 = _bilinear_axis(w, ow, align, half)
+    sy, y0, y1 = bilinear_axis(h, oh, align, half)
+    sx, x0, x1 = bilinear_axis(w, ow, align, half)
     return {"sy": sy, "y0": y0, "y1": y1, "sx": sx, "x0": x0, "x1": x1}
 
 

@@ -122,6 +122,15 @@ def _resize(op: "Operator", t: list["Tensor"], out: "Tensor", expect: Callable) 
     expect(op, x.dtype == out.dtype == "int8", f"input and output must be int8, got {x.dtype} and {out.dtype}")
     expect(op, not (op.attrs["align_corners"] and op.attrs["half_pixel_centers"]),
            "align_corners and half_pixel_centers cannot both be set (TFLM refuses it)")
+    if op.kind == "resize_bilinear":
+        from pixmcu.lowering_ops import bilinear_axis
+
+        # TFLM's Q10 scale is rounded and its lower source index is not clamped: past some upscale
+        # factor the last rows or columns read beyond the input.
+        for axis, (n_in, n_out) in (("row", (x.shape[1], out.shape[1])), ("column", (x.shape[2], out.shape[2]))):
+            lo = int(bilinear_axis(n_in, n_out, op.attrs["align_corners"], op.attrs["half_pixel_centers"])[1].max(initial=0))
+            expect(op, lo < n_in, f"resizing {n_in} to {n_out} {axis}s reads source {axis} {lo} of {n_in} with TFLM's "
+                                  "integer scale; the upscale factor is too large")
 
 
 def _svdf(op: "Operator", t: list["Tensor"], out: "Tensor", expect: Callable) -> None:

@@ -192,3 +192,15 @@ def test_state_tensors_round_trip_and_stay_with_their_layer(tmp_path):
     doc["tensors"][0]["variable"] = 1
     with pytest.raises(PixmcuError, match=r"'variable' must be true or false, got 1"):
         load_model(write_pmz(tmp_path / "bad_flag.pmz", doc, arrays))
+
+
+def test_bilinear_upscale_that_reads_past_the_input(tmp_path):
+    """Fuzzer find (seed 20261212, pmz mutant 732): 5 -> 3000 rows with TFLM's rounded Q10 scale puts
+    the last rows' lower source index at 5 of 5 (TFLM does not clamp it); refused at load."""
+    from pixmcu.frontend.checkpoint import save_graph
+
+    src = save_graph(load_model(ROOT / "tests" / "fixtures" / "ops" / "rs_bilinear_legacy_3x4.tflite"), tmp_path / "r.pmz")
+    doc, arrays = read_pmz(src)
+    doc["tensors"][1]["shape"][1] = 3000
+    with pytest.raises(PixmcuError, match=r"resizing 5 to 3000 rows reads source row 5 of 5"):
+        load_model(write_pmz(tmp_path / "edited.pmz", doc, arrays))
