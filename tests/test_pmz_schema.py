@@ -204,3 +204,28 @@ def test_bilinear_upscale_that_reads_past_the_input(tmp_path):
     doc["tensors"][1]["shape"][1] = 3000
     with pytest.raises(PixmcuError, match=r"resizing 5 to 3000 rows reads source row 5 of 5"):
         load_model(write_pmz(tmp_path / "edited.pmz", doc, arrays))
+
+
+def test_names_cannot_break_messages_or_generated_c(tmp_path):
+    """A name with a control character is refused in one line; a state tensor's name that closes a C
+    comment stays inside the comment in the generated source (layer names are identifiers already)."""
+    from pixmcu.codegen import generate
+    from pixmcu.frontend.checkpoint import save_graph
+
+    src = save_graph(load_model(ROOT / "tests" / "fixtures" / "svdf" / "svdf_r1.tflite"), tmp_path / "svdf.pmz")
+    doc, arrays = read_pmz(src)
+    doc["tensors"][0]["name"] = "in\nput"
+    with pytest.raises(PixmcuError, match=r"'name' must be a non-empty printable string") as info:
+        load_model(write_pmz(tmp_path / "newline.pmz", doc, arrays))
+    assert "\n" not in str(info.value)
+
+    doc, arrays = read_pmz(src)
+    evil = "x */ int injected; /* y"
+    state = next(t for t in doc["tensors"] if t.get("variable"))
+    for op in doc["operators"]:
+        op["inputs"] = [evil + "s" if n == state["name"] else n for n in op["inputs"]]
+    state["name"] = evil + "s"
+    out = tmp_path / "gen"
+    generate(load_model(write_pmz(tmp_path / "evil.pmz", doc, arrays)), out)
+    text = "".join(p.read_text() for p in out.glob("*.c"))
+    assert "*/ int injected" not in text and "x *_/ int injected; /_* ys" in text

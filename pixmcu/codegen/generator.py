@@ -95,7 +95,7 @@ class _Emitter:
         ctype = c_type(str(values.dtype))
         decl = f"{ctype} {sym}[{max(values.size, 1)}]"
         body = format_array(values) if values.size else "    0,"
-        self.arrays.append({"declaration": decl, "body": body, "comment": comment})
+        self.arrays.append({"declaration": decl, "body": body, "comment": c_comment(comment)})
         self.declarations.append(decl)
         self.sizes.append(int(values.nbytes))
         self.bytes += values.nbytes
@@ -220,7 +220,8 @@ def generate(model: str | Path | Graph, out_dir: str | Path, board: str | None =
     const_syms: dict[str, str] = {}
     # Variable tensors: static buffers outside the arena, zeroed by NAME_reset_state (and NAME_init).
     states = [{"symbol": f"{name}_state_{k}", "ctype": c_type(t.dtype), "count": t.size, "bytes": t.nbytes,
-               "tensor": t.name, "fill": state_fill(t) & 0xFF} for k, t in enumerate(t for t in graph.tensors.values() if t.variable)]
+               "tensor": t.name, "label": c_comment(t.name), "fill": state_fill(t) & 0xFF}
+              for k, t in enumerate(t for t in graph.tensors.values() if t.variable)]
     state_syms = {s["tensor"]: s["symbol"] for s in states}
     params: list[str] = []
     layers_ctx: list[dict[str, Any]] = []
@@ -269,7 +270,7 @@ def generate(model: str | Path | Graph, out_dir: str | Path, board: str | None =
             where = f"fused with the ADD after it; its own output is never stored; the sum goes to {where}"
         elif call.done_by is not None:
             where = f"computed by layer {call.done_by} into {where}"
-        layers_ctx.append({"index": i, "name": op.name, "op": op.kind, "statements": statements,
+        layers_ctx.append({"index": i, "name": c_comment(op.name), "op": op.kind, "statements": statements,
                            "output": out_expr, "output_bytes": out_bytes, "placement": c_comment(where)})
         entry = {
             "index": i, "name": op.name, "op": op.kind,

@@ -113,7 +113,8 @@ def _check_tensor(i: int, e: Any, arrays: dict[str, np.ndarray]) -> None:
     where = f"tensor {i}"
     if not isinstance(e, dict):
         raise SchemaError(f"{where}: must be an object, got {_short(e)}")
-    name = _need(e, "name", lambda v: isinstance(v, str) and v, "a non-empty string", where)
+    name = _need(e, "name", lambda v: isinstance(v, str) and v and v.isprintable(), "a non-empty printable string",
+                 where)
     where = f"tensor {i} '{name}'"
     _need(e, "shape", _int_list, "a list of integers", where)
     dtype = _need(e, "dtype", lambda v: v in DTYPES, f"one of {', '.join(DTYPES)}", where)
@@ -138,7 +139,7 @@ def _check_operator(i: int, o: Any) -> None:
     where = f"operator {i}"
     if not isinstance(o, dict):
         raise SchemaError(f"{where}: must be an object, got {_short(o)}")
-    name = _need(o, "name", lambda v: isinstance(v, str), "a string", where)
+    name = _need(o, "name", lambda v: isinstance(v, str) and v.isprintable(), "a printable string", where)
     where = f"operator {i} '{name}'"
     _need(o, "kind", lambda v: isinstance(v, str), "a string", where)
     _need(o, "inputs", _str_list, "a list of tensor names", where)

@@ -120,7 +120,10 @@ def _parse(path: Path, buf: bytes) -> RawModel:
             raise _fail(path, f"tensor {i} has tensor type {ttype}, which TensorFlow Lite does not define")
         dtype = _TYPES.get(ttype, _KNOWN_TYPES[ttype].lower())
         shape = tuple(int(d) for d in t.ShapeAsNumpy()) if t.ShapeLength() else ()
-        rt = RawTensor(index=i, name=(t.Name() or b"").decode("utf-8", "replace") or f"tensor_{i}",
+        name = (t.Name() or b"").decode("utf-8", "replace") or f"tensor_{i}"
+        if not name.isprintable():  # control characters would break every one-line message naming it
+            name = name.encode("unicode_escape").decode("ascii")
+        rt = RawTensor(index=i, name=name,
                        shape=shape, dtype=dtype, variable=bool(t.IsVariable()))
         q = t.Quantization()
         if q is not None and q.ScaleLength():
