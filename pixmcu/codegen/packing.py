@@ -54,18 +54,26 @@ def pack_weights8(w: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(g).reshape(-1).view(np.int32)
 
 
+def _padded_lowbit(w: np.ndarray, bits: int) -> np.ndarray:
+    """An OHWI filter checked to fit signed `bits`, zero-padded to whole output-channel blocks and
+    input-channel groups."""
+    w = np.asarray(w, dtype=np.int64)
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    if w.size and (w.min() < lo or w.max() > hi):
+        raise ValueError(f"weights outside int{bits} [{lo}, {hi}]")
+    oc, kh, kw, c = w.shape
+    full = np.zeros((_ceil(oc, BLOCK), kh, kw, _ceil(c, GROUP)), dtype=np.int64)
+    full[:oc, :, :, :c] = w
+    return full
+
+
 def pack_weights4(w: np.ndarray) -> np.ndarray:
     """OHWI filter with every value in [-8, 7] -> int32 words for pm_conv2d_packed4_*: [oc block][ky][kx]
     [group of 4 cin][2 words]; word j byte k holds input channel k of output channel 2j in its low
     nibble and of 2j+1 in its high nibble (two's complement nibbles, low nibble first as TFLite's int4).
     Padding as pack_weights."""
-    w = np.asarray(w, dtype=np.int64)
-    if w.size and (w.min() < -8 or w.max() > 7):
-        raise ValueError("weights outside int4 [-8, 7]")
-    oc, kh, kw, c = w.shape
-    ocp, cp = _ceil(oc, BLOCK), _ceil(c, GROUP)
-    full = np.zeros((ocp, kh, kw, cp), dtype=np.int64)
-    full[:oc, :, :, :c] = w
+    full = _padded_lowbit(w, 4)
+    ocp, kh, kw, cp = full.shape
     g = full.reshape(ocp // BLOCK, 2, 2, kh, kw, cp // GROUP, GROUP).transpose(0, 3, 4, 5, 1, 6, 2)
     nib = g & 0xF  # block, ky, kx, group, word j, cin k, (even, odd) output channel
     packed = (nib[..., 0] | (nib[..., 1] << 4)).astype(np.uint8)
@@ -81,13 +89,8 @@ def pack_weights2(w: np.ndarray) -> np.ndarray:
     """OHWI filter with every value in [-2, 1] -> int32 words for pm_conv2d_packed2_*: [oc block][ky][kx]
     [group of 4 cin], one word each; byte k holds input channel k, bits 2j+1:2j output channel j of the
     block (two's complement 2-bit fields, lowest bits first like the int4 layout). Padding as pack_weights."""
-    w = np.asarray(w, dtype=np.int64)
-    if w.size and (w.min() < -2 or w.max() > 1):
-        raise ValueError("weights outside int2 [-2, 1]")
-    oc, kh, kw, c = w.shape
-    ocp, cp = _ceil(oc, BLOCK), _ceil(c, GROUP)
-    full = np.zeros((ocp, kh, kw, cp), dtype=np.int64)
-    full[:oc, :, :, :c] = w
+    full = _padded_lowbit(w, 2)
+    ocp, kh, kw, cp = full.shape
     g = full.reshape(ocp // BLOCK, BLOCK, kh, kw, cp // GROUP, GROUP).transpose(0, 2, 3, 4, 5, 1)
     fields = (g & 0x3) << (2 * np.arange(BLOCK))  # block, ky, kx, group, cin k, output channel j
     return np.ascontiguousarray(fields.sum(axis=-1).astype(np.uint8)).reshape(-1).view(np.int32)
